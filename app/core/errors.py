@@ -1,0 +1,277 @@
+"""RFC 9457 problem details: one error hierarchy, one set of handlers.
+
+Every 4xx/5xx leaves the service as ``application/problem+json`` with a stable
+``type`` URI and ``code``. Validation problems list the offending fields as JSON
+pointers in ``errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://ccapi.dev/problems/"
+
+
+class FieldError(BaseModel):
+    pointer: str = Field(description="JSON pointer to the offending field, e.g. `/body/email`.")
+    detail: str
+    code: str = "invalid"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(examples=[PROBLEM_BASE + "not-found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str | None = Field(default=None, examples=["No conversation with this id."])
+    instance: str | None = Field(default=None, examples=["/v1/conversations/0b0f…"])
+    code: str = Field(examples=["not_found"])
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Base class of domain errors; subclasses fix the status, code and title."""
+
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class BadRequest(ProblemError):
+    pass
+
+
+class Unauthorized(ProblemError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="ccapi"'})
+
+
+class Forbidden(ProblemError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ProblemError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class MethodNotAllowed(ProblemError):
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+class Conflict(ProblemError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(Conflict):
+    code, title = "invalid_transition", "Invalid state transition"
+
+    def __init__(self, resource: str, current: str, action: str) -> None:
+        super().__init__(
+            f"Cannot {action} a {resource} whose status is '{current}'.",
+            extra={"current_status": current},
+        )
+
+
+class PreconditionFailed(ProblemError):
+    status, code, title = 412, "precondition_failed", "Precondition failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class ValidationFailed(ProblemError):
+    status, code, title = 422, "validation_failed", "Validation failed"
+
+    @classmethod
+    def field(cls, pointer: str, detail: str, code: str = "invalid") -> ValidationFailed:
+        return cls(detail, errors=[FieldError(pointer=pointer, detail=detail, code=code)])
+
+
+class IdempotencyKeyReused(ProblemError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
+
+
+class IdempotencyInProgress(Conflict):
+    code, title = "idempotency_in_progress", "Request with this idempotency key in progress"
+
+
+class RateLimited(ProblemError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Rate limit exceeded; retry after {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class InternalError(ProblemError):
+    status, code, title = 500, "internal_error", "Internal server error"
+
+
+_STATUS_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    412: ("precondition_failed", "Precondition failed"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_failed", "Validation failed"),
+    428: ("precondition_required", "Precondition required"),
+    429: ("rate_limited", "Too many requests"),
+    500: ("internal_error", "Internal server error"),
+}
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    if errors:
+        body["errors"] = [e.model_dump() for e in errors]
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def _pointer(loc: Sequence[str | int]) -> str:
+    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+async def _problem_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = [part for part in err.get("loc", ()) if part not in ("body",)] or ["body"]
+        where = err.get("loc", ("body",))[0]
+        if where == "body" and loc != ["body"]:
+            loc = ["body", *loc]
+        errors.append(
+            FieldError(pointer=_pointer(loc), detail=str(err.get("msg")), code=str(err.get("type")))
+        )
+    return problem_response(
+        request,
+        status=422,
+        code="validation_failed",
+        title="Validation failed",
+        detail=f"{len(errors)} field(s) failed validation.",
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _STATUS_CODES.get(exc.status_code, ("error", "Error"))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    if exc.status_code == 404 and detail in (None, "Not Found"):
+        detail = f"No route matches {request.method} {request.url.path}."
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(
+        request,
+        status=500,
+        code="internal_error",
+        title="Internal server error",
+        detail="An unexpected error occurred; it has been logged with the request id.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry documenting problem+json errors of a route."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        _, title = _STATUS_CODES.get(status, ("error", "Error"))
+        out[status] = {
+            "model": Problem,
+            "description": title,
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out

@@ -1,0 +1,101 @@
+"""``Idempotency-Key`` on POST: replay the first response, refuse reuse and races.
+
+The key is scoped to the tenant. A transaction-level advisory lock on
+(tenant, key) turns a concurrent duplicate into a 409 instead of a second
+write; the stored record is written in the same transaction as the effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import CurrentPrincipal
+from app.core.errors import IdempotencyInProgress, IdempotencyKeyReused
+from app.models.idempotency import IdempotencyRecord
+
+REPLAY_HEADERS = ("content-type", "etag", "location")
+
+
+class Replay(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _request_hash(request: Request, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() + b" " + request.url.path.encode() + b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def check_idempotency(
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retry-safe key: a repeat with the same key and body replays the "
+            "first response instead of acting twice.",
+        ),
+    ] = None,
+) -> None:
+    if idempotency_key is None:
+        return
+    session: AsyncSession = request.state.session
+    body = await request.body()
+    request_hash = _request_hash(request, body)
+    lock_key = f"idem:{principal.tenant_id}:{idempotency_key}"
+    locked = await session.scalar(
+        sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtextextended(lock_key, 0)))
+    )
+    if not locked:
+        raise IdempotencyInProgress(
+            "Another request with this Idempotency-Key is still being processed; retry later."
+        )
+    record = await session.get(IdempotencyRecord, (principal.tenant_id, idempotency_key))
+    if record is not None:
+        if record.request_hash != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used with a different request; use a new key."
+            )
+        headers = {k: str(v) for k, v in record.response_headers.items()}
+        headers["Idempotent-Replayed"] = "true"
+        raise Replay(
+            Response(
+                content=record.response_body, status_code=record.status_code, headers=headers
+            )
+        )
+    request.state.idempotency = (principal.tenant_id, idempotency_key, request_hash)
+
+
+Idempotent = Depends(check_idempotency)
+
+
+async def remember(session: AsyncSession, request: Request, response: Response) -> None:
+    pending: tuple[uuid.UUID, str, str] | None = getattr(request.state, "idempotency", None)
+    if pending is None:
+        return
+    tenant_id, key, request_hash = pending
+    headers: dict[str, Any] = {
+        k: v for k, v in response.headers.items() if k.lower() in REPLAY_HEADERS
+    }
+    session.add(
+        IdempotencyRecord(
+            tenant_id=tenant_id,
+            key=key,
+            request_hash=request_hash,
+            status_code=response.status_code,
+            response_body=bytes(response.body),
+            response_headers=headers,
+        )
+    )
+    await session.flush()

@@ -1,0 +1,98 @@
+"""Keyset (cursor) pagination over ``(created_at, id)``, newest first.
+
+A cursor is opaque to clients: URL-safe base64 of the last row's sort key.
+Each page is one index range scan, whatever the cursor's depth.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from fastapi import Query, Request, Response
+from pydantic import BaseModel, Field
+
+from app.core.errors import ValidationFailed
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, with the cursor of the next page."""
+
+    data: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+    has_more: bool
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Page size, 1 to 100.")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="`next_cursor` from the previous page."),
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps(
+        [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    ).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, ident = json.loads(raw)
+        return datetime.fromisoformat(created), uuid.UUID(ident)
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed.field(
+            "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
+        ) from exc
+
+
+def keyset(
+    stmt: sa.Select[Any],
+    created_col: Any,
+    id_col: Any,
+    params: PageParams,
+) -> sa.Select[Any]:
+    """Order newest first, start after the cursor, fetch one extra row to learn `has_more`."""
+    if params.cursor:
+        created, ident = decode_cursor(params.cursor)
+        stmt = stmt.where(sa.tuple_(created_col, id_col) < sa.tuple_(created, ident))
+    return stmt.order_by(created_col.desc(), id_col.desc()).limit(params.limit + 1)
+
+
+def build_page(
+    rows: Sequence[Any], params: PageParams, items: list[T], request: Request, response: Response
+) -> Page[T]:
+    """Cut the extra row, set ``next_cursor`` and the ``Link: rel="next"`` header."""
+    has_more = len(rows) > params.limit
+    next_cursor = None
+    if has_more:
+        items = items[: params.limit]
+        last = rows[params.limit - 1]
+        next_cursor = encode_cursor([last.created_at, last.id])
+        url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return Page(data=items, next_cursor=next_cursor, has_more=has_more)

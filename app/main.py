@@ -1,0 +1,127 @@
+"""The ASGI application: ``create_app()`` wires settings, database, routers and conventions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.core import migrations
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.docs import install_docs
+from app.core.embedded import EmbeddedPostgres
+from app.core.errors import Problem, install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.ratelimit import RateLimiter
+from app.routers import ROUTERS
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Career conversations between employees and their managers or mentors:
+preparation and agendas, career goals, action plans, feedback and follow-ups, with
+Standard Webhooks notifications. See `openapi.md` for the integrator's guide.
+
+Authenticate with `Authorization: Bearer cck_live_…` (use **Authorize** above)."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    """Build the app. Tests pass their own engine/sessionmaker; ``ccapi serve`` passes none,
+    so the lifespan connects (starting embedded PostgreSQL if needed) and migrates."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded: EmbeddedPostgres | None = None
+        owned_engine: AsyncEngine | None = None
+        if engine is None:
+            url = settings.database_url
+            if not url:
+                embedded = EmbeddedPostgres(settings.data_dir)
+                url = await asyncio.to_thread(embedded.start)
+            await asyncio.to_thread(migrations.upgrade, url)
+            owned_engine = create_engine(url, settings)
+            app.state.engine = owned_engine
+            app.state.sessionmaker = create_sessionmaker(owned_engine)
+        background: Any = None
+        if run_worker:
+            from app.services.worker import BackgroundWorkers
+
+            background = BackgroundWorkers(app.state.engine, app.state.sessionmaker, settings)
+            await background.start()
+        log.info("ready", extra={"worker": run_worker, "embedded_db": embedded is not None})
+        try:
+            yield
+        finally:
+            if background is not None:
+                await background.stop()
+            if owned_engine is not None:
+                await owned_engine.dispose()
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+
+    app = FastAPI(
+        title="Career Conversations API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=[
+            {"name": "tenant", "description": "The calling key's tenant."},
+            {"name": "admin", "description": "Platform administration (admin token)."},
+            {"name": "health", "description": "Liveness, readiness and metrics."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.head_revision = migrations.head_revision()
+    if engine is not None:
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker or create_sessionmaker(engine)
+
+    install_error_handlers(app)
+    install_docs(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+            Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory app.main:app_factory``."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, run_worker=True)

@@ -1,0 +1,65 @@
+"""Tenants and their API keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound
+from app.core.pagination import PageParams, keyset
+from app.core.security import display_prefix, generate_api_key, hash_api_key
+from app.models.api_key import ApiKey
+from app.models.base import utcnow
+from app.models.tenant import Tenant
+
+
+async def create_tenant(
+    session: AsyncSession, name: str, metadata: dict[str, object] | None = None
+) -> Tenant:
+    tenant = Tenant(name=name, metadata_=dict(metadata or {}))
+    session.add(tenant)
+    await session.flush()
+    return tenant
+
+
+async def list_tenants(session: AsyncSession, params: PageParams) -> Sequence[Tenant]:
+    stmt = keyset(sa.select(Tenant), Tenant.created_at, Tenant.id, params)
+    return (await session.scalars(stmt)).all()
+
+
+async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("No tenant with this id.")
+    return tenant
+
+
+async def create_api_key(
+    session: AsyncSession, tenant_id: uuid.UUID, name: str, scopes: Sequence[str]
+) -> tuple[ApiKey, str]:
+    """Create a key; return it with its secret, which is never stored."""
+    await get_tenant(session, tenant_id)
+    secret = generate_api_key()
+    key = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=display_prefix(secret),
+        secret_hash=hash_api_key(secret),
+        scopes=sorted(set(scopes)),
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound("No API key with this id.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await session.flush()
+    return key

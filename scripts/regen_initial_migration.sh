@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Development only, until the first release: rebuild the single initial revision from the
+# models. After a release, add new revisions with `alembic revision --autogenerate` instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db="ccapi_regen_$$"
+psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $db" >/dev/null
+trap 'psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db" >/dev/null' EXIT
+rm -f alembic/versions/*_0001_initial_schema.py
+DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$db" .venv/bin/alembic revision \
+  --autogenerate --rev-id 0001 -m "initial schema" >/dev/null
+f=$(ls alembic/versions/*_0001_initial_schema.py)
+.venv/bin/ruff format -q "$f"
+.venv/bin/ruff check -q --fix "$f" || true
+echo "$f"
