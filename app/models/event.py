@@ -30,10 +30,10 @@ class Event(SQLModel, table=True):
     occurred_at: datetime = TimestampField()
     subject_type: str = Field(max_length=50)
     subject_id: uuid.UUID
-    data: dict[str, Any] = Field(sa_type=JSONB)  # type: ignore[call-overload]
+    data: dict[str, Any] = Field(sa_type=JSONB)
     api_key_id: uuid.UUID | None = Field(default=None)
     txid: int = Field(
-        sa_type=sa.BigInteger,  # type: ignore[call-overload]
+        sa_type=sa.BigInteger,
         sa_column_kwargs={"server_default": CURRENT_TXID},
         nullable=False,
     )

@@ -16,12 +16,10 @@ class IdempotencyRecord(SQLModel, table=True):
 
     __tablename__ = "idempotency_records"
 
-    tenant_id: uuid.UUID = Field(
-        foreign_key="tenants.id", primary_key=True, ondelete="CASCADE"
-    )
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", primary_key=True, ondelete="CASCADE")
     key: str = Field(primary_key=True, max_length=255)
     request_hash: str = Field(max_length=64)
     status_code: int
-    response_body: bytes = Field(sa_type=sa.LargeBinary)  # type: ignore[call-overload]
-    response_headers: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)  # type: ignore[call-overload]
+    response_body: bytes = Field(sa_type=sa.LargeBinary)
+    response_headers: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
     created_at: datetime = TimestampField()

@@ -1,11 +1,41 @@
-"""Every router, in the order the OpenAPI document lists them."""
+"""Every router: each module of this package that defines ``router`` is mounted.
+
+``ORDER`` fixes how the OpenAPI document lists them; unlisted modules follow by name.
+"""
+
+import importlib
+import pkgutil
 
 from fastapi import APIRouter
 
-from app.routers import admin, health, tenant
-
-ROUTERS: list[APIRouter] = [
-    tenant.router,
-    admin.router,
-    health.router,
+ORDER = [
+    "people",
+    "mentorships",
+    "conversations",
+    "agenda_items",
+    "notes",
+    "goals",
+    "action_plans",
+    "feedback",
+    "feedback_requests",
+    "follow_ups",
+    "events",
+    "webhooks",
+    "tenant",
+    "admin",
+    "health",
 ]
+
+
+def _routers() -> list[APIRouter]:
+    names = [m.name for m in pkgutil.iter_modules(__path__)]
+    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    found = []
+    for name in names:
+        router = getattr(importlib.import_module(f"{__name__}.{name}"), "router", None)
+        if isinstance(router, APIRouter):
+            found.append(router)
+    return found
+
+
+ROUTERS: list[APIRouter] = _routers()

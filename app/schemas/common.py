@@ -56,3 +56,24 @@ class ResourceRead(ReadSchema):
     metadata: dict[str, Any] = Field(validation_alias="metadata_")
     created_at: datetime
     updated_at: datetime
+
+
+def _check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris)") from exc
+    return value
+
+
+TimeZone = Annotated[
+    str,
+    Field(min_length=1, max_length=64, examples=["Europe/Paris"]),
+    AfterValidator(_check_timezone),
+]
+
+
+def list_response_example(item: dict[str, Any]) -> dict[str, Any]:
+    return {"data": [item], "next_cursor": None, "has_more": False}

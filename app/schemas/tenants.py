@@ -9,6 +9,7 @@ from pydantic import Field
 from app.schemas.common import Metadata, ReadSchema, WriteSchema
 
 Scope = Literal["read", "write", "webhooks"]
+ALL_SCOPES: list[Scope] = ["read", "write", "webhooks"]
 
 
 class TenantCreate(WriteSchema):
@@ -27,7 +28,7 @@ class TenantRead(ReadSchema):
 class ApiKeyCreate(WriteSchema):
     name: str = Field(default="default", min_length=1, max_length=200, examples=["HRIS sync"])
     scopes: list[Scope] = Field(
-        default_factory=lambda: ["read", "write", "webhooks"],
+        default_factory=lambda: list(ALL_SCOPES),
         min_length=1,
         max_length=3,
         examples=[["read", "write"]],

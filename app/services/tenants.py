@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
 
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, keyset
@@ -26,7 +26,7 @@ async def create_tenant(
 
 
 async def list_tenants(session: AsyncSession, params: PageParams) -> Sequence[Tenant]:
-    stmt = keyset(sa.select(Tenant), Tenant.created_at, Tenant.id, params)
+    stmt = keyset(select(Tenant), Tenant.created_at, Tenant.id, params)
     return (await session.scalars(stmt)).all()
 
 

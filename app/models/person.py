@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from app.models.base import TenantResource, resource_table_args
+
+
+class Person(TenantResource, table=True):
+    """An employee, manager or mentor, usually mirrored from the HRIS."""
+
+    __tablename__ = "people"
+    __table_args__ = resource_table_args(
+        "people",
+        sa.Index("ix_people_tenant_manager", "tenant_id", "manager_id"),
+        sa.Index("ix_people_tenant_email", "tenant_id", "email"),
+        sa.Index("ix_people_tenant_updated", "tenant_id", "updated_at", "id"),
+        sa.CheckConstraint("status IN ('active', 'inactive')", name="status"),
+    )
+
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    title: str | None = Field(default=None, max_length=200)
+    manager_id: uuid.UUID | None = Field(default=None, foreign_key="people.id", ondelete="RESTRICT")
+    timezone: str = Field(default="UTC", max_length=64)
+    status: str = Field(default="active", max_length=16)
+    erased_at: datetime | None = Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+    )

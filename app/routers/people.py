@@ -1,0 +1,167 @@
+"""People: create, read, update, list, delete; and the HRIS upsert by external id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request, Response, status
+
+from app.core.auth import ReadKey, WriteKey
+from app.core.deps import Session
+from app.core.errors import problem_responses
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page, PageParams, build_page, page_params
+from app.routers.base import api_router
+from app.routers.common import IfMatch, with_etag
+from app.schemas.people import PersonCreate, PersonRead, PersonStatus, PersonUpdate, PersonUpsert
+from app.services import people as service
+from app.services.common import check_if_match
+
+router = api_router(prefix="/v1/people", tags=["people"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_person",
+    summary="Create a person",
+    dependencies=[Idempotent],
+    responses=problem_responses(409),
+)
+async def create_person(
+    body: PersonCreate, response: Response, principal: WriteKey, session: Session
+) -> PersonRead:
+    """Create an employee, manager or mentor. `manager_id` must be a person of your tenant."""
+    person = await service.create(session, principal, body)
+    with_etag(response, person)
+    response.headers["Location"] = f"/v1/people/{person.id}"
+    return PersonRead.model_validate(person)
+
+
+@router.get("", operation_id="list_people", summary="List people")
+async def list_people(
+    request: Request,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+    params: PageParams = Depends(page_params),
+    manager_id: Annotated[
+        uuid.UUID | None, Query(description="Direct reports of this person.")
+    ] = None,
+    status: Annotated[PersonStatus | None, Query()] = None,
+    email: Annotated[
+        str | None, Query(max_length=320, description="Exact, case-insensitive.")
+    ] = None,
+    updated_since: Annotated[
+        datetime | None, Query(description="Only people changed at or after this time.")
+    ] = None,
+) -> Page[PersonRead]:
+    """People, newest first."""
+    rows = await service.list_people(
+        session,
+        principal.tenant_id,
+        params,
+        manager_id=manager_id,
+        status=status,
+        email=email,
+        updated_since=updated_since,
+    )
+    items = [PersonRead.model_validate(p) for p in rows]
+    return build_page(rows, params, items, request, response)
+
+
+@router.get(
+    "/{person_id}",
+    operation_id="get_person",
+    summary="Get a person",
+    responses=problem_responses(404),
+)
+async def get_person(
+    person_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
+) -> PersonRead:
+    """One person, with an `ETag` to send back as `If-Match` when updating."""
+    person = await service.get(session, principal.tenant_id, person_id)
+    with_etag(response, person)
+    return PersonRead.model_validate(person)
+
+
+@router.patch(
+    "/{person_id}",
+    operation_id="update_person",
+    summary="Update a person",
+    responses=problem_responses(404, 409, 412),
+)
+async def update_person(
+    person_id: uuid.UUID,
+    body: PersonUpdate,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> PersonRead:
+    """Change the fields you send; others stay. A new manager may not create a cycle."""
+    person = await service.get(session, principal.tenant_id, person_id)
+    check_if_match(if_match, person)
+    person = await service.update(session, principal, person, body)
+    with_etag(response, person)
+    return PersonRead.model_validate(person)
+
+
+@router.put(
+    "/by-external-id/{external_id}",
+    operation_id="upsert_person_by_external_id",
+    summary="Create or update a person by external id",
+    responses={
+        201: {"description": "Created", "model": PersonRead},
+        **problem_responses(409),
+    },
+)
+async def upsert_person(
+    external_id: Annotated[str, Path(min_length=1, max_length=255)],
+    body: PersonUpsert,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+) -> PersonRead:
+    """The HRIS sync path: creates the person (201) or replaces their fields (200)."""
+    person, created = await service.upsert_by_external_id(session, principal, external_id, body)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = f"/v1/people/{person.id}"
+    with_etag(response, person)
+    return PersonRead.model_validate(person)
+
+
+@router.delete(
+    "/{person_id}",
+    operation_id="delete_person",
+    summary="Delete or erase a person",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        200: {"description": "Erased (with `?erase=true`)", "model": PersonRead},
+        **problem_responses(404, 409, 412),
+    },
+)
+async def delete_person(
+    person_id: uuid.UUID,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+    erase: Annotated[
+        bool,
+        Query(description="Anonymise the person's personal data and keep their records."),
+    ] = False,
+) -> Response:
+    """Delete a person without history (204). A person with history is refused with 409
+    unless `erase=true`, which anonymises them everywhere and keeps the records (200)."""
+    person = await service.get(session, principal.tenant_id, person_id)
+    check_if_match(if_match, person)
+    erased = await service.delete(session, principal, person, erase=erase)
+    if erased is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(
+        PersonRead.model_validate(erased).model_dump_json(),
+        media_type="application/json",
+    )

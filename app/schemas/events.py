@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.schemas.common import ReadSchema
+
+
+class EventRead(ReadSchema):
+    id: uuid.UUID = Field(description="Sortable event id; pass as `after` to resume polling.")
+    type: str = Field(examples=["conversation.completed"])
+    occurred_at: datetime
+    subject_type: str = Field(examples=["conversation"])
+    subject_id: uuid.UUID
+    data: dict[str, Any] = Field(
+        description="The resource as the API returned it after the change (private notes "
+        "are never included)."
+    )
+    api_key_id: uuid.UUID | None = Field(
+        description="The API key that made the change; null for scheduler events."
+    )
+
+
+class EventPage(BaseModel):
+    data: list[EventRead]
+    next_cursor: str | None = Field(description="The last event's id: pass as `after`.")
+    has_more: bool
+
+
+class EventType(BaseModel):
+    type: str
+    description: str
+
+
+class EventTypeList(BaseModel):
+    data: list[EventType]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from app.schemas.common import ExternalId, Metadata, ResourceRead, TimeZone, WriteSchema
+
+PersonStatus = Literal["active", "inactive"]
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class PersonFields(WriteSchema):
+    name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
+    email: str | None = Field(
+        default=None, max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"]
+    )
+    title: str | None = Field(default=None, max_length=200, examples=["Senior Engineer"])
+    manager_id: uuid.UUID | None = Field(default=None, description="This person's manager.")
+    timezone: TimeZone = "UTC"
+    status: PersonStatus = "active"
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class PersonCreate(PersonFields):
+    external_id: ExternalId | None = None
+
+
+class PersonUpsert(PersonFields):
+    """The HRIS sync body: the external id is in the path."""
+
+
+class PersonUpdate(WriteSchema):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
+    title: str | None = Field(default=None, max_length=200)
+    manager_id: uuid.UUID | None = None
+    timezone: TimeZone | None = None
+    status: PersonStatus | None = None
+    external_id: ExternalId | None = None
+    metadata: Metadata | None = None
+
+
+class PersonRead(ResourceRead):
+    name: str
+    email: str | None
+    title: str | None
+    manager_id: uuid.UUID | None
+    timezone: str
+    status: PersonStatus
+    erased_at: datetime | None = Field(
+        description="Set when the person's personal data was erased (`DELETE ?erase=true`)."
+    )

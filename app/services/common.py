@@ -1,0 +1,139 @@
+"""Helpers every resource service uses: tenant-scoped lookups, references, ETags."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from app.core.errors import NotFound, PreconditionFailed, ValidationFailed
+from app.models.base import utcnow
+
+
+class Owned(Protocol):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def _label(model: type[SQLModel]) -> str:
+    name = model.__name__
+    return "".join(" " + c.lower() if c.isupper() else c for c in name).strip()
+
+
+async def get_owned(
+    session: AsyncSession,
+    model: type[M],
+    tenant_id: uuid.UUID,
+    ident: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> M:
+    """The row with this id in the caller's tenant; another tenant's id is a 404 too."""
+    obj = await session.get(model, ident, with_for_update=for_update)
+    if obj is None or getattr(obj, "tenant_id", None) != tenant_id:
+        raise NotFound(f"No {_label(model)} with id {ident}.")
+    return obj
+
+
+async def check_reference(
+    session: AsyncSession,
+    model: type[M],
+    tenant_id: uuid.UUID,
+    ident: uuid.UUID | None,
+    pointer: str,
+) -> M | None:
+    """Resolve a reference from a request body: unknown or foreign ids are a 422 on ``pointer``."""
+    if ident is None:
+        return None
+    obj = await session.get(model, ident)
+    if obj is None or getattr(obj, "tenant_id", None) != tenant_id:
+        raise ValidationFailed.field(
+            pointer, f"No {_label(model)} with id {ident} in this tenant.", "unknown_reference"
+        )
+    return obj
+
+
+async def check_external_id_free(
+    session: AsyncSession,
+    model: type[SQLModel],
+    tenant_id: uuid.UUID,
+    external_id: str | None,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    """external_id is unique per tenant: a taken one is a 409 naming the holder."""
+    from app.core.errors import Conflict
+
+    if external_id is None:
+        return
+    table: Any = model
+    stmt = sa.select(table.id).where(table.tenant_id == tenant_id, table.external_id == external_id)
+    if exclude is not None:
+        stmt = stmt.where(table.id != exclude)
+    holder = await session.scalar(stmt)
+    if holder is not None:
+        raise Conflict(
+            f"external_id '{external_id}' is already used by {_label(model)} {holder}.",
+            extra={"conflicting_id": str(holder)},
+        )
+
+
+def etag_of(obj: Any) -> str:
+    """A strong validator: changes whenever the row's ``updated_at`` does."""
+    raw = f"{obj.id}:{obj.updated_at.isoformat()}".encode()
+    return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+def check_if_match(if_match: str | None, obj: Any) -> None:
+    """Refuse a write whose ``If-Match`` names another version (412)."""
+    if if_match is None:
+        return
+    candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if "*" in candidates or etag_of(obj) in candidates:
+        return
+    raise PreconditionFailed(
+        "The resource changed since you read it (If-Match does not match the current ETag); "
+        "fetch it again and retry."
+    )
+
+
+def apply_changes(obj: Any, changes: dict[str, Any]) -> bool:
+    """Set the given fields; bump ``updated_at`` if anything changed. Returns whether it did."""
+    changed = False
+    for field, value in changes.items():
+        attr = "metadata_" if field == "metadata" else field
+        if getattr(obj, attr) != value:
+            setattr(obj, attr, value)
+            changed = True
+    if changed:
+        obj.updated_at = utcnow()
+    return changed
+
+
+def touch(obj: Any) -> None:
+    obj.updated_at = utcnow()
+
+
+def reject_nulls(changes: dict[str, Any], required: tuple[str, ...]) -> None:
+    """A PATCH may not null a required field."""
+    for field in required:
+        if field in changes and changes[field] is None:
+            raise ValidationFailed.field(f"/body/{field}", f"{field} cannot be null.", "null")
+
+
+async def has_references(session: AsyncSession, table_name: str, ident: uuid.UUID) -> bool:
+    """Whether any row of any table points at ``table_name.id = ident`` through a foreign key."""
+    checks = []
+    for table in SQLModel.metadata.tables.values():
+        for fk in table.foreign_keys:
+            if fk.column.table.name == table_name and fk.column.name == "id":
+                checks.append(sa.exists().where(fk.parent == ident))
+    if not checks:
+        return False
+    return bool(await session.scalar(sa.select(sa.or_(*checks))))

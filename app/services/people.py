@@ -1,0 +1,174 @@
+"""People: the employees, managers and mentors conversations are about."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.auth import Principal
+from app.core.errors import Conflict, ValidationFailed
+from app.core.pagination import PageParams, keyset
+from app.models.base import utcnow
+from app.models.person import Person
+from app.schemas.people import PersonCreate, PersonRead, PersonUpdate, PersonUpsert
+from app.services import events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_reference,
+    get_owned,
+    has_references,
+    reject_nulls,
+)
+
+ERASED_NAME = "Erased person"
+
+
+async def _emit(session: AsyncSession, principal: Principal, type: str, person: Person) -> None:
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="person",
+        subject_id=person.id,
+        data=PersonRead.model_validate(person).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+async def _check_manager(
+    session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID, manager_id: uuid.UUID | None
+) -> None:
+    """The manager exists in the tenant, and the chain above them never reaches the person."""
+    if manager_id is None:
+        return
+    await check_reference(session, Person, tenant_id, manager_id, "/body/manager_id")
+    if manager_id == person_id:
+        raise ValidationFailed.field(
+            "/body/manager_id", "A person cannot manage themselves.", "cycle"
+        )
+    chain = (
+        select(col(Person.id), col(Person.manager_id))
+        .where(Person.id == manager_id)
+        .cte("chain", recursive=True)
+    )
+    chain = chain.union(
+        select(col(Person.id), col(Person.manager_id)).join(
+            chain, col(Person.id) == chain.c.manager_id
+        )
+    )
+    found = await session.scalar(sa.select(sa.exists().where(chain.c.id == person_id)))
+    if found:
+        raise ValidationFailed.field(
+            "/body/manager_id", "This manager would create a reporting cycle.", "cycle"
+        )
+
+
+async def create(session: AsyncSession, principal: Principal, body: PersonCreate) -> Person:
+    tenant_id = principal.tenant_id
+    await check_external_id_free(session, Person, tenant_id, body.external_id)
+    await check_reference(session, Person, tenant_id, body.manager_id, "/body/manager_id")
+    fields = body.model_dump(exclude={"metadata"})
+    person = Person(tenant_id=tenant_id, metadata_=body.metadata, **fields)
+    session.add(person)
+    await session.flush()
+    await _emit(session, principal, "person.created", person)
+    return person
+
+
+async def get(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> Person:
+    return await get_owned(session, Person, tenant_id, person_id)
+
+
+async def list_people(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    manager_id: uuid.UUID | None = None,
+    status: str | None = None,
+    email: str | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[Person]:
+    stmt = select(Person).where(Person.tenant_id == tenant_id)
+    if manager_id is not None:
+        stmt = stmt.where(Person.manager_id == manager_id)
+    if status is not None:
+        stmt = stmt.where(Person.status == status)
+    if email is not None:
+        stmt = stmt.where(sa.func.lower(Person.email) == email.lower())
+    if updated_since is not None:
+        stmt = stmt.where(Person.updated_at >= updated_since)
+    return (await session.scalars(keyset(stmt, Person.created_at, Person.id, params))).all()
+
+
+async def _update(
+    session: AsyncSession, principal: Principal, person: Person, changes: dict[str, Any]
+) -> Person:
+    reject_nulls(changes, ("name", "timezone", "status", "metadata"))
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, Person, principal.tenant_id, changes["external_id"], exclude=person.id
+        )
+    if "manager_id" in changes:
+        await _check_manager(session, principal.tenant_id, person.id, changes["manager_id"])
+    if apply_changes(person, changes):
+        await session.flush()
+        await _emit(session, principal, "person.updated", person)
+    return person
+
+
+async def update(
+    session: AsyncSession, principal: Principal, person: Person, body: PersonUpdate
+) -> Person:
+    return await _update(session, principal, person, body.model_dump(exclude_unset=True))
+
+
+async def upsert_by_external_id(
+    session: AsyncSession, principal: Principal, external_id: str, body: PersonUpsert
+) -> tuple[Person, bool]:
+    """The HRIS sync path: create or replace the person with this external id."""
+    existing = await session.scalar(
+        select(Person)
+        .where(Person.tenant_id == principal.tenant_id, Person.external_id == external_id)
+        .with_for_update()
+    )
+    if existing is None:
+        created = await create(
+            session, principal, PersonCreate(external_id=external_id, **body.model_dump())
+        )
+        return created, True
+    return await _update(session, principal, existing, body.model_dump()), False
+
+
+async def delete(
+    session: AsyncSession, principal: Principal, person: Person, *, erase: bool
+) -> Person | None:
+    """Delete a person without history; with ``erase``, anonymise one who has some instead."""
+    if erase:
+        person.name = ERASED_NAME
+        person.email = None
+        person.title = None
+        person.external_id = None
+        person.metadata_ = {}
+        person.status = "inactive"
+        person.erased_at = utcnow()
+        person.updated_at = person.erased_at
+        await session.flush()
+        await _emit(session, principal, "person.erased", person)
+        return person
+    if await has_references(session, "people", person.id):
+        raise Conflict(
+            "This person has history (reports, conversations, goals, feedback, …). Delete "
+            "with ?erase=true to anonymise their personal data and keep the records."
+        )
+    await _emit(session, principal, "person.deleted", person)
+    await session.delete(person)
+    await session.flush()
+    return None
