@@ -2,16 +2,15 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 02:24:21.480823
+Create Date: 2026-11-26 02:26:24.851159
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -153,11 +152,980 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("external_id IS NOT NULL"),
     )
+    op.create_table(
+        "conversations",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("employee_id", sa.Uuid(), nullable=False),
+        sa.Column("facilitator_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("scheduled_start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("duration_minutes", sa.Integer(), nullable=False),
+        sa.Column("timezone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("location", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("meeting_url", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column(
+            "employee_objectives", sqlmodel.sql.sqltypes.AutoString(length=10000), nullable=True
+        ),
+        sa.Column(
+            "facilitator_objectives", sqlmodel.sql.sqltypes.AutoString(length=10000), nullable=True
+        ),
+        sa.Column("summary", sqlmodel.sql.sqltypes.AutoString(length=50000), nullable=True),
+        sa.Column("reschedule_count", sa.Integer(), nullable=False),
+        sa.Column("employee_prepared_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("facilitator_prepared_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("canceled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cancel_reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('career', 'mentorship', 'skip_level', 'stay')",
+            name=op.f("ck_conversations_kind"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('draft', 'scheduled', 'completed', 'canceled')",
+            name=op.f("ck_conversations_status"),
+        ),
+        sa.CheckConstraint(
+            "employee_id <> facilitator_id", name=op.f("ck_conversations_distinct_parties")
+        ),
+        sa.ForeignKeyConstraint(
+            ["employee_id"],
+            ["people.id"],
+            name=op.f("fk_conversations_employee_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["facilitator_id"],
+            ["people.id"],
+            name=op.f("fk_conversations_facilitator_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_conversations_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
+    )
+    op.create_index(
+        "ix_conversations_tenant_created",
+        "conversations",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_conversations_tenant_employee",
+        "conversations",
+        ["tenant_id", "employee_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_conversations_tenant_facilitator",
+        "conversations",
+        ["tenant_id", "facilitator_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_conversations_tenant_start",
+        "conversations",
+        ["tenant_id", "scheduled_start"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_conversations_tenant_status",
+        "conversations",
+        ["tenant_id", "status", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_conversations_tenant_updated",
+        "conversations",
+        ["tenant_id", "updated_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_conversations_tenant_external_id",
+        "conversations",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "goals",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("owner_id", sa.Uuid(), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=10000), nullable=True),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("target_date", sa.Date(), nullable=True),
+        sa.Column(
+            "success_criteria", sqlmodel.sql.sqltypes.AutoString(length=10000), nullable=True
+        ),
+        sa.Column("progress", sa.Integer(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("target_role", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("employee_agreed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("facilitator_agreed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("facilitator_agreed_by", sa.Uuid(), nullable=True),
+        sa.Column("achieved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("abandoned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "category IN ('skill', 'role', 'project', 'learning', 'other')",
+            name=op.f("ck_goals_category"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('proposed', 'agreed', 'in_progress', 'achieved', 'abandoned')",
+            name=op.f("ck_goals_status"),
+        ),
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name=op.f("ck_goals_progress")),
+        sa.ForeignKeyConstraint(
+            ["facilitator_agreed_by"],
+            ["people.id"],
+            name=op.f("fk_goals_facilitator_agreed_by_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["people.id"], name=op.f("fk_goals_owner_id_people"), ondelete="RESTRICT"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_goals_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_goals")),
+    )
+    op.create_index(
+        "ix_goals_tenant_created", "goals", ["tenant_id", "created_at", "id"], unique=False
+    )
+    op.create_index(
+        "ix_goals_tenant_owner", "goals", ["tenant_id", "owner_id", "created_at"], unique=False
+    )
+    op.create_index(
+        "ix_goals_tenant_status", "goals", ["tenant_id", "status", "created_at"], unique=False
+    )
+    op.create_index(
+        "ix_goals_tenant_updated", "goals", ["tenant_id", "updated_at", "id"], unique=False
+    )
+    op.create_index(
+        "uq_goals_tenant_external_id",
+        "goals",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "mentorships",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("mentor_id", sa.Uuid(), nullable=False),
+        sa.Column("mentee_id", sa.Uuid(), nullable=False),
+        sa.Column("focus", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("end_reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.CheckConstraint("status IN ('active', 'ended')", name=op.f("ck_mentorships_status")),
+        sa.CheckConstraint("mentor_id <> mentee_id", name=op.f("ck_mentorships_distinct_parties")),
+        sa.ForeignKeyConstraint(
+            ["mentee_id"],
+            ["people.id"],
+            name=op.f("fk_mentorships_mentee_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["mentor_id"],
+            ["people.id"],
+            name=op.f("fk_mentorships_mentor_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_mentorships_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mentorships")),
+    )
+    op.create_index(
+        "ix_mentorships_tenant_created",
+        "mentorships",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_mentorships_tenant_mentee", "mentorships", ["tenant_id", "mentee_id"], unique=False
+    )
+    op.create_index(
+        "uq_mentorships_active_pair",
+        "mentorships",
+        ["tenant_id", "mentor_id", "mentee_id"],
+        unique=True,
+        postgresql_where=sa.text("status = 'active'"),
+    )
+    op.create_index(
+        "uq_mentorships_tenant_external_id",
+        "mentorships",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "action_plans",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("owner_id", sa.Uuid(), nullable=False),
+        sa.Column("goal_id", sa.Uuid(), nullable=True),
+        sa.Column("conversation_id", sa.Uuid(), nullable=True),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('active', 'completed', 'archived')", name=op.f("ck_action_plans_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_action_plans_conversation_id_conversations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["goal_id"],
+            ["goals.id"],
+            name=op.f("fk_action_plans_goal_id_goals"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"],
+            ["people.id"],
+            name=op.f("fk_action_plans_owner_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_action_plans_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_action_plans")),
+    )
+    op.create_index(
+        "ix_action_plans_tenant_conversation",
+        "action_plans",
+        ["tenant_id", "conversation_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_action_plans_tenant_created",
+        "action_plans",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_action_plans_tenant_goal", "action_plans", ["tenant_id", "goal_id"], unique=False
+    )
+    op.create_index(
+        "ix_action_plans_tenant_owner",
+        "action_plans",
+        ["tenant_id", "owner_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_action_plans_tenant_updated",
+        "action_plans",
+        ["tenant_id", "updated_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_action_plans_tenant_external_id",
+        "action_plans",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "agenda_items",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("author_id", sa.Uuid(), nullable=False),
+        sa.Column("topic", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("discussed", sa.Boolean(), nullable=False),
+        sa.Column("notes", sqlmodel.sql.sqltypes.AutoString(length=10000), nullable=True),
+        sa.CheckConstraint(
+            "category IN ('aspirations', 'strengths', 'growth_areas', 'opportunities', 'feedback', 'other')",
+            name=op.f("ck_agenda_items_category"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["author_id"],
+            ["people.id"],
+            name=op.f("fk_agenda_items_author_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_agenda_items_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_agenda_items_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_agenda_items")),
+    )
+    op.create_index(
+        "ix_agenda_items_conversation_position",
+        "agenda_items",
+        ["conversation_id", "position", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_agenda_items_tenant_created",
+        "agenda_items",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_agenda_items_tenant_external_id",
+        "agenda_items",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "conversation_notes",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("author_id", sa.Uuid(), nullable=False),
+        sa.Column("visibility", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("body", sqlmodel.sql.sqltypes.AutoString(length=50000), nullable=False),
+        sa.CheckConstraint(
+            "visibility IN ('shared', 'private')", name=op.f("ck_conversation_notes_visibility")
+        ),
+        sa.ForeignKeyConstraint(
+            ["author_id"],
+            ["people.id"],
+            name=op.f("fk_conversation_notes_author_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_conversation_notes_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_conversation_notes_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation_notes")),
+    )
+    op.create_index(
+        "ix_conversation_notes_conversation",
+        "conversation_notes",
+        ["conversation_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_conversation_notes_tenant_created",
+        "conversation_notes",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_conversation_notes_tenant_external_id",
+        "conversation_notes",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "conversation_reschedules",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("previous_start", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("new_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_conversation_reschedules_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_conversation_reschedules_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation_reschedules")),
+    )
+    op.create_index(
+        "ix_conversation_reschedules_conversation",
+        "conversation_reschedules",
+        ["conversation_id", "created_at"],
+        unique=False,
+    )
+    op.create_table(
+        "feedback_requests",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("requester_id", sa.Uuid(), nullable=False),
+        sa.Column("responder_id", sa.Uuid(), nullable=False),
+        sa.Column("prompt", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=True),
+        sa.Column("goal_id", sa.Uuid(), nullable=True),
+        sa.Column("decline_reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('open', 'answered', 'declined', 'expired')",
+            name=op.f("ck_feedback_requests_status"),
+        ),
+        sa.CheckConstraint(
+            "requester_id <> responder_id", name=op.f("ck_feedback_requests_distinct_parties")
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_feedback_requests_conversation_id_conversations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["goal_id"],
+            ["goals.id"],
+            name=op.f("fk_feedback_requests_goal_id_goals"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["requester_id"],
+            ["people.id"],
+            name=op.f("fk_feedback_requests_requester_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["responder_id"],
+            ["people.id"],
+            name=op.f("fk_feedback_requests_responder_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_feedback_requests_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_feedback_requests")),
+    )
+    op.create_index(
+        "ix_feedback_requests_open_due",
+        "feedback_requests",
+        ["due_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'open'"),
+    )
+    op.create_index(
+        "ix_feedback_requests_tenant_created",
+        "feedback_requests",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_feedback_requests_tenant_requester",
+        "feedback_requests",
+        ["tenant_id", "requester_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_feedback_requests_tenant_responder",
+        "feedback_requests",
+        ["tenant_id", "responder_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_feedback_requests_tenant_external_id",
+        "feedback_requests",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "follow_ups",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("assignee_id", sa.Uuid(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("canceled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('pending', 'completed', 'canceled')", name=op.f("ck_follow_ups_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["assignee_id"],
+            ["people.id"],
+            name=op.f("fk_follow_ups_assignee_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_follow_ups_conversation_id_conversations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_follow_ups_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_follow_ups")),
+    )
+    op.create_index(
+        "ix_follow_ups_pending_due",
+        "follow_ups",
+        ["due_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index(
+        "ix_follow_ups_tenant_assignee",
+        "follow_ups",
+        ["tenant_id", "assignee_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_follow_ups_tenant_conversation",
+        "follow_ups",
+        ["tenant_id", "conversation_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_follow_ups_tenant_created",
+        "follow_ups",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index("ix_follow_ups_tenant_due", "follow_ups", ["tenant_id", "due_at"], unique=False)
+    op.create_index(
+        "uq_follow_ups_tenant_external_id",
+        "follow_ups",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "goal_conversations",
+        sa.Column("goal_id", sa.Uuid(), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_goal_conversations_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["goal_id"],
+            ["goals.id"],
+            name=op.f("fk_goal_conversations_goal_id_goals"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_goal_conversations_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("goal_id", "conversation_id", name=op.f("pk_goal_conversations")),
+    )
+    op.create_index(
+        "ix_goal_conversations_conversation",
+        "goal_conversations",
+        ["conversation_id"],
+        unique=False,
+    )
+    op.create_table(
+        "action_items",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("plan_id", sa.Uuid(), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("assignee_id", sa.Uuid(), nullable=False),
+        sa.Column("due_date", sa.Date(), nullable=True),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("support_needed", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=True),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('todo', 'in_progress', 'done', 'blocked')",
+            name=op.f("ck_action_items_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["assignee_id"],
+            ["people.id"],
+            name=op.f("fk_action_items_assignee_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["action_plans.id"],
+            name=op.f("fk_action_items_plan_id_action_plans"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_action_items_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_action_items")),
+    )
+    op.create_index(
+        "ix_action_items_open_due",
+        "action_items",
+        ["due_date"],
+        unique=False,
+        postgresql_where=sa.text("status <> 'done'"),
+    )
+    op.create_index(
+        "ix_action_items_plan_position", "action_items", ["plan_id", "position", "id"], unique=False
+    )
+    op.create_index(
+        "ix_action_items_tenant_assignee",
+        "action_items",
+        ["tenant_id", "assignee_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_action_items_tenant_created",
+        "action_items",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_action_items_tenant_external_id",
+        "action_items",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "feedback",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("giver_id", sa.Uuid(), nullable=False),
+        sa.Column("recipient_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("body", sqlmodel.sql.sqltypes.AutoString(length=20000), nullable=False),
+        sa.Column("visibility", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+        sa.Column("conversation_id", sa.Uuid(), nullable=True),
+        sa.Column("goal_id", sa.Uuid(), nullable=True),
+        sa.Column("request_id", sa.Uuid(), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('strength', 'growth_area', 'guidance', 'recognition')",
+            name=op.f("ck_feedback_kind"),
+        ),
+        sa.CheckConstraint(
+            "visibility IN ('recipient', 'recipient_and_manager')",
+            name=op.f("ck_feedback_visibility"),
+        ),
+        sa.CheckConstraint("giver_id <> recipient_id", name=op.f("ck_feedback_distinct_parties")),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_feedback_conversation_id_conversations"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["giver_id"],
+            ["people.id"],
+            name=op.f("fk_feedback_giver_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["goal_id"], ["goals.id"], name=op.f("fk_feedback_goal_id_goals"), ondelete="RESTRICT"
+        ),
+        sa.ForeignKeyConstraint(
+            ["recipient_id"],
+            ["people.id"],
+            name=op.f("fk_feedback_recipient_id_people"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["feedback_requests.id"],
+            name=op.f("fk_feedback_request_id_feedback_requests"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_feedback_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_feedback")),
+        sa.UniqueConstraint("request_id", name=op.f("uq_feedback_request_id")),
+    )
+    op.create_index(
+        "ix_feedback_tenant_conversation",
+        "feedback",
+        ["tenant_id", "conversation_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_feedback_tenant_created", "feedback", ["tenant_id", "created_at", "id"], unique=False
+    )
+    op.create_index(
+        "ix_feedback_tenant_giver",
+        "feedback",
+        ["tenant_id", "giver_id", "created_at"],
+        unique=False,
+    )
+    op.create_index("ix_feedback_tenant_goal", "feedback", ["tenant_id", "goal_id"], unique=False)
+    op.create_index(
+        "ix_feedback_tenant_recipient",
+        "feedback",
+        ["tenant_id", "recipient_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_feedback_tenant_external_id",
+        "feedback",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_index(
+        "uq_feedback_tenant_external_id",
+        table_name="feedback",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_feedback_tenant_recipient", table_name="feedback")
+    op.drop_index("ix_feedback_tenant_goal", table_name="feedback")
+    op.drop_index("ix_feedback_tenant_giver", table_name="feedback")
+    op.drop_index("ix_feedback_tenant_created", table_name="feedback")
+    op.drop_index("ix_feedback_tenant_conversation", table_name="feedback")
+    op.drop_table("feedback")
+    op.drop_index(
+        "uq_action_items_tenant_external_id",
+        table_name="action_items",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_action_items_tenant_created", table_name="action_items")
+    op.drop_index("ix_action_items_tenant_assignee", table_name="action_items")
+    op.drop_index("ix_action_items_plan_position", table_name="action_items")
+    op.drop_index(
+        "ix_action_items_open_due",
+        table_name="action_items",
+        postgresql_where=sa.text("status <> 'done'"),
+    )
+    op.drop_table("action_items")
+    op.drop_index("ix_goal_conversations_conversation", table_name="goal_conversations")
+    op.drop_table("goal_conversations")
+    op.drop_index(
+        "uq_follow_ups_tenant_external_id",
+        table_name="follow_ups",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_follow_ups_tenant_due", table_name="follow_ups")
+    op.drop_index("ix_follow_ups_tenant_created", table_name="follow_ups")
+    op.drop_index("ix_follow_ups_tenant_conversation", table_name="follow_ups")
+    op.drop_index("ix_follow_ups_tenant_assignee", table_name="follow_ups")
+    op.drop_index(
+        "ix_follow_ups_pending_due",
+        table_name="follow_ups",
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.drop_table("follow_ups")
+    op.drop_index(
+        "uq_feedback_requests_tenant_external_id",
+        table_name="feedback_requests",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_feedback_requests_tenant_responder", table_name="feedback_requests")
+    op.drop_index("ix_feedback_requests_tenant_requester", table_name="feedback_requests")
+    op.drop_index("ix_feedback_requests_tenant_created", table_name="feedback_requests")
+    op.drop_index(
+        "ix_feedback_requests_open_due",
+        table_name="feedback_requests",
+        postgresql_where=sa.text("status = 'open'"),
+    )
+    op.drop_table("feedback_requests")
+    op.drop_index("ix_conversation_reschedules_conversation", table_name="conversation_reschedules")
+    op.drop_table("conversation_reschedules")
+    op.drop_index(
+        "uq_conversation_notes_tenant_external_id",
+        table_name="conversation_notes",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_conversation_notes_tenant_created", table_name="conversation_notes")
+    op.drop_index("ix_conversation_notes_conversation", table_name="conversation_notes")
+    op.drop_table("conversation_notes")
+    op.drop_index(
+        "uq_agenda_items_tenant_external_id",
+        table_name="agenda_items",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_agenda_items_tenant_created", table_name="agenda_items")
+    op.drop_index("ix_agenda_items_conversation_position", table_name="agenda_items")
+    op.drop_table("agenda_items")
+    op.drop_index(
+        "uq_action_plans_tenant_external_id",
+        table_name="action_plans",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_action_plans_tenant_updated", table_name="action_plans")
+    op.drop_index("ix_action_plans_tenant_owner", table_name="action_plans")
+    op.drop_index("ix_action_plans_tenant_goal", table_name="action_plans")
+    op.drop_index("ix_action_plans_tenant_created", table_name="action_plans")
+    op.drop_index("ix_action_plans_tenant_conversation", table_name="action_plans")
+    op.drop_table("action_plans")
+    op.drop_index(
+        "uq_mentorships_tenant_external_id",
+        table_name="mentorships",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index(
+        "uq_mentorships_active_pair",
+        table_name="mentorships",
+        postgresql_where=sa.text("status = 'active'"),
+    )
+    op.drop_index("ix_mentorships_tenant_mentee", table_name="mentorships")
+    op.drop_index("ix_mentorships_tenant_created", table_name="mentorships")
+    op.drop_table("mentorships")
+    op.drop_index(
+        "uq_goals_tenant_external_id",
+        table_name="goals",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_goals_tenant_updated", table_name="goals")
+    op.drop_index("ix_goals_tenant_status", table_name="goals")
+    op.drop_index("ix_goals_tenant_owner", table_name="goals")
+    op.drop_index("ix_goals_tenant_created", table_name="goals")
+    op.drop_table("goals")
+    op.drop_index(
+        "uq_conversations_tenant_external_id",
+        table_name="conversations",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_conversations_tenant_updated", table_name="conversations")
+    op.drop_index("ix_conversations_tenant_status", table_name="conversations")
+    op.drop_index("ix_conversations_tenant_start", table_name="conversations")
+    op.drop_index("ix_conversations_tenant_facilitator", table_name="conversations")
+    op.drop_index("ix_conversations_tenant_employee", table_name="conversations")
+    op.drop_index("ix_conversations_tenant_created", table_name="conversations")
+    op.drop_table("conversations")
     op.drop_index(
         "uq_people_tenant_external_id",
         table_name="people",

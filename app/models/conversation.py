@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.models.base import TenantResource, TimestampField, resource_table_args, uuid7
+
+
+def _ts() -> Any:
+    return Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class Conversation(TenantResource, table=True):
+    """A career conversation between an employee and a facilitator (manager, mentor, …)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = resource_table_args(
+        "conversations",
+        sa.Index("ix_conversations_tenant_employee", "tenant_id", "employee_id", "created_at"),
+        sa.Index(
+            "ix_conversations_tenant_facilitator", "tenant_id", "facilitator_id", "created_at"
+        ),
+        sa.Index("ix_conversations_tenant_status", "tenant_id", "status", "created_at"),
+        sa.Index("ix_conversations_tenant_start", "tenant_id", "scheduled_start"),
+        sa.Index("ix_conversations_tenant_updated", "tenant_id", "updated_at", "id"),
+        sa.CheckConstraint(
+            "status IN ('draft', 'scheduled', 'completed', 'canceled')", name="status"
+        ),
+        sa.CheckConstraint("kind IN ('career', 'mentorship', 'skip_level', 'stay')", name="kind"),
+        sa.CheckConstraint("employee_id <> facilitator_id", name="distinct_parties"),
+    )
+
+    employee_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
+    facilitator_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
+    kind: str = Field(default="career", max_length=20)
+    status: str = Field(default="draft", max_length=20)
+    scheduled_start: datetime | None = _ts()
+    duration_minutes: int = Field(default=30)
+    timezone: str = Field(default="UTC", max_length=64)
+    location: str | None = Field(default=None, max_length=500)
+    meeting_url: str | None = Field(default=None, max_length=2000)
+    employee_objectives: str | None = Field(default=None, max_length=10_000)
+    facilitator_objectives: str | None = Field(default=None, max_length=10_000)
+    summary: str | None = Field(default=None, max_length=50_000)
+    reschedule_count: int = Field(default=0)
+    employee_prepared_at: datetime | None = _ts()
+    facilitator_prepared_at: datetime | None = _ts()
+    completed_at: datetime | None = _ts()
+    canceled_at: datetime | None = _ts()
+    cancel_reason: str | None = Field(default=None, max_length=2000)
+
+
+class ConversationReschedule(SQLModel, table=True):
+    """One move of a scheduled conversation: the history behind ``reschedule_count``."""
+
+    __tablename__ = "conversation_reschedules"
+    __table_args__ = (
+        sa.Index("ix_conversation_reschedules_conversation", "conversation_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    created_at: datetime = TimestampField()
+    previous_start: datetime | None = _ts()
+    new_start: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class AgendaItem(TenantResource, table=True):
+    """A talking point either party adds to a conversation."""
+
+    __tablename__ = "agenda_items"
+    __table_args__ = resource_table_args(
+        "agenda_items",
+        sa.Index("ix_agenda_items_conversation_position", "conversation_id", "position", "id"),
+        sa.CheckConstraint(
+            "category IN ('aspirations', 'strengths', 'growth_areas', 'opportunities', "
+            "'feedback', 'other')",
+            name="category",
+        ),
+    )
+
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    author_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
+    topic: str = Field(max_length=500)
+    category: str = Field(default="other", max_length=20)
+    position: int = Field(default=0)
+    discussed: bool = Field(default=False)
+    notes: str | None = Field(default=None, max_length=10_000)
+
+
+class ConversationNote(TenantResource, table=True):
+    """A note on a conversation: ``shared`` with both parties or ``private`` to its author."""
+
+    __tablename__ = "conversation_notes"
+    __table_args__ = resource_table_args(
+        "conversation_notes",
+        sa.Index("ix_conversation_notes_conversation", "conversation_id", "created_at", "id"),
+        sa.CheckConstraint("visibility IN ('shared', 'private')", name="visibility"),
+    )
+
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    author_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
+    visibility: str = Field(default="shared", max_length=10)
+    body: str = Field(max_length=50_000)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from app.models.base import TenantResource, TimestampField, resource_table_args
+
+
+def _ts() -> Any:
+    return Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class Goal(TenantResource, table=True):
+    """A specific, actionable career goal owned by an employee."""
+
+    __tablename__ = "goals"
+    __table_args__ = resource_table_args(
+        "goals",
+        sa.Index("ix_goals_tenant_owner", "tenant_id", "owner_id", "created_at"),
+        sa.Index("ix_goals_tenant_status", "tenant_id", "status", "created_at"),
+        sa.Index("ix_goals_tenant_updated", "tenant_id", "updated_at", "id"),
+        sa.CheckConstraint(
+            "status IN ('proposed', 'agreed', 'in_progress', 'achieved', 'abandoned')",
+            name="status",
+        ),
+        sa.CheckConstraint(
+            "category IN ('skill', 'role', 'project', 'learning', 'other')", name="category"
+        ),
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
+    )
+
+    owner_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
+    title: str = Field(max_length=300)
+    description: str | None = Field(default=None, max_length=10_000)
+    category: str = Field(default="other", max_length=20)
+    target_date: date | None = Field(default=None)
+    success_criteria: str | None = Field(default=None, max_length=10_000)
+    progress: int = Field(default=0)
+    status: str = Field(default="proposed", max_length=20)
+    target_role: str | None = Field(default=None, max_length=200)
+    employee_agreed_at: datetime | None = _ts()
+    facilitator_agreed_at: datetime | None = _ts()
+    facilitator_agreed_by: uuid.UUID | None = Field(
+        default=None, foreign_key="people.id", ondelete="RESTRICT"
+    )
+    achieved_at: datetime | None = _ts()
+    abandoned_at: datetime | None = _ts()
+
+
+class GoalConversation(SQLModel, table=True):
+    """Links a goal to a conversation where it was discussed."""
+
+    __tablename__ = "goal_conversations"
+    __table_args__ = (sa.Index("ix_goal_conversations_conversation", "conversation_id"),)
+
+    goal_id: uuid.UUID = Field(foreign_key="goals.id", primary_key=True, ondelete="CASCADE")
+    conversation_id: uuid.UUID = Field(
+        foreign_key="conversations.id", primary_key=True, ondelete="CASCADE"
+    )
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    created_at: datetime = TimestampField()

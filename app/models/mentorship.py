@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from app.models.base import TenantResource, resource_table_args
+
+
+class Mentorship(TenantResource, table=True):
+    """A mentor-mentee pairing: at most one active pairing per (mentor, mentee)."""
+
+    __tablename__ = "mentorships"
+    __table_args__ = resource_table_args(
+        "mentorships",
+        sa.Index(
+            "uq_mentorships_active_pair",
+            "tenant_id",
+            "mentor_id",
+            "mentee_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'active'"),
+        ),
+        sa.Index("ix_mentorships_tenant_mentee", "tenant_id", "mentee_id"),
+        sa.CheckConstraint("status IN ('active', 'ended')", name="status"),
+        sa.CheckConstraint("mentor_id <> mentee_id", name="distinct_parties"),
+    )
+
+    mentor_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
+    mentee_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
+    focus: str | None = Field(default=None, max_length=2_000)
+    status: str = Field(default="active", max_length=10)
+    ended_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    end_reason: str | None = Field(default=None, max_length=2_000)
