@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -214,10 +214,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = []
     for err in exc.errors():
-        loc = [part for part in err.get("loc", ()) if part not in ("body",)] or ["body"]
-        where = err.get("loc", ("body",))[0]
-        if where == "body" and loc != ["body"]:
-            loc = ["body", *loc]
+        # FastAPI's loc starts with where the value came from: body, query, path, header.
+        loc = list(err.get("loc", ())) or ["body"]
         errors.append(
             FieldError(pointer=_pointer(loc), detail=str(err.get("msg")), code=str(err.get("type")))
         )
@@ -259,14 +257,32 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    # SQLSTATE class 22 (data exception): a value that passed validation but that PostgreSQL
+    # cannot take, e.g. a datetime whose UTC instant falls outside years 1-9999. Bad input.
+    if str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
+        return problem_response(
+            request,
+            status=422,
+            code="validation_failed",
+            title="Validation failed",
+            detail="A value is outside the range the service can store or compare.",
+        )
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
+    # Sent by Starlette's outermost middleware, past the one that adds X-Request-ID.
+    request_id = getattr(request.state, "request_id", None)
     return problem_response(
         request,
         status=500,
         code="internal_error",
         title="Internal server error",
         detail="An unexpected error occurred; it has been logged with the request id.",
+        headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 
@@ -275,6 +291,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -8,9 +8,10 @@ import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import PayloadTooLarge, problem_response
+from app.core.errors import problem_response
 from app.core.logging import request_id_var
 from app.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -19,8 +20,14 @@ log = logging.getLogger("ccapi.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-class _TooLarge(PayloadTooLarge):
-    """Raised while the endpoint reads the body; the problem handler renders it as 413."""
+class _TooLarge(HTTPException):
+    """Raised while the endpoint reads the body; the problem handler renders it as 413.
+
+    An ``HTTPException`` because FastAPI re-raises those from body parsing (any other
+    exception there becomes a 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body exceeds {max_bytes} bytes.")
 
 
 class RequestContextMiddleware:
@@ -92,7 +99,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

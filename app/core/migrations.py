@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-
-from alembic import command
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
 # Editable installs and checkouts find alembic/ beside app/; a plain install runs from the

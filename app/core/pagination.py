@@ -10,7 +10,7 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -63,8 +63,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = json.loads(raw)
-        return datetime.fromisoformat(created), uuid.UUID(ident)
-    except (ValueError, TypeError) as exc:
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        # Out-of-range instants (year 1 at +23:59) overflow here rather than in the driver.
+        return created_at.astimezone(UTC), uuid.UUID(ident)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValidationFailed.field(
             "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
         ) from exc

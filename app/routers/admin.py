@@ -37,10 +37,11 @@ async def create_tenant(body: TenantCreate, session: Session) -> TenantCreated:
     key, secret = await service.create_api_key(
         session, tenant.id, "default", ["read", "write", "webhooks"]
     )
-    created = TenantRead.model_validate(tenant).model_dump()
-    return TenantCreated(
-        **created,
-        api_key=ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), secret=secret),
+    api_key = ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), secret=secret)
+    read = TenantRead.model_validate(tenant)
+    # `metadata` is read from the attribute `metadata_` (its validation alias).
+    return TenantCreated.model_validate(
+        {**read.model_dump(), "metadata_": read.metadata, "api_key": api_key}
     )
 
 

@@ -1,0 +1,146 @@
+"""Swagger UI and ReDoc work offline; the OpenAPI document is complete and usable."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import httpx
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+ASSET_URL = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+
+
+def _asset_urls(html: str) -> list[str]:
+    return ASSET_URL.findall(html)
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+
+
+async def _check_assets_load(client: httpx.AsyncClient, urls: list[str]) -> None:
+    for url in urls:
+        response = await client.get(url)
+        assert response.status_code == 200, url
+        assert len(response.content) > 0, url
+
+
+async def test_swagger_ui_is_served_without_cdn(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    urls = _asset_urls(html)
+    assert sorted(urls) == [
+        "/static/docs/favicon.png",
+        "/static/docs/swagger-ui-bundle.js",
+        "/static/docs/swagger-ui.css",
+    ]
+    assert "cdn" not in html.lower()
+    assert "http://" not in html
+    assert "https://" not in html
+    assert "url: '/openapi.json'" in html
+    # No validator badge fetched from swagger.io.
+    assert '"validatorUrl": null' in html
+    await _check_assets_load(client, urls)
+
+    js = await client.get("/static/docs/swagger-ui-bundle.js")
+    assert "javascript" in js.headers["content-type"]
+    css = await client.get("/static/docs/swagger-ui.css")
+    assert css.headers["content-type"].startswith("text/css")
+
+
+async def test_redoc_is_served_without_cdn(client: httpx.AsyncClient) -> None:
+    response = await client.get("/redoc")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    urls = _asset_urls(html)
+    assert sorted(urls) == ["/static/docs/favicon.png", "/static/docs/redoc.standalone.js"]
+    assert "cdn" not in html.lower()
+    assert "http://" not in html
+    assert "https://" not in html
+    assert "fonts.googleapis" not in html
+    assert '<redoc spec-url="/openapi.json">' in html
+    await _check_assets_load(client, urls)
+
+
+async def test_swagger_oauth2_redirect_page(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs/oauth2-redirect")
+    assert response.status_code == 200
+    assert "https://" not in response.text
+
+
+async def test_missing_static_asset_is_a_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/static/docs/nope.js")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_openapi_document(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"] == "3.1.0"
+    assert schema["info"]["title"] == "Career Conversations API"
+    assert schema["info"]["version"] == "1.0.0"
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A tenant API key: `Authorization: Bearer cck_live_…`.",
+    }
+    assert schema["components"]["securitySchemes"]["AdminToken"]["scheme"] == "bearer"
+    assert set(schema["components"]["schemas"]["Problem"]["required"]) == {
+        "type",
+        "title",
+        "status",
+        "code",
+    }
+    # Docs and static assets are not API operations.
+    assert not any(p.startswith(("/docs", "/redoc", "/static")) for p in schema["paths"])
+
+
+async def test_every_operation_has_a_unique_id_and_a_summary(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    operations = _operations(schema)
+    assert len(operations) > 10
+    missing_id = [(p, m) for p, m, op in operations if not op.get("operationId")]
+    missing_summary = [(p, m) for p, m, op in operations if not op.get("summary")]
+    assert missing_id == []
+    assert missing_summary == []
+    counts = Counter(op["operationId"] for _, _, op in operations)
+    assert [op_id for op_id, n in counts.items() if n > 1] == []
+    for _, _, op in operations:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", op["operationId"]), op["operationId"]
+
+
+async def test_authenticated_operations_declare_their_scheme(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    by_id = {op["operationId"]: op for _, _, op in _operations(schema)}
+    assert by_id["get_current_tenant"]["security"] == [{"ApiKey": []}]
+    assert by_id["list_events"]["security"] == [{"ApiKey": []}]
+    assert by_id["admin_create_tenant"]["security"] == [{"AdminToken": []}]
+    assert "security" not in by_id["healthz"]
+    assert "security" not in by_id["readyz"]
+    for path, _, op in _operations(schema):
+        if path.startswith("/v1/admin"):
+            assert op["security"] == [{"AdminToken": []}], path
+        elif path.startswith("/v1"):
+            assert op["security"] == [{"ApiKey": []}], path
+
+
+async def test_problem_responses_are_documented(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    for path, method, op in _operations(schema):
+        if not path.startswith("/v1"):
+            continue
+        unauthorized = op["responses"]["401"]
+        content = unauthorized["content"]["application/problem+json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, (path, method)
