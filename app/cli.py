@@ -186,3 +186,30 @@ def openapi() -> None:
     from app.main import create_app
 
     typer.echo(json.dumps(create_app().openapi(), indent=2))
+
+
+@app.command()
+def demo(
+    name: Annotated[str, typer.Option(help="The demo tenant's name.")] = "Acme Demo",
+) -> None:
+    """Create a demo tenant: managers, reports, a mentor, conversations in every status,
+    goals, plans, feedback and follow-ups (some due soon); print an API key and /docs."""
+    from app.main import create_app
+    from app.services.demo import DemoBuilder
+
+    settings = get_settings()
+
+    async def run() -> dict[str, object]:
+        async with _database() as url:
+            engine = create_engine(url, settings)
+            try:
+                app = create_app(settings, engine=engine)
+                return await DemoBuilder(app, settings.admin_token).build(name)
+            finally:
+                await engine.dispose()
+
+    tenant = asyncio.run(run())
+    key = tenant["api_key"]
+    assert isinstance(key, dict)
+    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    typer.echo(f"tenant_id: {tenant['id']}\napi_key: {key['secret']}\ndocs: {base}/docs")

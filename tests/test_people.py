@@ -6,6 +6,7 @@ import httpx
 
 from tests.conftest import TenantKey
 from tests.factories import create_person
+from tests.factories_conversations import create_conversation, create_note
 
 
 async def test_create_and_get_person(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
@@ -217,3 +218,38 @@ async def test_person_changes_are_in_the_event_log(
     assert [e["type"] for e in events] == ["person.created", "person.updated"]
     assert events[1]["data"]["title"] == "Lead"
     assert events[1]["subject_id"] == person["id"]
+
+
+async def test_erasure_scrubs_the_event_log(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    person = await create_person(client, auth, name="Ada Lovelace", email="ada@example.com")
+    await client.patch(f"/v1/people/{person['id']}", json={"title": "Lead"}, headers=auth)
+    erased = await client.delete(f"/v1/people/{person['id']}?erase=true", headers=auth)
+    assert erased.status_code == 200
+
+    events = (await client.get("/v1/events", headers=auth)).json()["data"]
+    assert [e["type"] for e in events] == ["person.created", "person.updated", "person.erased"]
+    assert {e["data"]["name"] for e in events} == {"Erased person"}
+    assert "ada@example.com" not in str(events)
+
+
+async def test_erasure_keeps_records_and_drops_private_notes(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    conversation = await create_conversation(client, auth)
+    ada = conversation["employee_id"]
+    shared = await create_note(client, auth, conversation, visibility="shared", body="Agreed")
+    await create_note(client, auth, conversation, visibility="private", body="My worries")
+
+    refused = await client.delete(f"/v1/people/{ada}", headers=auth)
+    assert refused.status_code == 409
+    erased = await client.delete(f"/v1/people/{ada}?erase=true", headers=auth)
+    assert erased.status_code == 200
+
+    still = await client.get(f"/v1/conversations/{conversation['id']}", headers=auth)
+    assert still.json()["employee_id"] == ada
+    notes = await client.get(
+        f"/v1/conversations/{conversation['id']}/notes?as_person_id={ada}", headers=auth
+    )
+    assert [n["id"] for n in notes.json()["data"]] == [shared["id"]]

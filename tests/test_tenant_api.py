@@ -16,3 +16,35 @@ async def test_get_tenant_returns_the_callers_tenant(
     assert mine.json()["name"] == "Acme"
     assert theirs.json()["id"] == str(other_tenant.tenant_id)
     assert theirs.json()["name"] == "Globex"
+
+
+async def test_tenant_settings_can_be_tuned(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    before = (await client.get("/v1/tenant", headers=auth)).json()
+    assert before["settings"] == {
+        "follow_up_reminder_lead_minutes": 1440,
+        "follow_up_overdue_grace_minutes": 1440,
+        "conversation_reminder_lead_minutes": 60,
+    }
+    response = await client.patch(
+        "/v1/tenant",
+        json={"name": "Acme Corp", "settings": {"conversation_reminder_lead_minutes": 15}},
+        headers=auth,
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "Acme Corp"
+    assert response.json()["settings"]["conversation_reminder_lead_minutes"] == 15
+    assert response.json()["settings"]["follow_up_reminder_lead_minutes"] == 1440
+
+    refused = await client.patch(
+        "/v1/tenant", json={"settings": {"follow_up_reminder_lead_minutes": -5}}, headers=auth
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == (
+        "/body/settings/follow_up_reminder_lead_minutes"
+    )
+    nulled = await client.patch(
+        "/v1/tenant", json={"settings": {"follow_up_reminder_lead_minutes": None}}, headers=auth
+    )
+    assert nulled.status_code == 422

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 02:26:24.851159
+Create Date: 2026-11-26 02:30:38.969142
 """
 
 from collections.abc import Sequence
@@ -28,6 +28,24 @@ def upgrade() -> None:
             "metadata",
             postgresql.JSONB(astext_type=sa.Text()),
             server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "follow_up_reminder_lead_minutes",
+            sa.Integer(),
+            server_default=sa.text("1440"),
+            nullable=False,
+        ),
+        sa.Column(
+            "follow_up_overdue_grace_minutes",
+            sa.Integer(),
+            server_default=sa.text("1440"),
+            nullable=False,
+        ),
+        sa.Column(
+            "conversation_reminder_lead_minutes",
+            sa.Integer(),
+            server_default=sa.text("60"),
             nullable=False,
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -153,6 +171,81 @@ def upgrade() -> None:
         postgresql_where=sa.text("external_id IS NOT NULL"),
     )
     op.create_table(
+        "scheduled_firings",
+        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("subject_id", sa.Uuid(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=True),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_scheduled_firings_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("type", "subject_id", "due_at", name=op.f("pk_scheduled_firings")),
+    )
+    op.create_index(
+        "ix_scheduled_firings_tenant_fired",
+        "scheduled_firings",
+        ["tenant_id", "fired_at"],
+        unique=False,
+    )
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column(
+            "metadata",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column(
+            "event_types",
+            postgresql.ARRAY(sa.Text()),
+            server_default=sa.text("'{}'::text[]"),
+            nullable=False,
+        ),
+        sa.Column("payload", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("disabled_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("secret", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("previous_secret", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "payload IN ('full', 'thin')", name=op.f("ck_webhook_endpoints_payload")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_webhook_endpoints_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+    )
+    op.create_index(
+        "ix_webhook_endpoints_tenant_created",
+        "webhook_endpoints",
+        ["tenant_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "uq_webhook_endpoints_tenant_external_id",
+        "webhook_endpoints",
+        ["tenant_id", "external_id"],
+        unique=True,
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
         "conversations",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
@@ -196,8 +289,12 @@ def upgrade() -> None:
             name=op.f("ck_conversations_status"),
         ),
         sa.CheckConstraint(
+            "duration_minutes BETWEEN 5 AND 480", name=op.f("ck_conversations_duration")
+        ),
+        sa.CheckConstraint(
             "employee_id <> facilitator_id", name=op.f("ck_conversations_distinct_parties")
         ),
+        sa.CheckConstraint("reschedule_count >= 0", name=op.f("ck_conversations_reschedule_count")),
         sa.ForeignKeyConstraint(
             ["employee_id"],
             ["people.id"],
@@ -290,6 +387,7 @@ def upgrade() -> None:
         sa.Column("facilitator_agreed_by", sa.Uuid(), nullable=True),
         sa.Column("achieved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("abandoned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("abandon_reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
         sa.CheckConstraint(
             "category IN ('skill', 'role', 'project', 'learning', 'other')",
             name=op.f("ck_goals_category"),
@@ -383,7 +481,22 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
-        "ix_mentorships_tenant_mentee", "mentorships", ["tenant_id", "mentee_id"], unique=False
+        "ix_mentorships_tenant_mentee",
+        "mentorships",
+        ["tenant_id", "mentee_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_mentorships_tenant_mentor",
+        "mentorships",
+        ["tenant_id", "mentor_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_mentorships_tenant_updated",
+        "mentorships",
+        ["tenant_id", "updated_at", "id"],
+        unique=False,
     )
     op.create_index(
         "uq_mentorships_active_pair",
@@ -398,6 +511,72 @@ def upgrade() -> None:
         ["tenant_id", "external_id"],
         unique=True,
         postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("endpoint_id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("event_type", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("attempt_count", sa.Integer(), nullable=False),
+        sa.Column("cycle_attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_token", sa.Uuid(), nullable=True),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('pending', 'succeeded', 'failed')",
+            name=op.f("ck_webhook_deliveries_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["events.id"],
+            name=op.f("fk_webhook_deliveries_event_id_events"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_webhook_deliveries_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "endpoint_id", "event_id", name=op.f("uq_webhook_deliveries_endpoint_id_event_id")
+        ),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_due",
+        "webhook_deliveries",
+        ["next_attempt_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index("ix_webhook_deliveries_event", "webhook_deliveries", ["event_id"], unique=False)
+    op.create_index(
+        "ix_webhook_deliveries_tenant_endpoint_created",
+        "webhook_deliveries",
+        ["tenant_id", "endpoint_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_webhook_deliveries_tenant_endpoint_status_created",
+        "webhook_deliveries",
+        ["tenant_id", "endpoint_id", "status", "created_at", "id"],
+        unique=False,
     )
     op.create_table(
         "action_plans",
@@ -504,6 +683,7 @@ def upgrade() -> None:
             "category IN ('aspirations', 'strengths', 'growth_areas', 'opportunities', 'feedback', 'other')",
             name=op.f("ck_agenda_items_category"),
         ),
+        sa.CheckConstraint("position >= 0", name=op.f("ck_agenda_items_position")),
         sa.ForeignKeyConstraint(
             ["author_id"],
             ["people.id"],
@@ -647,11 +827,12 @@ def upgrade() -> None:
         sa.Column("requester_id", sa.Uuid(), nullable=False),
         sa.Column("responder_id", sa.Uuid(), nullable=False),
         sa.Column("prompt", sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=False),
-        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("conversation_id", sa.Uuid(), nullable=True),
         sa.Column("goal_id", sa.Uuid(), nullable=True),
         sa.Column("decline_reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("declined_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status IN ('open', 'answered', 'declined', 'expired')",
@@ -718,6 +899,12 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
+        "ix_feedback_requests_tenant_updated",
+        "feedback_requests",
+        ["tenant_id", "updated_at", "id"],
+        unique=False,
+    )
+    op.create_index(
         "uq_feedback_requests_tenant_external_id",
         "feedback_requests",
         ["tenant_id", "external_id"],
@@ -744,6 +931,7 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("canceled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cancel_reason", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'completed', 'canceled')", name=op.f("ck_follow_ups_status")
         ),
@@ -783,7 +971,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_follow_ups_tenant_conversation",
         "follow_ups",
-        ["tenant_id", "conversation_id"],
+        ["tenant_id", "conversation_id", "created_at"],
         unique=False,
     )
     op.create_index(
@@ -793,6 +981,12 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index("ix_follow_ups_tenant_due", "follow_ups", ["tenant_id", "due_at"], unique=False)
+    op.create_index(
+        "ix_follow_ups_tenant_updated",
+        "follow_ups",
+        ["tenant_id", "updated_at", "id"],
+        unique=False,
+    )
     op.create_index(
         "uq_follow_ups_tenant_external_id",
         "follow_ups",
@@ -831,6 +1025,40 @@ def upgrade() -> None:
         "goal_conversations",
         ["conversation_id"],
         unique=False,
+    )
+    op.create_table(
+        "webhook_attempts",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("delivery_id", sa.Uuid(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("result", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("response_body", sqlmodel.sql.sqltypes.AutoString(length=4096), nullable=True),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.CheckConstraint(
+            "result IN ('succeeded', 'http_error', 'timeout', 'connection_error', 'refused')",
+            name=op.f("ck_webhook_attempts_result"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["webhook_deliveries.id"],
+            name=op.f("fk_webhook_attempts_delivery_id_webhook_deliveries"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_webhook_attempts_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
+        sa.UniqueConstraint(
+            "delivery_id", "attempt", name=op.f("uq_webhook_attempts_delivery_id_attempt")
+        ),
     )
     op.create_table(
         "action_items",
@@ -975,7 +1203,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_feedback_tenant_conversation",
         "feedback",
-        ["tenant_id", "conversation_id"],
+        ["tenant_id", "conversation_id", "created_at"],
         unique=False,
     )
     op.create_index(
@@ -987,12 +1215,17 @@ def upgrade() -> None:
         ["tenant_id", "giver_id", "created_at"],
         unique=False,
     )
-    op.create_index("ix_feedback_tenant_goal", "feedback", ["tenant_id", "goal_id"], unique=False)
+    op.create_index(
+        "ix_feedback_tenant_goal", "feedback", ["tenant_id", "goal_id", "created_at"], unique=False
+    )
     op.create_index(
         "ix_feedback_tenant_recipient",
         "feedback",
         ["tenant_id", "recipient_id", "created_at"],
         unique=False,
+    )
+    op.create_index(
+        "ix_feedback_tenant_updated", "feedback", ["tenant_id", "updated_at", "id"], unique=False
     )
     op.create_index(
         "uq_feedback_tenant_external_id",
@@ -1011,6 +1244,7 @@ def downgrade() -> None:
         table_name="feedback",
         postgresql_where=sa.text("external_id IS NOT NULL"),
     )
+    op.drop_index("ix_feedback_tenant_updated", table_name="feedback")
     op.drop_index("ix_feedback_tenant_recipient", table_name="feedback")
     op.drop_index("ix_feedback_tenant_goal", table_name="feedback")
     op.drop_index("ix_feedback_tenant_giver", table_name="feedback")
@@ -1031,6 +1265,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("status <> 'done'"),
     )
     op.drop_table("action_items")
+    op.drop_table("webhook_attempts")
     op.drop_index("ix_goal_conversations_conversation", table_name="goal_conversations")
     op.drop_table("goal_conversations")
     op.drop_index(
@@ -1038,6 +1273,7 @@ def downgrade() -> None:
         table_name="follow_ups",
         postgresql_where=sa.text("external_id IS NOT NULL"),
     )
+    op.drop_index("ix_follow_ups_tenant_updated", table_name="follow_ups")
     op.drop_index("ix_follow_ups_tenant_due", table_name="follow_ups")
     op.drop_index("ix_follow_ups_tenant_created", table_name="follow_ups")
     op.drop_index("ix_follow_ups_tenant_conversation", table_name="follow_ups")
@@ -1053,6 +1289,7 @@ def downgrade() -> None:
         table_name="feedback_requests",
         postgresql_where=sa.text("external_id IS NOT NULL"),
     )
+    op.drop_index("ix_feedback_requests_tenant_updated", table_name="feedback_requests")
     op.drop_index("ix_feedback_requests_tenant_responder", table_name="feedback_requests")
     op.drop_index("ix_feedback_requests_tenant_requester", table_name="feedback_requests")
     op.drop_index("ix_feedback_requests_tenant_created", table_name="feedback_requests")
@@ -1092,6 +1329,17 @@ def downgrade() -> None:
     op.drop_index("ix_action_plans_tenant_conversation", table_name="action_plans")
     op.drop_table("action_plans")
     op.drop_index(
+        "ix_webhook_deliveries_tenant_endpoint_status_created", table_name="webhook_deliveries"
+    )
+    op.drop_index("ix_webhook_deliveries_tenant_endpoint_created", table_name="webhook_deliveries")
+    op.drop_index("ix_webhook_deliveries_event", table_name="webhook_deliveries")
+    op.drop_index(
+        "ix_webhook_deliveries_due",
+        table_name="webhook_deliveries",
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.drop_table("webhook_deliveries")
+    op.drop_index(
         "uq_mentorships_tenant_external_id",
         table_name="mentorships",
         postgresql_where=sa.text("external_id IS NOT NULL"),
@@ -1101,6 +1349,8 @@ def downgrade() -> None:
         table_name="mentorships",
         postgresql_where=sa.text("status = 'active'"),
     )
+    op.drop_index("ix_mentorships_tenant_updated", table_name="mentorships")
+    op.drop_index("ix_mentorships_tenant_mentor", table_name="mentorships")
     op.drop_index("ix_mentorships_tenant_mentee", table_name="mentorships")
     op.drop_index("ix_mentorships_tenant_created", table_name="mentorships")
     op.drop_table("mentorships")
@@ -1126,6 +1376,15 @@ def downgrade() -> None:
     op.drop_index("ix_conversations_tenant_employee", table_name="conversations")
     op.drop_index("ix_conversations_tenant_created", table_name="conversations")
     op.drop_table("conversations")
+    op.drop_index(
+        "uq_webhook_endpoints_tenant_external_id",
+        table_name="webhook_endpoints",
+        postgresql_where=sa.text("external_id IS NOT NULL"),
+    )
+    op.drop_index("ix_webhook_endpoints_tenant_created", table_name="webhook_endpoints")
+    op.drop_table("webhook_endpoints")
+    op.drop_index("ix_scheduled_firings_tenant_fired", table_name="scheduled_firings")
+    op.drop_table("scheduled_firings")
     op.drop_index(
         "uq_people_tenant_external_id",
         table_name="people",

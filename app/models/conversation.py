@@ -32,6 +32,8 @@ class Conversation(TenantResource, table=True):
         ),
         sa.CheckConstraint("kind IN ('career', 'mentorship', 'skip_level', 'stay')", name="kind"),
         sa.CheckConstraint("employee_id <> facilitator_id", name="distinct_parties"),
+        sa.CheckConstraint("duration_minutes BETWEEN 5 AND 480", name="duration"),
+        sa.CheckConstraint("reschedule_count >= 0", name="reschedule_count"),
     )
 
     employee_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
@@ -83,6 +85,7 @@ class AgendaItem(TenantResource, table=True):
             "'feedback', 'other')",
             name="category",
         ),
+        sa.CheckConstraint("position >= 0", name="position"),
     )
 
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")

@@ -21,6 +21,7 @@ class FeedbackRequest(TenantResource, table=True):
         sa.Index(
             "ix_feedback_requests_tenant_requester", "tenant_id", "requester_id", "created_at"
         ),
+        sa.Index("ix_feedback_requests_tenant_updated", "tenant_id", "updated_at", "id"),
         sa.Index(
             "ix_feedback_requests_open_due", "due_at", postgresql_where=sa.text("status = 'open'")
         ),
@@ -31,13 +32,14 @@ class FeedbackRequest(TenantResource, table=True):
     requester_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
     responder_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
     prompt: str = Field(max_length=5_000)
-    due_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    due_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
     status: str = Field(default="open", max_length=10)
     conversation_id: uuid.UUID | None = Field(
         default=None, foreign_key="conversations.id", ondelete="RESTRICT"
     )
     goal_id: uuid.UUID | None = Field(default=None, foreign_key="goals.id", ondelete="RESTRICT")
     decline_reason: str | None = Field(default=None, max_length=2_000)
+    declined_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     answered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
@@ -49,8 +51,9 @@ class Feedback(TenantResource, table=True):
         "feedback",
         sa.Index("ix_feedback_tenant_recipient", "tenant_id", "recipient_id", "created_at"),
         sa.Index("ix_feedback_tenant_giver", "tenant_id", "giver_id", "created_at"),
-        sa.Index("ix_feedback_tenant_conversation", "tenant_id", "conversation_id"),
-        sa.Index("ix_feedback_tenant_goal", "tenant_id", "goal_id"),
+        sa.Index("ix_feedback_tenant_conversation", "tenant_id", "conversation_id", "created_at"),
+        sa.Index("ix_feedback_tenant_goal", "tenant_id", "goal_id", "created_at"),
+        sa.Index("ix_feedback_tenant_updated", "tenant_id", "updated_at", "id"),
         sa.CheckConstraint(
             "kind IN ('strength', 'growth_area', 'guidance', 'recognition')", name="kind"
         ),

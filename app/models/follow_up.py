@@ -15,9 +15,10 @@ class FollowUp(TenantResource, table=True):
     __tablename__ = "follow_ups"
     __table_args__ = resource_table_args(
         "follow_ups",
-        sa.Index("ix_follow_ups_tenant_conversation", "tenant_id", "conversation_id"),
+        sa.Index("ix_follow_ups_tenant_conversation", "tenant_id", "conversation_id", "created_at"),
         sa.Index("ix_follow_ups_tenant_assignee", "tenant_id", "assignee_id", "created_at"),
         sa.Index("ix_follow_ups_tenant_due", "tenant_id", "due_at"),
+        sa.Index("ix_follow_ups_tenant_updated", "tenant_id", "updated_at", "id"),
         sa.Index(
             "ix_follow_ups_pending_due", "due_at", postgresql_where=sa.text("status = 'pending'")
         ),
@@ -31,3 +32,4 @@ class FollowUp(TenantResource, table=True):
     status: str = Field(default="pending", max_length=10)
     completed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     canceled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    cancel_reason: str | None = Field(default=None, max_length=2_000)

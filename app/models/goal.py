@@ -49,6 +49,7 @@ class Goal(TenantResource, table=True):
     )
     achieved_at: datetime | None = _ts()
     abandoned_at: datetime | None = _ts()
+    abandon_reason: str | None = Field(default=None, max_length=2_000)
 
 
 class GoalConversation(SQLModel, table=True):

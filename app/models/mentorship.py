@@ -23,7 +23,9 @@ class Mentorship(TenantResource, table=True):
             unique=True,
             postgresql_where=sa.text("status = 'active'"),
         ),
-        sa.Index("ix_mentorships_tenant_mentee", "tenant_id", "mentee_id"),
+        sa.Index("ix_mentorships_tenant_mentor", "tenant_id", "mentor_id", "created_at"),
+        sa.Index("ix_mentorships_tenant_mentee", "tenant_id", "mentee_id", "created_at"),
+        sa.Index("ix_mentorships_tenant_updated", "tenant_id", "updated_at", "id"),
         sa.CheckConstraint("status IN ('active', 'ended')", name="status"),
         sa.CheckConstraint("mentor_id <> mentee_id", name="distinct_parties"),
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.core.auth import CurrentPrincipal
+from app.core.auth import CurrentPrincipal, WriteKey
 from app.core.deps import Session
 from app.routers.base import api_router
-from app.schemas.tenants import TenantRead
+from app.schemas.tenants import TenantRead, TenantUpdate
 from app.services import tenants as service
 
 router = api_router(prefix="/v1", tags=["tenant"])
@@ -15,3 +15,14 @@ router = api_router(prefix="/v1", tags=["tenant"])
 async def get_tenant(principal: CurrentPrincipal, session: Session) -> TenantRead:
     """The tenant the API key belongs to: the smallest authenticated call."""
     return TenantRead.model_validate(await service.get_tenant(session, principal.tenant_id))
+
+
+@router.patch("/tenant", operation_id="update_current_tenant", summary="Update your tenant")
+async def update_tenant(body: TenantUpdate, principal: WriteKey, session: Session) -> TenantRead:
+    """Rename the tenant, change its metadata, or tune when the scheduler sends reminders."""
+    tenant = await service.get_tenant(session, principal.tenant_id)
+    changes = body.model_dump(exclude_unset=True)
+    if body.settings is not None:
+        changes["settings"] = body.settings.model_dump(exclude_unset=True)
+    tenant = await service.update_tenant(session, tenant, changes)
+    return TenantRead.model_validate(tenant)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from app.models.tenant import Tenant
 from app.schemas.common import Metadata, ReadSchema, WriteSchema
 
 Scope = Literal["read", "write", "webhooks"]
@@ -17,12 +18,62 @@ class TenantCreate(WriteSchema):
     metadata: Metadata = Field(default_factory=dict)
 
 
+class TenantSettings(ReadSchema):
+    """When the scheduler sends time-driven events for this tenant."""
+
+    follow_up_reminder_lead_minutes: int = Field(
+        ge=0,
+        le=60 * 24 * 30,
+        description="`follow_up.reminder` fires this long before a follow-up is due.",
+        examples=[1440],
+    )
+    follow_up_overdue_grace_minutes: int = Field(
+        ge=0,
+        le=60 * 24 * 30,
+        description="`follow_up.overdue` fires this long after the due time if still pending.",
+        examples=[1440],
+    )
+    conversation_reminder_lead_minutes: int = Field(
+        ge=0,
+        le=60 * 24 * 30,
+        description="`conversation.reminder` fires this long before a scheduled conversation.",
+        examples=[60],
+    )
+
+
+class TenantSettingsUpdate(WriteSchema):
+    follow_up_reminder_lead_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
+    follow_up_overdue_grace_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
+    conversation_reminder_lead_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
+
+
+class TenantUpdate(WriteSchema):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: Metadata | None = None
+    settings: TenantSettingsUpdate | None = None
+
+
 class TenantRead(ReadSchema):
     id: uuid.UUID
     name: str
     metadata: dict[str, object] = Field(validation_alias="metadata_")
+    settings: TenantSettings
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_settings(cls, value: Any) -> Any:
+        if isinstance(value, Tenant):
+            return {
+                "id": value.id,
+                "name": value.name,
+                "metadata_": value.metadata_,
+                "settings": TenantSettings.model_validate(value),
+                "created_at": value.created_at,
+                "updated_at": value.updated_at,
+            }
+        return value
 
 
 class ApiKeyCreate(WriteSchema):

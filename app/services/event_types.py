@@ -45,6 +45,7 @@ EVENT_TYPES: dict[str, str] = {
     "feedback.updated": "Feedback was edited.",
     "feedback.deleted": "Feedback was deleted.",
     "feedback_request.created": "Someone was asked for feedback.",
+    "feedback_request.updated": "A feedback request changed (prompt, due time, metadata).",
     "feedback_request.answered": "A feedback request was answered (see feedback.created).",
     "feedback_request.declined": "A feedback request was declined.",
     "feedback_request.expired": "A feedback request passed its due time unanswered.",

@@ -15,6 +15,8 @@ from app.core.auth import Principal
 from app.core.errors import Conflict, ValidationFailed
 from app.core.pagination import PageParams, keyset
 from app.models.base import utcnow
+from app.models.conversation import ConversationNote
+from app.models.event import Event
 from app.models.person import Person
 from app.schemas.people import PersonCreate, PersonRead, PersonUpdate, PersonUpsert
 from app.services import events
@@ -161,6 +163,25 @@ async def delete(
         person.erased_at = utcnow()
         person.updated_at = person.erased_at
         await session.flush()
+        snapshot = PersonRead.model_validate(person).model_dump(mode="json")
+        # Earlier snapshots of this person in the event log carried their personal data.
+        await session.execute(
+            sa.update(Event)
+            .where(
+                col(Event.tenant_id) == principal.tenant_id,
+                col(Event.subject_type) == "person",
+                col(Event.subject_id) == person.id,
+            )
+            .values(data=snapshot)
+        )
+        # Private notes are visible to their author only: nobody else keeps a claim on them.
+        await session.execute(
+            sa.delete(ConversationNote).where(
+                col(ConversationNote.tenant_id) == principal.tenant_id,
+                col(ConversationNote.author_id) == person.id,
+                col(ConversationNote.visibility) == "private",
+            )
+        )
         await _emit(session, principal, "person.erased", person)
         return person
     if await has_references(session, "people", person.id):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
@@ -14,6 +15,7 @@ from app.core.security import display_prefix, generate_api_key, hash_api_key
 from app.models.api_key import ApiKey
 from app.models.base import utcnow
 from app.models.tenant import Tenant
+from app.services.common import apply_changes, reject_nulls
 
 
 async def create_tenant(
@@ -34,6 +36,15 @@ async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("No tenant with this id.")
+    return tenant
+
+
+async def update_tenant(session: AsyncSession, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+    settings = changes.pop("settings", None) or {}
+    reject_nulls(changes, ("name", "metadata"))
+    reject_nulls(settings, tuple(settings))
+    if apply_changes(tenant, {**changes, **settings}):
+        await session.flush()
     return tenant
 
 

@@ -1,0 +1,293 @@
+"""Action plans and their items; and items across plans ("what does this person owe")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response, status
+
+from app.core.auth import ReadKey, WriteKey
+from app.core.deps import Session
+from app.core.errors import problem_responses
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page, PageParams, build_page, encode_cursor, page_params
+from app.routers.base import api_router
+from app.routers.common import IfMatch, with_etag
+from app.schemas.action_plans import (
+    ActionItemCreate,
+    ActionItemRead,
+    ActionItemUpdate,
+    ActionPlanCreate,
+    ActionPlanRead,
+    ActionPlanUpdate,
+    ItemStatus,
+    PlanStatus,
+)
+from app.services import action_plans as service
+from app.services.common import check_if_match
+
+router = api_router(prefix="/v1", tags=["action plans"])
+
+PLANS = "/action-plans"
+PLAN = "/action-plans/{plan_id}"
+ITEMS = "/action-plans/{plan_id}/items"
+ITEM = "/action-plans/{plan_id}/items/{item_id}"
+
+
+@router.post(
+    PLANS,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_action_plan",
+    summary="Create an action plan",
+    dependencies=[Idempotent],
+    responses=problem_responses(409),
+)
+async def create_action_plan(
+    body: ActionPlanCreate, response: Response, principal: WriteKey, session: Session
+) -> ActionPlanRead:
+    """Create a plan, optionally tied to a goal and/or the conversation it closes."""
+    plan = await service.create_plan(session, principal, body)
+    with_etag(response, plan)
+    response.headers["Location"] = f"/v1/action-plans/{plan.id}"
+    return plan
+
+
+@router.get(PLANS, operation_id="list_action_plans", summary="List action plans")
+async def list_action_plans(
+    request: Request,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+    params: PageParams = Depends(page_params),
+    owner_id: Annotated[uuid.UUID | None, Query()] = None,
+    goal_id: Annotated[uuid.UUID | None, Query()] = None,
+    conversation_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[PlanStatus | None, Query()] = None,
+    updated_since: Annotated[
+        datetime | None,
+        Query(description="Only plans changed (including their items) at or after this time."),
+    ] = None,
+) -> Page[ActionPlanRead]:
+    """Action plans, newest first, each with its items and completion."""
+    rows = await service.list_plans(
+        session,
+        principal.tenant_id,
+        params,
+        owner_id=owner_id,
+        goal_id=goal_id,
+        conversation_id=conversation_id,
+        status=status,
+        updated_since=updated_since,
+    )
+    items = await service.read_plans(session, rows[: params.limit])
+    return build_page(rows, params, items, request, response)
+
+
+@router.get(
+    PLAN,
+    operation_id="get_action_plan",
+    summary="Get an action plan",
+    responses=problem_responses(404),
+)
+async def get_action_plan(
+    plan_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
+) -> ActionPlanRead:
+    """One plan with its items (by position) and completion, and an `ETag`."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id)
+    with_etag(response, plan)
+    return await service.read_plan(session, plan)
+
+
+@router.patch(
+    PLAN,
+    operation_id="update_action_plan",
+    summary="Update an action plan",
+    responses=problem_responses(404, 409, 412),
+)
+async def update_action_plan(
+    plan_id: uuid.UUID,
+    body: ActionPlanUpdate,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> ActionPlanRead:
+    """Change the fields you send; `status` may be set to `completed` or `archived`."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
+    check_if_match(if_match, plan)
+    read = await service.update_plan(session, principal, plan, body)
+    with_etag(response, read)
+    return read
+
+
+@router.delete(
+    PLAN,
+    operation_id="delete_action_plan",
+    summary="Delete an action plan",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 409, 412),
+)
+async def delete_action_plan(
+    plan_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
+) -> Response:
+    """Delete a plan together with its items."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
+    check_if_match(if_match, plan)
+    await service.delete_plan(session, principal, plan)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    ITEMS,
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_action_item",
+    summary="Add an action item",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def create_action_item(
+    plan_id: uuid.UUID,
+    body: ActionItemCreate,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+) -> ActionItemRead:
+    """Add a step at `position` (default: last), assigned to the employee or the manager."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
+    item = await service.create_item(session, principal, plan, body)
+    with_etag(response, item)
+    response.headers["Location"] = f"/v1/action-plans/{plan.id}/items/{item.id}"
+    return ActionItemRead.model_validate(item)
+
+
+@router.get(
+    ITEMS,
+    operation_id="list_action_items",
+    summary="List a plan's action items",
+    responses=problem_responses(404),
+)
+async def list_action_items(
+    plan_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+    params: PageParams = Depends(page_params),
+    status: Annotated[ItemStatus | None, Query()] = None,
+    assignee_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[ActionItemRead]:
+    """The plan's items in position order."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id)
+    rows = await service.list_items(session, plan, params, status=status, assignee_id=assignee_id)
+    has_more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    next_cursor = None
+    if has_more:
+        next_cursor = encode_cursor([rows[-1].position, rows[-1].id])
+        url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return Page(
+        data=[ActionItemRead.model_validate(i) for i in rows],
+        next_cursor=next_cursor,
+        has_more=has_more,
+    )
+
+
+@router.get(
+    ITEM,
+    operation_id="get_action_item",
+    summary="Get an action item",
+    responses=problem_responses(404),
+)
+async def get_action_item(
+    plan_id: uuid.UUID,
+    item_id: uuid.UUID,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+) -> ActionItemRead:
+    """One item, with an `ETag` to send back as `If-Match` when updating."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id)
+    item = await service.get_item(session, principal.tenant_id, plan, item_id)
+    with_etag(response, item)
+    return ActionItemRead.model_validate(item)
+
+
+@router.patch(
+    ITEM,
+    operation_id="update_action_item",
+    summary="Update an action item",
+    responses=problem_responses(404, 409, 412),
+)
+async def update_action_item(
+    plan_id: uuid.UUID,
+    item_id: uuid.UUID,
+    body: ActionItemUpdate,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> ActionItemRead:
+    """Change the fields you send. `status: done` completes the item; `position` moves it."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
+    item = await service.get_item(session, principal.tenant_id, plan, item_id, for_update=True)
+    check_if_match(if_match, item)
+    item = await service.update_item(session, principal, plan, item, body)
+    with_etag(response, item)
+    return ActionItemRead.model_validate(item)
+
+
+@router.delete(
+    ITEM,
+    operation_id="delete_action_item",
+    summary="Delete an action item",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 412),
+)
+async def delete_action_item(
+    plan_id: uuid.UUID,
+    item_id: uuid.UUID,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> Response:
+    """Remove an item; the items after it move up."""
+    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
+    item = await service.get_item(session, principal.tenant_id, plan, item_id, for_update=True)
+    check_if_match(if_match, item)
+    await service.delete_item(session, principal, plan, item)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/action-items",
+    operation_id="list_all_action_items",
+    summary="List action items across plans",
+)
+async def list_all_action_items(
+    request: Request,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+    params: PageParams = Depends(page_params),
+    assignee_id: Annotated[uuid.UUID | None, Query(description="Items assigned to them.")] = None,
+    status: Annotated[ItemStatus | None, Query()] = None,
+    due_before: Annotated[
+        date | None, Query(description="Only items due strictly before this date.")
+    ] = None,
+    updated_since: Annotated[datetime | None, Query()] = None,
+) -> Page[ActionItemRead]:
+    """Action items of every plan, newest first: what someone owes, and by when."""
+    rows = await service.list_all_items(
+        session,
+        principal.tenant_id,
+        params,
+        assignee_id=assignee_id,
+        status=status,
+        due_before=due_before,
+        updated_since=updated_since,
+    )
+    items = [ActionItemRead.model_validate(i) for i in rows]
+    return build_page(rows, params, items, request, response)

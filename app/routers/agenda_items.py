@@ -1,0 +1,155 @@
+"""Agenda items of a conversation: add, list in order, read, update (and move), delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from fastapi import Depends, Request, Response, status
+
+from app.core.auth import ReadKey, WriteKey
+from app.core.deps import Session
+from app.core.errors import problem_responses
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page, PageParams, page_params
+from app.models.conversation import AgendaItem
+from app.routers.base import api_router
+from app.routers.common import IfMatch, with_etag
+from app.schemas.conversations import AgendaItemCreate, AgendaItemRead, AgendaItemUpdate
+from app.services import agenda_items as service
+from app.services import conversations
+from app.services.common import check_if_match
+
+router = api_router(
+    prefix="/v1/conversations/{conversation_id}/agenda-items", tags=["agenda items"]
+)
+
+
+def _answer(response: Response, item: AgendaItem) -> AgendaItemRead:
+    with_etag(response, item)
+    return AgendaItemRead.model_validate(item)
+
+
+def _page(
+    rows: Sequence[AgendaItem], params: PageParams, request: Request, response: Response
+) -> Page[AgendaItemRead]:
+    has_more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    next_cursor = service.encode_cursor(rows[-1]) if has_more else None
+    if next_cursor is not None:
+        url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    items = [AgendaItemRead.model_validate(i) for i in rows]
+    return Page(data=items, next_cursor=next_cursor, has_more=has_more)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_agenda_item",
+    summary="Add an agenda item",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def create_agenda_item(
+    conversation_id: uuid.UUID,
+    body: AgendaItemCreate,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+) -> AgendaItemRead:
+    """Add a talking point by the employee or the facilitator (`author_id`), at the end or
+    at `position`; refused (409) once the conversation is completed or canceled."""
+    conversation = await conversations.get(
+        session, principal.tenant_id, conversation_id, for_update=True
+    )
+    item = await service.create(session, principal, conversation, body)
+    response.headers["Location"] = f"/v1/conversations/{conversation_id}/agenda-items/{item.id}"
+    return _answer(response, item)
+
+
+@router.get(
+    "",
+    operation_id="list_agenda_items",
+    summary="List agenda items",
+    responses=problem_responses(404),
+)
+async def list_agenda_items(
+    conversation_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+    params: PageParams = Depends(page_params),
+) -> Page[AgendaItemRead]:
+    """The agenda in order (`position` ascending)."""
+    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
+    rows = await service.list_items(session, conversation, params)
+    return _page(rows, params, request, response)
+
+
+@router.get(
+    "/{item_id}",
+    operation_id="get_agenda_item",
+    summary="Get an agenda item",
+    responses=problem_responses(404),
+)
+async def get_agenda_item(
+    conversation_id: uuid.UUID,
+    item_id: uuid.UUID,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+) -> AgendaItemRead:
+    """One agenda item, with an `ETag`."""
+    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
+    return _answer(response, await service.get(session, conversation, item_id))
+
+
+@router.patch(
+    "/{item_id}",
+    operation_id="update_agenda_item",
+    summary="Update or move an agenda item",
+    responses=problem_responses(404, 409, 412),
+)
+async def update_agenda_item(
+    conversation_id: uuid.UUID,
+    item_id: uuid.UUID,
+    body: AgendaItemUpdate,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> AgendaItemRead:
+    """Change the fields you send; a new `position` moves the item and renumbers the others.
+    After completion only `discussed`, `notes`, `external_id` and `metadata` change."""
+    conversation = await conversations.get(
+        session, principal.tenant_id, conversation_id, for_update=True
+    )
+    item = await service.get(session, conversation, item_id)
+    check_if_match(if_match, item)
+    return _answer(response, await service.update(session, principal, conversation, item, body))
+
+
+@router.delete(
+    "/{item_id}",
+    operation_id="delete_agenda_item",
+    summary="Delete an agenda item",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 409, 412),
+)
+async def delete_agenda_item(
+    conversation_id: uuid.UUID,
+    item_id: uuid.UUID,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> Response:
+    """Remove an item from a draft or scheduled conversation; the others close the gap."""
+    conversation = await conversations.get(
+        session, principal.tenant_id, conversation_id, for_update=True
+    )
+    item = await service.get(session, conversation, item_id)
+    check_if_match(if_match, item)
+    await service.delete(session, principal, conversation, item)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,255 @@
+"""Conversations: create, read, update, list, delete; schedule, reschedule, prepare,
+complete and cancel."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response, status
+from pydantic import AwareDatetime
+
+from app.core.auth import ReadKey, WriteKey
+from app.core.deps import Session
+from app.core.errors import problem_responses
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page, PageParams, build_page, page_params
+from app.routers.base import api_router
+from app.routers.common import IfMatch, with_etag
+from app.schemas.conversations import (
+    CancelRequest,
+    CompleteRequest,
+    ConversationCreate,
+    ConversationKind,
+    ConversationRead,
+    ConversationStatus,
+    ConversationUpdate,
+    PrepareRequest,
+    RescheduleRequest,
+    ScheduleRequest,
+)
+from app.services import conversations as service
+from app.services.common import check_if_match
+
+router = api_router(prefix="/v1/conversations", tags=["conversations"])
+
+
+def _answer(response: Response, conversation: ConversationRead) -> ConversationRead:
+    with_etag(response, conversation)
+    return conversation
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_conversation",
+    summary="Create a conversation",
+    dependencies=[Idempotent],
+    responses=problem_responses(409),
+)
+async def create_conversation(
+    body: ConversationCreate, response: Response, principal: WriteKey, session: Session
+) -> ConversationRead:
+    """Create a conversation as a `draft` between an employee and a facilitator of your
+    tenant; schedule it with `POST /v1/conversations/{id}/schedule`."""
+    conversation = await service.create(session, principal, body)
+    response.headers["Location"] = f"/v1/conversations/{conversation.id}"
+    return _answer(response, conversation)
+
+
+@router.get("", operation_id="list_conversations", summary="List conversations")
+async def list_conversations(
+    request: Request,
+    response: Response,
+    principal: ReadKey,
+    session: Session,
+    params: PageParams = Depends(page_params),
+    employee_id: Annotated[uuid.UUID | None, Query(description="This employee's.")] = None,
+    facilitator_id: Annotated[
+        uuid.UUID | None, Query(description="Facilitated by this person.")
+    ] = None,
+    person_id: Annotated[
+        uuid.UUID | None, Query(description="This person takes part, as either party.")
+    ] = None,
+    status: Annotated[ConversationStatus | None, Query()] = None,
+    kind: Annotated[ConversationKind | None, Query()] = None,
+    scheduled_after: Annotated[
+        AwareDatetime | None, Query(description="Starting at or after this time.")
+    ] = None,
+    scheduled_before: Annotated[
+        AwareDatetime | None, Query(description="Starting before this time.")
+    ] = None,
+    updated_since: Annotated[
+        AwareDatetime | None, Query(description="Changed at or after this time.")
+    ] = None,
+) -> Page[ConversationRead]:
+    """Conversations with their agendas, newest first."""
+    rows, items = await service.list_conversations(
+        session,
+        principal.tenant_id,
+        params,
+        employee_id=employee_id,
+        facilitator_id=facilitator_id,
+        person_id=person_id,
+        status=status,
+        kind=kind,
+        scheduled_after=scheduled_after,
+        scheduled_before=scheduled_before,
+        updated_since=updated_since,
+    )
+    return build_page(rows, params, items, request, response)
+
+
+@router.get(
+    "/{conversation_id}",
+    operation_id="get_conversation",
+    summary="Get a conversation",
+    responses=problem_responses(404),
+)
+async def get_conversation(
+    conversation_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
+) -> ConversationRead:
+    """One conversation with its agenda, reschedule history and preparation state."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id)
+    return _answer(response, await service.read(session, conversation))
+
+
+@router.patch(
+    "/{conversation_id}",
+    operation_id="update_conversation",
+    summary="Update a conversation",
+    responses=problem_responses(404, 409, 412),
+)
+async def update_conversation(
+    conversation_id: uuid.UUID,
+    body: ConversationUpdate,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> ConversationRead:
+    """Change the fields you send. A scheduled conversation moves only through `reschedule`;
+    a completed one accepts `summary`, `external_id` and `metadata`."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    check_if_match(if_match, conversation)
+    return _answer(response, await service.update(session, principal, conversation, body))
+
+
+@router.delete(
+    "/{conversation_id}",
+    operation_id="delete_conversation",
+    summary="Delete a conversation",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 409, 412),
+)
+async def delete_conversation(
+    conversation_id: uuid.UUID,
+    principal: WriteKey,
+    session: Session,
+    if_match: IfMatch = None,
+) -> Response:
+    """Delete a `draft` or `canceled` conversation with its agenda and notes; refused (409)
+    while goals, plans, feedback or follow-ups refer to it."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    check_if_match(if_match, conversation)
+    await service.delete(session, principal, conversation)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{conversation_id}/schedule",
+    operation_id="schedule_conversation",
+    summary="Schedule a conversation",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def schedule_conversation(
+    conversation_id: uuid.UUID,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    body: ScheduleRequest | None = None,
+) -> ConversationRead:
+    """`draft → scheduled`, at `scheduled_start` (or the draft's own start if omitted)."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    result = await service.schedule(session, principal, conversation, body or ScheduleRequest())
+    return _answer(response, result)
+
+
+@router.post(
+    "/{conversation_id}/reschedule",
+    operation_id="reschedule_conversation",
+    summary="Reschedule a conversation",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def reschedule_conversation(
+    conversation_id: uuid.UUID,
+    body: RescheduleRequest,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+) -> ConversationRead:
+    """Move a `scheduled` conversation; increments `reschedule_count` and records the move
+    in `reschedules`."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    return _answer(response, await service.reschedule(session, principal, conversation, body))
+
+
+@router.post(
+    "/{conversation_id}/complete",
+    operation_id="complete_conversation",
+    summary="Complete a conversation",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def complete_conversation(
+    conversation_id: uuid.UUID,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    body: CompleteRequest | None = None,
+) -> ConversationRead:
+    """`scheduled → completed`, optionally with the `summary`."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    result = await service.complete(session, principal, conversation, body or CompleteRequest())
+    return _answer(response, result)
+
+
+@router.post(
+    "/{conversation_id}/cancel",
+    operation_id="cancel_conversation",
+    summary="Cancel a conversation",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def cancel_conversation(
+    conversation_id: uuid.UUID,
+    body: CancelRequest,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+) -> ConversationRead:
+    """`draft | scheduled → canceled`, with the `reason`."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    return _answer(response, await service.cancel(session, principal, conversation, body))
+
+
+@router.post(
+    "/{conversation_id}/prepare",
+    operation_id="prepare_conversation",
+    summary="Mark a party prepared",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def prepare_conversation(
+    conversation_id: uuid.UUID,
+    body: PrepareRequest,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+) -> ConversationRead:
+    """Mark the employee or the facilitator (`person_id`) prepared; `preparation.unprepared`
+    lists who still is not."""
+    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    return _answer(response, await service.prepare(session, principal, conversation, body))

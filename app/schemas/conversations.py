@@ -1,0 +1,295 @@
+"""Conversations, their agenda items and notes: what clients send and what they get back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, computed_field
+
+from app.schemas.common import (
+    ExternalId,
+    Metadata,
+    ReadSchema,
+    ResourceRead,
+    TimeZone,
+    WriteSchema,
+)
+
+ConversationKind = Literal["career", "mentorship", "skip_level", "stay"]
+ConversationStatus = Literal["draft", "scheduled", "completed", "canceled"]
+AgendaCategory = Literal[
+    "aspirations", "strengths", "growth_areas", "opportunities", "feedback", "other"
+]
+NoteVisibility = Literal["shared", "private"]
+
+MIN_DURATION, MAX_DURATION = 5, 480
+
+
+def _to_utc(value: datetime) -> datetime:
+    # Stored and returned in UTC, so a create answers exactly what a later read does.
+    return value.astimezone(UTC)
+
+
+def _check_http_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError as exc:
+        raise ValueError("must be an http or https URL") from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("must be an http or https URL")
+    return value
+
+
+StartTime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    Field(
+        description="RFC 3339 with an offset (`Z` or `+01:00`); returned in UTC. Times "
+        "without an offset are refused.",
+        examples=["2025-03-04T09:30:00+01:00"],
+    ),
+]
+Duration = Annotated[
+    int,
+    Field(
+        ge=MIN_DURATION,
+        le=MAX_DURATION,
+        description="Length in minutes, 5 to 480.",
+        examples=[45],
+    ),
+]
+MeetingUrl = Annotated[
+    str,
+    Field(max_length=2000, examples=["https://meet.example.com/ada-grace"]),
+    AfterValidator(_check_http_url),
+]
+Location = Annotated[str, Field(max_length=500, examples=["Room 4.12, London office"])]
+Objectives = Annotated[
+    str,
+    Field(
+        max_length=10_000,
+        examples=["Understand what it takes to move into a staff engineer role."],
+    ),
+]
+Summary = Annotated[
+    str,
+    Field(
+        max_length=50_000,
+        examples=["Agreed to aim for staff engineer within 18 months; two goals drafted."],
+    ),
+]
+Reason = Annotated[
+    str, Field(min_length=1, max_length=2000, examples=["Facilitator is travelling that week."])
+]
+
+
+# Conversations ---------------------------------------------------------------------------
+
+
+class ConversationCreate(WriteSchema):
+    employee_id: uuid.UUID = Field(description="The employee whose career is discussed.")
+    facilitator_id: uuid.UUID = Field(
+        description="Their manager, a mentor or another person; must differ from the employee."
+    )
+    kind: ConversationKind = Field(default="career", examples=["career"])
+    scheduled_start: StartTime | None = Field(
+        default=None,
+        description="A proposed start; the conversation stays a `draft` until "
+        "`POST /v1/conversations/{id}/schedule`.",
+    )
+    duration_minutes: Duration = 30
+    timezone: TimeZone | None = Field(
+        default=None,
+        description="IANA time zone the meeting is held in; defaults to the employee's.",
+    )
+    location: Location | None = None
+    meeting_url: MeetingUrl | None = None
+    employee_objectives: Objectives | None = None
+    facilitator_objectives: Objectives | None = Field(
+        default=None, examples=["Share the promotion criteria and the opportunities coming up."]
+    )
+    summary: Summary | None = None
+    external_id: ExternalId | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class ConversationUpdate(WriteSchema):
+    """Fields a PATCH may change; which ones depends on the status (see the guide)."""
+
+    kind: ConversationKind | None = None
+    scheduled_start: StartTime | None = Field(
+        default=None, description="Only while `draft`; use `…/reschedule` once scheduled."
+    )
+    duration_minutes: Duration | None = None
+    timezone: TimeZone | None = None
+    location: Location | None = None
+    meeting_url: MeetingUrl | None = None
+    employee_objectives: Objectives | None = None
+    facilitator_objectives: Objectives | None = None
+    summary: Summary | None = None
+    external_id: ExternalId | None = None
+    metadata: Metadata | None = None
+
+
+class ScheduleRequest(WriteSchema):
+    scheduled_start: StartTime | None = Field(
+        default=None, description="Required unless the draft already has a `scheduled_start`."
+    )
+    duration_minutes: Duration | None = None
+    timezone: TimeZone | None = None
+
+
+class RescheduleRequest(WriteSchema):
+    scheduled_start: StartTime = Field(description="The new start; must differ from the current.")
+    reason: Reason | None = Field(default=None, description="Why it moved; kept in the history.")
+    duration_minutes: Duration | None = None
+    timezone: TimeZone | None = None
+
+
+class CompleteRequest(WriteSchema):
+    summary: Summary | None = Field(default=None, description="Replaces the summary if sent.")
+
+
+class CancelRequest(WriteSchema):
+    reason: Reason
+
+
+class PrepareRequest(WriteSchema):
+    person_id: uuid.UUID = Field(description="The employee or the facilitator.")
+
+
+class RescheduleRead(ReadSchema):
+    previous_start: datetime | None = Field(examples=["2025-03-04T08:30:00Z"])
+    new_start: datetime = Field(examples=["2025-03-11T08:30:00Z"])
+    reason: str | None = Field(examples=["Facilitator is travelling that week."])
+    created_at: datetime
+
+
+class Preparation(BaseModel):
+    employee_prepared_at: datetime | None
+    facilitator_prepared_at: datetime | None
+    unprepared: list[uuid.UUID] = Field(
+        description="The parties who have not prepared yet (employee first)."
+    )
+
+
+class AgendaItemRead(ResourceRead):
+    conversation_id: uuid.UUID
+    author_id: uuid.UUID
+    topic: str = Field(examples=["Path to staff engineer"])
+    category: AgendaCategory = Field(examples=["aspirations"])
+    position: int = Field(description="0-based order on the agenda.", examples=[0])
+    discussed: bool
+    notes: str | None = Field(examples=["Needs more cross-team design work."])
+
+
+class ConversationRead(ResourceRead):
+    employee_id: uuid.UUID
+    facilitator_id: uuid.UUID
+    kind: ConversationKind
+    status: ConversationStatus = Field(examples=["scheduled"])
+    scheduled_start: datetime | None = Field(examples=["2025-03-04T08:30:00Z"])
+    duration_minutes: int = Field(examples=[45])
+    timezone: str = Field(examples=["Europe/Paris"])
+    location: str | None
+    meeting_url: str | None
+    employee_objectives: str | None
+    facilitator_objectives: str | None
+    summary: str | None
+    reschedule_count: int = Field(examples=[1])
+    reschedules: list[RescheduleRead] = Field(description="Every move, oldest first.")
+    preparation: Preparation
+    completed_at: datetime | None
+    canceled_at: datetime | None
+    cancel_reason: str | None
+    agenda_items: list[AgendaItemRead] = Field(
+        description="The agenda, ordered by `position`. Notes are never included."
+    )
+
+    @computed_field(description="`scheduled_start` + `duration_minutes`.")  # type: ignore[prop-decorator]
+    @property
+    def scheduled_end(self) -> datetime | None:
+        if self.scheduled_start is None:
+            return None
+        return self.scheduled_start + timedelta(minutes=self.duration_minutes)
+
+
+# Agenda items ----------------------------------------------------------------------------
+
+Topic = Annotated[str, Field(min_length=1, max_length=500, examples=["Path to staff engineer"])]
+ItemNotes = Annotated[str, Field(max_length=10_000, examples=["Needs more cross-team work."])]
+
+
+class AgendaItemCreate(WriteSchema):
+    author_id: uuid.UUID = Field(description="The employee or the facilitator.")
+    topic: Topic
+    category: AgendaCategory = Field(default="other", examples=["aspirations"])
+    position: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Where to insert it (0 = first); defaults to the end.",
+        examples=[0],
+    )
+    discussed: bool = False
+    notes: ItemNotes | None = None
+    external_id: ExternalId | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class AgendaItemUpdate(WriteSchema):
+    topic: Topic | None = None
+    category: AgendaCategory | None = None
+    position: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Move the item here; the others are renumbered 0..n-1.",
+        examples=[0],
+    )
+    discussed: bool | None = None
+    notes: ItemNotes | None = None
+    external_id: ExternalId | None = None
+    metadata: Metadata | None = None
+
+
+# Notes -----------------------------------------------------------------------------------
+
+NoteBody = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=50_000,
+        examples=["Ada wants to lead the billing migration next quarter."],
+    ),
+]
+
+
+class NoteCreate(WriteSchema):
+    author_id: uuid.UUID = Field(description="The employee or the facilitator.")
+    visibility: NoteVisibility = Field(
+        default="shared",
+        description="`shared`: both parties and events see it. `private`: only its author "
+        "(read with `as_person_id`); never in events. Fixed at creation.",
+        examples=["shared"],
+    )
+    body: NoteBody
+    external_id: ExternalId | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class NoteUpdate(WriteSchema):
+    body: NoteBody | None = None
+    external_id: ExternalId | None = None
+    metadata: Metadata | None = None
+
+
+class NoteRead(ResourceRead):
+    conversation_id: uuid.UUID
+    author_id: uuid.UUID
+    visibility: NoteVisibility
+    body: str = Field(examples=["Ada wants to lead the billing migration next quarter."])

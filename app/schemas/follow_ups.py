@@ -1,0 +1,84 @@
+"""Follow-ups: dated check-ins after a conversation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field
+
+from app.schemas.common import ExternalId, Metadata, ResourceRead, WriteSchema
+
+FollowUpStatus = Literal["pending", "completed", "canceled"]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("date out of range") from exc
+
+
+# RFC 3339 with an offset, stored and returned in UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+_EXAMPLE: dict[str, Any] = {
+    "id": "0193a1e0-3333-7000-8000-00000000d001",
+    "external_id": None,
+    "metadata": {},
+    "created_at": "2025-03-04T11:00:00Z",
+    "updated_at": "2025-03-04T11:00:00Z",
+    "conversation_id": "0193a1c5-0000-7000-8000-00000000c001",
+    "assignee_id": "0193a1c0-0000-7000-8000-000000000001",
+    "due_at": "2025-04-04T07:00:00Z",
+    "note": "Check progress on the public-speaking goal.",
+    "status": "pending",
+    "completed_at": None,
+    "canceled_at": None,
+    "cancel_reason": None,
+}
+
+
+class FollowUpCreate(WriteSchema):
+    conversation_id: uuid.UUID = Field(description="The conversation this follows up on.")
+    assignee_id: uuid.UUID = Field(description="Who owns the check-in: a person of your tenant.")
+    due_at: UtcDatetime = Field(
+        description="RFC 3339 with an offset. `follow_up.due` is emitted at this time.",
+        examples=["2025-04-04T09:00:00+02:00"],
+    )
+    note: str | None = Field(
+        default=None, max_length=5_000, examples=["Check progress on the public-speaking goal."]
+    )
+    external_id: ExternalId | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class FollowUpUpdate(WriteSchema):
+    due_at: UtcDatetime | None = Field(
+        default=None, description="Only while `pending`; re-arms the due/overdue events."
+    )
+    note: str | None = Field(default=None, max_length=5_000, description="Only while `pending`.")
+    assignee_id: uuid.UUID | None = Field(default=None, description="Only while `pending`.")
+    external_id: ExternalId | None = None
+    metadata: Metadata | None = None
+
+
+class FollowUpCancel(WriteSchema):
+    reason: str | None = Field(
+        default=None, max_length=2_000, examples=["Covered in the next 1:1 instead."]
+    )
+
+
+class FollowUpRead(ResourceRead):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    conversation_id: uuid.UUID
+    assignee_id: uuid.UUID
+    due_at: datetime
+    note: str | None
+    status: FollowUpStatus
+    completed_at: datetime | None
+    canceled_at: datetime | None
+    cancel_reason: str | None

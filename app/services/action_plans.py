@@ -1,0 +1,419 @@
+"""Action plans and their items: the steps that carry a goal or close a conversation.
+
+A plan is read with its items in two queries (plan, items), and a page of plans in two
+(plans, all their items). Items keep dense positions 0…n-1: inserting or moving one
+renumbers its siblings. Every item change touches the plan's ``updated_at`` (the plan's
+snapshot — items and completion — changed), without a plan event of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, delete, select
+
+from app.core.auth import Principal
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.pagination import PageParams, keyset
+from app.models.action_plan import ActionItem, ActionPlan
+from app.models.base import utcnow
+from app.models.conversation import Conversation
+from app.models.goal import Goal
+from app.models.person import Person
+from app.schemas.action_plans import (
+    MAX_ITEMS_PER_PLAN,
+    ActionItemCreate,
+    ActionItemRead,
+    ActionItemUpdate,
+    ActionPlanCreate,
+    ActionPlanRead,
+    ActionPlanUpdate,
+    Completion,
+)
+from app.services import events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_reference,
+    get_owned,
+    has_references,
+    reject_nulls,
+)
+
+# ---------------------------------------------------------------------------- presenting
+
+
+def completion_of(items: Sequence[ActionItem]) -> Completion:
+    done = sum(1 for i in items if i.status == "done")
+    total = len(items)
+    return Completion(done=done, total=total, ratio=round(done / total, 4) if total else 0.0)
+
+
+def _present(plan: ActionPlan, items: Sequence[ActionItem]) -> ActionPlanRead:
+    return ActionPlanRead.model_validate(
+        {
+            "id": plan.id,
+            "external_id": plan.external_id,
+            "metadata_": plan.metadata_,
+            "created_at": plan.created_at,
+            "updated_at": plan.updated_at,
+            "title": plan.title,
+            "owner_id": plan.owner_id,
+            "goal_id": plan.goal_id,
+            "conversation_id": plan.conversation_id,
+            "status": plan.status,
+            "items": [ActionItemRead.model_validate(i) for i in items],
+            "completion": completion_of(items),
+        }
+    )
+
+
+async def _items_of(
+    session: AsyncSession, plan_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ActionItem]]:
+    """The items of many plans, by position, in one query."""
+    out: dict[uuid.UUID, list[ActionItem]] = defaultdict(list)
+    if not plan_ids:
+        return out
+    rows = await session.scalars(
+        select(ActionItem)
+        .where(col(ActionItem.plan_id).in_(plan_ids))
+        .order_by(col(ActionItem.plan_id), col(ActionItem.position), col(ActionItem.id))
+    )
+    for item in rows:
+        out[item.plan_id].append(item)
+    return out
+
+
+async def read_plan(session: AsyncSession, plan: ActionPlan) -> ActionPlanRead:
+    items = await _items_of(session, [plan.id])
+    return _present(plan, items.get(plan.id, []))
+
+
+async def read_plans(session: AsyncSession, plans: Sequence[ActionPlan]) -> list[ActionPlanRead]:
+    items = await _items_of(session, [p.id for p in plans])
+    return [_present(p, items.get(p.id, [])) for p in plans]
+
+
+async def _emit_plan(
+    session: AsyncSession, principal: Principal, type: str, plan: ActionPlan
+) -> ActionPlanRead:
+    data = await read_plan(session, plan)
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="action_plan",
+        subject_id=plan.id,
+        data=data.model_dump(mode="json"),
+        actor=principal,
+    )
+    return data
+
+
+async def _emit_item(
+    session: AsyncSession, principal: Principal, type: str, item: ActionItem
+) -> None:
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="action_item",
+        subject_id=item.id,
+        data=ActionItemRead.model_validate(item).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+async def item_snapshot(session: AsyncSession, ident: uuid.UUID) -> dict[str, Any]:
+    """An item as the API returns it (the scheduler's ``action_item.overdue`` data)."""
+    item = await session.get(ActionItem, ident)
+    if item is None:
+        raise NotFound(f"No action item with id {ident}.")
+    return ActionItemRead.model_validate(item).model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------------- plans
+
+
+async def _check_plan_references(
+    session: AsyncSession, tenant_id: uuid.UUID, fields: dict[str, Any]
+) -> None:
+    if "owner_id" in fields:
+        await check_reference(session, Person, tenant_id, fields["owner_id"], "/body/owner_id")
+    if "goal_id" in fields:
+        await check_reference(session, Goal, tenant_id, fields["goal_id"], "/body/goal_id")
+    if "conversation_id" in fields:
+        await check_reference(
+            session, Conversation, tenant_id, fields["conversation_id"], "/body/conversation_id"
+        )
+
+
+async def create_plan(
+    session: AsyncSession, principal: Principal, body: ActionPlanCreate
+) -> ActionPlanRead:
+    tenant_id = principal.tenant_id
+    await check_external_id_free(session, ActionPlan, tenant_id, body.external_id)
+    fields = body.model_dump(exclude={"metadata"})
+    await _check_plan_references(session, tenant_id, fields)
+    plan = ActionPlan(tenant_id=tenant_id, metadata_=body.metadata, **fields)
+    plan.updated_at = plan.created_at
+    session.add(plan)
+    await session.flush()
+    return await _emit_plan(session, principal, "action_plan.created", plan)
+
+
+async def get_plan(
+    session: AsyncSession, tenant_id: uuid.UUID, plan_id: uuid.UUID, *, for_update: bool = False
+) -> ActionPlan:
+    return await get_owned(session, ActionPlan, tenant_id, plan_id, for_update=for_update)
+
+
+async def list_plans(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    owner_id: uuid.UUID | None = None,
+    goal_id: uuid.UUID | None = None,
+    conversation_id: uuid.UUID | None = None,
+    status: str | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[ActionPlan]:
+    stmt = select(ActionPlan).where(ActionPlan.tenant_id == tenant_id)
+    if owner_id is not None:
+        stmt = stmt.where(ActionPlan.owner_id == owner_id)
+    if goal_id is not None:
+        stmt = stmt.where(ActionPlan.goal_id == goal_id)
+    if conversation_id is not None:
+        stmt = stmt.where(ActionPlan.conversation_id == conversation_id)
+    if status is not None:
+        stmt = stmt.where(ActionPlan.status == status)
+    if updated_since is not None:
+        stmt = stmt.where(ActionPlan.updated_at >= updated_since)
+    return (await session.scalars(keyset(stmt, ActionPlan.created_at, ActionPlan.id, params))).all()
+
+
+async def update_plan(
+    session: AsyncSession, principal: Principal, plan: ActionPlan, body: ActionPlanUpdate
+) -> ActionPlanRead:
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("title", "owner_id", "status", "metadata"))
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, ActionPlan, principal.tenant_id, changes["external_id"], exclude=plan.id
+        )
+    await _check_plan_references(session, principal.tenant_id, changes)
+    if apply_changes(plan, changes):
+        await session.flush()
+        return await _emit_plan(session, principal, "action_plan.updated", plan)
+    return await read_plan(session, plan)
+
+
+async def delete_plan(session: AsyncSession, principal: Principal, plan: ActionPlan) -> None:
+    """Delete a plan and its items (one ``action_plan.deleted`` event carries them)."""
+    data = await read_plan(session, plan)
+    await session.execute(delete(ActionItem).where(col(ActionItem.plan_id) == plan.id))
+    if await has_references(session, "action_plans", plan.id):
+        raise Conflict("Other records refer to this action plan; archive it instead.")
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type="action_plan.deleted",
+        subject_type="action_plan",
+        subject_id=plan.id,
+        data=data.model_dump(mode="json"),
+        actor=principal,
+    )
+    await session.delete(plan)
+    await session.flush()
+
+
+# ---------------------------------------------------------------------------------- items
+
+
+async def _siblings(session: AsyncSession, plan_id: uuid.UUID) -> list[ActionItem]:
+    rows = await session.scalars(
+        select(ActionItem)
+        .where(ActionItem.plan_id == plan_id)
+        .order_by(col(ActionItem.position), col(ActionItem.id))
+    )
+    return list(rows.all())
+
+
+def _renumber(items: Sequence[ActionItem], moved: ActionItem, now: datetime) -> None:
+    """Dense positions 0…n-1; siblings whose position changes get a new ``updated_at``."""
+    for index, item in enumerate(items):
+        if item.position != index:
+            item.position = index
+            if item is not moved:
+                item.updated_at = now
+
+
+def _set_status(item: ActionItem, status: str, now: datetime) -> None:
+    if status == "done" and item.status != "done":
+        item.completed_at = now
+    elif status != "done":
+        item.completed_at = None
+    item.status = status
+
+
+async def create_item(
+    session: AsyncSession, principal: Principal, plan: ActionPlan, body: ActionItemCreate
+) -> ActionItem:
+    """Add an item at ``position`` (default: the end). ``plan`` is locked by the caller."""
+    tenant_id = principal.tenant_id
+    await check_external_id_free(session, ActionItem, tenant_id, body.external_id)
+    await check_reference(session, Person, tenant_id, body.assignee_id, "/body/assignee_id")
+    siblings = await _siblings(session, plan.id)
+    if len(siblings) >= MAX_ITEMS_PER_PLAN:
+        raise Conflict(f"An action plan holds at most {MAX_ITEMS_PER_PLAN} items.")
+    fields = body.model_dump(exclude={"metadata", "position", "status"})
+    item = ActionItem(tenant_id=tenant_id, plan_id=plan.id, metadata_=body.metadata, **fields)
+    now = item.updated_at = item.created_at
+    _set_status(item, body.status, now)
+    index = len(siblings) if body.position is None else min(body.position, len(siblings))
+    item.position = index
+    siblings.insert(index, item)
+    _renumber(siblings, item, now)
+    session.add(item)
+    plan.updated_at = now
+    await session.flush()
+    await _emit_item(session, principal, "action_item.created", item)
+    return item
+
+
+async def get_item(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    plan: ActionPlan,
+    item_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> ActionItem:
+    item = await get_owned(session, ActionItem, tenant_id, item_id, for_update=for_update)
+    if item.plan_id != plan.id:
+        raise NotFound(f"No action item with id {item_id} in action plan {plan.id}.")
+    return item
+
+
+def decode_position_cursor(cursor: str) -> tuple[int, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position, ident = json.loads(raw)
+        return int(position), uuid.UUID(ident)
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed.field(
+            "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
+        ) from exc
+
+
+async def list_items(
+    session: AsyncSession,
+    plan: ActionPlan,
+    params: PageParams,
+    *,
+    status: str | None = None,
+    assignee_id: uuid.UUID | None = None,
+) -> Sequence[ActionItem]:
+    """A plan's items by position (one extra row tells whether there are more)."""
+    stmt = select(ActionItem).where(ActionItem.plan_id == plan.id)
+    if status is not None:
+        stmt = stmt.where(ActionItem.status == status)
+    if assignee_id is not None:
+        stmt = stmt.where(ActionItem.assignee_id == assignee_id)
+    if params.cursor:
+        position, ident = decode_position_cursor(params.cursor)
+        stmt = stmt.where(
+            sa.tuple_(col(ActionItem.position), col(ActionItem.id)) > sa.tuple_(position, ident)
+        )
+    stmt = stmt.order_by(col(ActionItem.position), col(ActionItem.id)).limit(params.limit + 1)
+    return (await session.scalars(stmt)).all()
+
+
+async def list_all_items(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    assignee_id: uuid.UUID | None = None,
+    status: str | None = None,
+    due_before: date | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[ActionItem]:
+    """Items across plans, newest first: "what does this person owe"."""
+    stmt = select(ActionItem).where(ActionItem.tenant_id == tenant_id)
+    if assignee_id is not None:
+        stmt = stmt.where(ActionItem.assignee_id == assignee_id)
+    if status is not None:
+        stmt = stmt.where(ActionItem.status == status)
+    if due_before is not None:
+        stmt = stmt.where(col(ActionItem.due_date) < due_before)
+    if updated_since is not None:
+        stmt = stmt.where(ActionItem.updated_at >= updated_since)
+    return (await session.scalars(keyset(stmt, ActionItem.created_at, ActionItem.id, params))).all()
+
+
+async def update_item(
+    session: AsyncSession,
+    principal: Principal,
+    plan: ActionPlan,
+    item: ActionItem,
+    body: ActionItemUpdate,
+) -> ActionItem:
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("title", "assignee_id", "status", "position", "metadata"))
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, ActionItem, principal.tenant_id, changes["external_id"], exclude=item.id
+        )
+    if "assignee_id" in changes:
+        await check_reference(
+            session, Person, principal.tenant_id, changes["assignee_id"], "/body/assignee_id"
+        )
+    completed = changes.get("status") == "done" and item.status != "done"
+    now = utcnow()
+    changed = False
+    if "status" in changes and changes["status"] != item.status:
+        _set_status(item, changes.pop("status"), now)
+        changed = True
+    changes.pop("status", None)
+    if "position" in changes:
+        wanted = changes.pop("position")
+        siblings = [s for s in await _siblings(session, plan.id) if s.id != item.id]
+        index = min(wanted, len(siblings))
+        if index != item.position:
+            siblings.insert(index, item)
+            _renumber(siblings, item, now)
+            changed = True
+    changed = apply_changes(item, changes) or changed
+    if changed:
+        item.updated_at = plan.updated_at = now
+        await session.flush()
+        await _emit_item(
+            session,
+            principal,
+            "action_item.completed" if completed else "action_item.updated",
+            item,
+        )
+    return item
+
+
+async def delete_item(
+    session: AsyncSession, principal: Principal, plan: ActionPlan, item: ActionItem
+) -> None:
+    await _emit_item(session, principal, "action_item.deleted", item)
+    siblings = [s for s in await _siblings(session, plan.id) if s.id != item.id]
+    await session.delete(item)
+    now = utcnow()
+    _renumber(siblings, item, now)
+    plan.updated_at = now
+    await session.flush()

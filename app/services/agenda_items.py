@@ -1,0 +1,197 @@
+"""Agenda items: the talking points either party adds to a conversation, in order.
+
+Positions are contiguous, ``0..n-1``: inserting, moving or deleting an item renumbers its
+siblings. Every change locks the conversation row first (so concurrent edits of one agenda
+serialise) and touches the conversation's ``updated_at`` (its ETag changes with its agenda).
+After a conversation is completed only ``discussed``, ``notes``, ``external_id`` and
+``metadata`` may change; a canceled conversation's agenda is frozen.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.auth import Principal
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.pagination import PageParams
+from app.models.base import utcnow
+from app.models.conversation import AgendaItem, Conversation
+from app.schemas.conversations import AgendaItemCreate, AgendaItemRead, AgendaItemUpdate
+from app.services import events
+from app.services.common import apply_changes, check_external_id_free, reject_nulls
+from app.services.conversations import ConversationClosed
+
+MAX_AGENDA_ITEMS = 100
+AFTER_COMPLETION = frozenset({"discussed", "notes", "external_id", "metadata"})
+ALWAYS = frozenset({"external_id", "metadata"})
+
+
+async def _emit(session: AsyncSession, principal: Principal, type: str, item: AgendaItem) -> None:
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="agenda_item",
+        subject_id=item.id,
+        data=AgendaItemRead.model_validate(item).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+def _closed(conversation: Conversation, action: str) -> ConversationClosed:
+    return ConversationClosed(
+        f"Cannot {action} the agenda of a conversation whose status is '{conversation.status}'.",
+        conversation.status,
+    )
+
+
+async def _siblings(session: AsyncSession, conversation_id: uuid.UUID) -> list[AgendaItem]:
+    rows = await session.scalars(
+        select(AgendaItem)
+        .where(AgendaItem.conversation_id == conversation_id)
+        .order_by(col(AgendaItem.position), col(AgendaItem.id))
+    )
+    return list(rows)
+
+
+def _renumber(ordered: Sequence[AgendaItem], skip: AgendaItem | None = None) -> None:
+    """Positions 0..n-1 in this order; renumbered siblings get a new ``updated_at`` (ETag)."""
+    now = utcnow()
+    for index, item in enumerate(ordered):
+        if item.position != index:
+            item.position = index
+            if item is not skip:
+                item.updated_at = now
+
+
+def _touch(conversation: Conversation) -> None:
+    conversation.updated_at = utcnow()
+
+
+async def create(
+    session: AsyncSession, principal: Principal, conversation: Conversation, body: AgendaItemCreate
+) -> AgendaItem:
+    """Insert at ``position`` (clamped to the end) or append; ``conversation`` is locked."""
+    if conversation.status in ("completed", "canceled"):
+        raise _closed(conversation, "add to")
+    if body.author_id not in (conversation.employee_id, conversation.facilitator_id):
+        raise ValidationFailed.field(
+            "/body/author_id",
+            "Agenda items are added by the conversation's employee or facilitator.",
+            "not_a_party",
+        )
+    await check_external_id_free(session, AgendaItem, principal.tenant_id, body.external_id)
+    ordered = await _siblings(session, conversation.id)
+    if len(ordered) >= MAX_AGENDA_ITEMS:
+        raise Conflict(f"An agenda holds at most {MAX_AGENDA_ITEMS} items.")
+    position = len(ordered) if body.position is None else min(body.position, len(ordered))
+    item = AgendaItem(
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation.id,
+        metadata_=body.metadata,
+        **body.model_dump(exclude={"metadata", "position"}),
+        position=position,
+    )
+    ordered.insert(position, item)
+    _renumber(ordered, skip=item)
+    session.add(item)
+    _touch(conversation)
+    await session.flush()
+    await _emit(session, principal, "agenda_item.created", item)
+    return item
+
+
+async def get(session: AsyncSession, conversation: Conversation, item_id: uuid.UUID) -> AgendaItem:
+    """An item of this conversation; any other id (or another conversation's item) is 404."""
+    item = await session.get(AgendaItem, item_id)
+    if item is None or item.conversation_id != conversation.id:
+        raise NotFound(f"No agenda item with id {item_id} on this conversation.")
+    return item
+
+
+def _decode_cursor(cursor: str) -> tuple[int, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position, ident = json.loads(raw)
+        return int(position), uuid.UUID(ident)
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed.field(
+            "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
+        ) from exc
+
+
+def encode_cursor(item: AgendaItem) -> str:
+    raw = json.dumps([item.position, str(item.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def list_items(
+    session: AsyncSession, conversation: Conversation, params: PageParams
+) -> Sequence[AgendaItem]:
+    """Agenda order (``position`` ascending), keyset-paginated on ``(position, id)``."""
+    stmt = select(AgendaItem).where(AgendaItem.conversation_id == conversation.id)
+    if params.cursor:
+        position, ident = _decode_cursor(params.cursor)
+        stmt = stmt.where(
+            sa.tuple_(col(AgendaItem.position), col(AgendaItem.id)) > sa.tuple_(position, ident)
+        )
+    stmt = stmt.order_by(col(AgendaItem.position), col(AgendaItem.id)).limit(params.limit + 1)
+    return (await session.scalars(stmt)).all()
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    item: AgendaItem,
+    body: AgendaItemUpdate,
+) -> AgendaItem:
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("topic", "category", "position", "discussed", "metadata"))
+    allowed = {"completed": AFTER_COMPLETION, "canceled": ALWAYS}.get(conversation.status)
+    if allowed is not None:
+        for field, value in changes.items():
+            current = getattr(item, "metadata_" if field == "metadata" else field)
+            if field not in allowed and value != current:
+                raise _closed(conversation, f"change {field} in")
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, AgendaItem, principal.tenant_id, changes["external_id"], exclude=item.id
+        )
+    position = changes.pop("position", None)
+    changed = apply_changes(item, changes)
+    if position is not None:
+        ordered = [i for i in await _siblings(session, conversation.id) if i.id != item.id]
+        target = min(position, len(ordered))
+        if target != item.position:
+            ordered.insert(target, item)
+            _renumber(ordered, skip=item)
+            item.updated_at = utcnow()
+            changed = True
+    if changed:
+        _touch(conversation)
+        await session.flush()
+        await _emit(session, principal, "agenda_item.updated", item)
+    return item
+
+
+async def delete(
+    session: AsyncSession, principal: Principal, conversation: Conversation, item: AgendaItem
+) -> None:
+    if conversation.status in ("completed", "canceled"):
+        raise _closed(conversation, "remove from")
+    await _emit(session, principal, "agenda_item.deleted", item)
+    remaining = [i for i in await _siblings(session, conversation.id) if i.id != item.id]
+    await session.delete(item)
+    await session.flush()
+    _renumber(remaining)
+    _touch(conversation)
+    await session.flush()

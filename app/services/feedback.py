@@ -1,0 +1,143 @@
+"""Feedback: constructive feedback and guidance from one person to another."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.auth import Principal
+from app.core.errors import ValidationFailed
+from app.core.pagination import PageParams, keyset
+from app.models.conversation import Conversation
+from app.models.feedback import Feedback
+from app.models.goal import Goal
+from app.models.person import Person
+from app.schemas.feedback import FeedbackCreate, FeedbackRead, FeedbackUpdate
+from app.services import events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_reference,
+    get_owned,
+    reject_nulls,
+)
+
+
+async def _emit(session: AsyncSession, principal: Principal, type: str, feedback: Feedback) -> None:
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="feedback",
+        subject_id=feedback.id,
+        data=FeedbackRead.model_validate(feedback).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+async def insert(session: AsyncSession, principal: Principal, feedback: Feedback) -> Feedback:
+    """Store already-validated feedback and record ``feedback.created``."""
+    session.add(feedback)
+    await session.flush()
+    await _emit(session, principal, "feedback.created", feedback)
+    return feedback
+
+
+async def create(session: AsyncSession, principal: Principal, body: FeedbackCreate) -> Feedback:
+    tenant_id = principal.tenant_id
+    await check_reference(session, Person, tenant_id, body.giver_id, "/body/giver_id")
+    await check_reference(session, Person, tenant_id, body.recipient_id, "/body/recipient_id")
+    if body.giver_id == body.recipient_id:
+        raise ValidationFailed.field(
+            "/body/recipient_id", "Feedback goes to someone other than its giver.", "same_person"
+        )
+    await check_reference(
+        session, Conversation, tenant_id, body.conversation_id, "/body/conversation_id"
+    )
+    await check_reference(session, Goal, tenant_id, body.goal_id, "/body/goal_id")
+    await check_external_id_free(session, Feedback, tenant_id, body.external_id)
+    feedback = Feedback(
+        tenant_id=tenant_id, metadata_=body.metadata, **body.model_dump(exclude={"metadata"})
+    )
+    return await insert(session, principal, feedback)
+
+
+async def get(
+    session: AsyncSession, tenant_id: uuid.UUID, feedback_id: uuid.UUID, *, for_update: bool = False
+) -> Feedback:
+    return await get_owned(session, Feedback, tenant_id, feedback_id, for_update=for_update)
+
+
+def _visible_to(tenant_id: uuid.UUID, person_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    """Giver, recipient, or the recipient's manager when visibility includes the manager."""
+    reports = select(col(Person.id)).where(
+        Person.tenant_id == tenant_id, Person.manager_id == person_id
+    )
+    return sa.or_(
+        col(Feedback.giver_id) == person_id,
+        col(Feedback.recipient_id) == person_id,
+        sa.and_(
+            col(Feedback.visibility) == "recipient_and_manager",
+            col(Feedback.recipient_id).in_(reports),
+        ),
+    )
+
+
+async def list_feedback(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    recipient_id: uuid.UUID | None = None,
+    giver_id: uuid.UUID | None = None,
+    conversation_id: uuid.UUID | None = None,
+    goal_id: uuid.UUID | None = None,
+    request_id: uuid.UUID | None = None,
+    kind: str | None = None,
+    visible_to: uuid.UUID | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[Feedback]:
+    stmt = select(Feedback).where(Feedback.tenant_id == tenant_id)
+    if recipient_id is not None:
+        stmt = stmt.where(Feedback.recipient_id == recipient_id)
+    if giver_id is not None:
+        stmt = stmt.where(Feedback.giver_id == giver_id)
+    if conversation_id is not None:
+        stmt = stmt.where(Feedback.conversation_id == conversation_id)
+    if goal_id is not None:
+        stmt = stmt.where(Feedback.goal_id == goal_id)
+    if request_id is not None:
+        stmt = stmt.where(Feedback.request_id == request_id)
+    if kind is not None:
+        stmt = stmt.where(Feedback.kind == kind)
+    if visible_to is not None:
+        stmt = stmt.where(_visible_to(tenant_id, visible_to))
+    if updated_since is not None:
+        stmt = stmt.where(Feedback.updated_at >= updated_since)
+    return (await session.scalars(keyset(stmt, Feedback.created_at, Feedback.id, params))).all()
+
+
+async def update(
+    session: AsyncSession, principal: Principal, feedback: Feedback, body: FeedbackUpdate
+) -> Feedback:
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("kind", "body", "visibility", "metadata"))
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, Feedback, principal.tenant_id, changes["external_id"], exclude=feedback.id
+        )
+    if apply_changes(feedback, changes):
+        await session.flush()
+        await _emit(session, principal, "feedback.updated", feedback)
+    return feedback
+
+
+async def delete(session: AsyncSession, principal: Principal, feedback: Feedback) -> None:
+    await _emit(session, principal, "feedback.deleted", feedback)
+    await session.delete(feedback)
+    await session.flush()

@@ -1,0 +1,217 @@
+"""Feedback requests: someone asked for feedback by a date; answering creates the feedback."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from app.core.auth import Principal
+from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.core.pagination import PageParams, keyset
+from app.models.base import utcnow
+from app.models.conversation import Conversation
+from app.models.feedback import Feedback, FeedbackRequest
+from app.models.goal import Goal
+from app.models.person import Person
+from app.schemas.feedback import (
+    FeedbackRequestAnswer,
+    FeedbackRequestCreate,
+    FeedbackRequestDecline,
+    FeedbackRequestRead,
+    FeedbackRequestUpdate,
+)
+from app.services import events
+from app.services import feedback as feedback_service
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_reference,
+    get_owned,
+    reject_nulls,
+)
+
+LABEL = "feedback request"
+OPEN_ONLY_FIELDS = ("prompt", "due_at")
+
+
+class PastDue(Conflict):
+    code, title = "past_due", "Feedback request past due"
+
+
+async def _emit(
+    session: AsyncSession, principal: Principal, type: str, request: FeedbackRequest
+) -> None:
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="feedback_request",
+        subject_id=request.id,
+        data=FeedbackRequestRead.model_validate(request).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+def _check_future(due_at: datetime) -> None:
+    if due_at <= utcnow():
+        raise ValidationFailed.field("/body/due_at", "due_at must be in the future.", "in_past")
+
+
+async def create(
+    session: AsyncSession, principal: Principal, body: FeedbackRequestCreate
+) -> FeedbackRequest:
+    tenant_id = principal.tenant_id
+    await check_reference(session, Person, tenant_id, body.requester_id, "/body/requester_id")
+    await check_reference(session, Person, tenant_id, body.responder_id, "/body/responder_id")
+    if body.requester_id == body.responder_id:
+        raise ValidationFailed.field(
+            "/body/responder_id", "Ask someone other than the requester.", "same_person"
+        )
+    await check_reference(
+        session, Conversation, tenant_id, body.conversation_id, "/body/conversation_id"
+    )
+    await check_reference(session, Goal, tenant_id, body.goal_id, "/body/goal_id")
+    _check_future(body.due_at)
+    await check_external_id_free(session, FeedbackRequest, tenant_id, body.external_id)
+    request = FeedbackRequest(
+        tenant_id=tenant_id, metadata_=body.metadata, **body.model_dump(exclude={"metadata"})
+    )
+    session.add(request)
+    await session.flush()
+    await _emit(session, principal, "feedback_request.created", request)
+    return request
+
+
+async def get(
+    session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *, for_update: bool = False
+) -> FeedbackRequest:
+    return await get_owned(session, FeedbackRequest, tenant_id, request_id, for_update=for_update)
+
+
+async def snapshot(session: AsyncSession, request_id: uuid.UUID) -> dict[str, Any]:
+    """The request as the API returns it, for events the scheduler writes (after it expires
+    the row with SQL, hence ``populate_existing``)."""
+    request = await session.get(FeedbackRequest, request_id, populate_existing=True)
+    if request is None:
+        raise NotFound(f"No feedback request with id {request_id}.")
+    return FeedbackRequestRead.model_validate(request).model_dump(mode="json")
+
+
+async def list_requests(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    requester_id: uuid.UUID | None = None,
+    responder_id: uuid.UUID | None = None,
+    status: str | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[FeedbackRequest]:
+    stmt = select(FeedbackRequest).where(FeedbackRequest.tenant_id == tenant_id)
+    if requester_id is not None:
+        stmt = stmt.where(FeedbackRequest.requester_id == requester_id)
+    if responder_id is not None:
+        stmt = stmt.where(FeedbackRequest.responder_id == responder_id)
+    if status is not None:
+        stmt = stmt.where(FeedbackRequest.status == status)
+    if updated_since is not None:
+        stmt = stmt.where(FeedbackRequest.updated_at >= updated_since)
+    return (
+        await session.scalars(keyset(stmt, FeedbackRequest.created_at, FeedbackRequest.id, params))
+    ).all()
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    request: FeedbackRequest,
+    body: FeedbackRequestUpdate,
+) -> FeedbackRequest:
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("prompt", "due_at", "metadata"))
+    if request.status != "open" and any(f in changes for f in OPEN_ONLY_FIELDS):
+        raise InvalidTransition(LABEL, request.status, "change the prompt or due_at of")
+    if "due_at" in changes and changes["due_at"] != request.due_at:
+        _check_future(changes["due_at"])
+    if "external_id" in changes:
+        await check_external_id_free(
+            session,
+            FeedbackRequest,
+            principal.tenant_id,
+            changes["external_id"],
+            exclude=request.id,
+        )
+    if apply_changes(request, changes):
+        await session.flush()
+        await _emit(session, principal, "feedback_request.updated", request)
+    return request
+
+
+async def answer(
+    session: AsyncSession,
+    principal: Principal,
+    request: FeedbackRequest,
+    body: FeedbackRequestAnswer,
+) -> Feedback:
+    """Create the responder's feedback to the requester and mark the request answered."""
+    if request.status != "open":
+        raise InvalidTransition(LABEL, request.status, "answer")
+    now = utcnow()
+    if request.due_at <= now:
+        raise PastDue(
+            f"This feedback request was due at {request.due_at.isoformat()} and can no longer "
+            "be answered.",
+            extra={"current_status": request.status, "due_at": request.due_at.isoformat()},
+        )
+    await check_external_id_free(session, Feedback, principal.tenant_id, body.external_id)
+    feedback = Feedback(
+        tenant_id=principal.tenant_id,
+        giver_id=request.responder_id,
+        recipient_id=request.requester_id,
+        kind=body.kind,
+        body=body.body,
+        visibility=body.visibility,
+        conversation_id=request.conversation_id,
+        goal_id=request.goal_id,
+        request_id=request.id,
+        external_id=body.external_id,
+        metadata_=body.metadata,
+    )
+    request.status = "answered"
+    request.answered_at = now
+    request.updated_at = now
+    await feedback_service.insert(session, principal, feedback)
+    await _emit(session, principal, "feedback_request.answered", request)
+    return feedback
+
+
+async def decline(
+    session: AsyncSession,
+    principal: Principal,
+    request: FeedbackRequest,
+    body: FeedbackRequestDecline,
+) -> FeedbackRequest:
+    if request.status != "open":
+        raise InvalidTransition(LABEL, request.status, "decline")
+    now = utcnow()
+    request.status = "declined"
+    request.declined_at = now
+    request.decline_reason = body.reason
+    request.updated_at = now
+    await session.flush()
+    await _emit(session, principal, "feedback_request.declined", request)
+    return request
+
+
+async def delete(session: AsyncSession, principal: Principal, request: FeedbackRequest) -> None:
+    if request.status == "answered":
+        # The answering feedback points at it: deleting it would cut that history.
+        raise InvalidTransition(LABEL, request.status, "delete")
+    await _emit(session, principal, "feedback_request.deleted", request)
+    await session.delete(request)
+    await session.flush()

@@ -1,0 +1,165 @@
+"""Follow-ups: dated check-ins after a conversation.
+
+The scheduler emits ``follow_up.due`` / ``follow_up.overdue`` from ``due_at`` and
+``status``; keeping both accurate (and ``updated_at`` bumped) is what re-arms it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from app.core.auth import Principal
+from app.core.errors import InvalidTransition, NotFound
+from app.core.pagination import PageParams, keyset
+from app.models.base import utcnow
+from app.models.conversation import Conversation
+from app.models.follow_up import FollowUp
+from app.models.person import Person
+from app.schemas.follow_ups import FollowUpCancel, FollowUpCreate, FollowUpRead, FollowUpUpdate
+from app.services import events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_reference,
+    get_owned,
+    reject_nulls,
+)
+
+LABEL = "follow-up"
+PENDING_ONLY_FIELDS = ("due_at", "note", "assignee_id")
+
+
+async def _emit(
+    session: AsyncSession, principal: Principal, type: str, follow_up: FollowUp
+) -> None:
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="follow_up",
+        subject_id=follow_up.id,
+        data=FollowUpRead.model_validate(follow_up).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+async def create(session: AsyncSession, principal: Principal, body: FollowUpCreate) -> FollowUp:
+    tenant_id = principal.tenant_id
+    await check_reference(
+        session, Conversation, tenant_id, body.conversation_id, "/body/conversation_id"
+    )
+    await check_reference(session, Person, tenant_id, body.assignee_id, "/body/assignee_id")
+    await check_external_id_free(session, FollowUp, tenant_id, body.external_id)
+    follow_up = FollowUp(
+        tenant_id=tenant_id, metadata_=body.metadata, **body.model_dump(exclude={"metadata"})
+    )
+    session.add(follow_up)
+    await session.flush()
+    await _emit(session, principal, "follow_up.created", follow_up)
+    return follow_up
+
+
+async def get(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    follow_up_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> FollowUp:
+    return await get_owned(session, FollowUp, tenant_id, follow_up_id, for_update=for_update)
+
+
+async def snapshot(session: AsyncSession, follow_up_id: uuid.UUID) -> dict[str, Any]:
+    """The follow-up as the API returns it, for events the scheduler writes."""
+    follow_up = await session.get(FollowUp, follow_up_id, populate_existing=True)
+    if follow_up is None:
+        raise NotFound(f"No follow-up with id {follow_up_id}.")
+    return FollowUpRead.model_validate(follow_up).model_dump(mode="json")
+
+
+async def list_follow_ups(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    conversation_id: uuid.UUID | None = None,
+    assignee_id: uuid.UUID | None = None,
+    status: str | None = None,
+    due_before: datetime | None = None,
+    due_after: datetime | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[FollowUp]:
+    stmt = select(FollowUp).where(FollowUp.tenant_id == tenant_id)
+    if conversation_id is not None:
+        stmt = stmt.where(FollowUp.conversation_id == conversation_id)
+    if assignee_id is not None:
+        stmt = stmt.where(FollowUp.assignee_id == assignee_id)
+    if status is not None:
+        stmt = stmt.where(FollowUp.status == status)
+    if due_before is not None:
+        stmt = stmt.where(FollowUp.due_at < due_before)
+    if due_after is not None:
+        stmt = stmt.where(FollowUp.due_at >= due_after)
+    if updated_since is not None:
+        stmt = stmt.where(FollowUp.updated_at >= updated_since)
+    return (await session.scalars(keyset(stmt, FollowUp.created_at, FollowUp.id, params))).all()
+
+
+async def update(
+    session: AsyncSession, principal: Principal, follow_up: FollowUp, body: FollowUpUpdate
+) -> FollowUp:
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("due_at", "assignee_id", "metadata"))
+    if follow_up.status != "pending" and any(f in changes for f in PENDING_ONLY_FIELDS):
+        raise InvalidTransition(LABEL, follow_up.status, "change the due_at, note or assignee of")
+    if "assignee_id" in changes:
+        await check_reference(
+            session, Person, principal.tenant_id, changes["assignee_id"], "/body/assignee_id"
+        )
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, FollowUp, principal.tenant_id, changes["external_id"], exclude=follow_up.id
+        )
+    if apply_changes(follow_up, changes):
+        await session.flush()
+        await _emit(session, principal, "follow_up.updated", follow_up)
+    return follow_up
+
+
+async def complete(session: AsyncSession, principal: Principal, follow_up: FollowUp) -> FollowUp:
+    if follow_up.status != "pending":
+        raise InvalidTransition(LABEL, follow_up.status, "complete")
+    now = utcnow()
+    follow_up.status = "completed"
+    follow_up.completed_at = now
+    follow_up.updated_at = now
+    await session.flush()
+    await _emit(session, principal, "follow_up.completed", follow_up)
+    return follow_up
+
+
+async def cancel(
+    session: AsyncSession, principal: Principal, follow_up: FollowUp, body: FollowUpCancel
+) -> FollowUp:
+    if follow_up.status != "pending":
+        raise InvalidTransition(LABEL, follow_up.status, "cancel")
+    now = utcnow()
+    follow_up.status = "canceled"
+    follow_up.canceled_at = now
+    follow_up.cancel_reason = body.reason
+    follow_up.updated_at = now
+    await session.flush()
+    await _emit(session, principal, "follow_up.canceled", follow_up)
+    return follow_up
+
+
+async def delete(session: AsyncSession, principal: Principal, follow_up: FollowUp) -> None:
+    await _emit(session, principal, "follow_up.deleted", follow_up)
+    await session.delete(follow_up)
+    await session.flush()

@@ -1,0 +1,455 @@
+"""Goals: proposed by or for an employee, agreed by both parties, worked on, achieved.
+
+Rules (also in docs/goals.md):
+- Agreement needs both the employee (the owner) and a facilitator: the owner's manager,
+  the facilitator of a conversation the goal is linked to, or the owner's active mentor.
+  The goal becomes ``agreed`` when the second party agrees.
+- Changing what was agreed to (title, description, success criteria, target date) while
+  the goal is still ``proposed`` clears any agreement already given. Once agreed, those
+  fields may still be edited without resetting the agreement.
+- Setting progress above 0 on an ``agreed`` goal starts it (``in_progress``).
+- ``achieved`` and ``abandoned`` are final: only ``external_id``, ``metadata`` and the linked
+  conversations may change.
+- Each request writes one event, the most specific one (``goal.started`` rather than
+  ``goal.updated`` when a progress update starts the goal); its data is the whole goal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, delete, select
+
+from app.core.auth import Principal
+from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.core.pagination import PageParams, keyset
+from app.models.base import utcnow
+from app.models.conversation import Conversation
+from app.models.goal import Goal, GoalConversation
+from app.models.mentorship import Mentorship
+from app.models.person import Person
+from app.schemas.goals import (
+    MAX_GOAL_CONVERSATIONS,
+    GoalAgree,
+    GoalCreate,
+    GoalRead,
+    GoalUpdate,
+)
+from app.services import events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_reference,
+    get_owned,
+    has_references,
+    reject_nulls,
+    touch,
+)
+
+FINAL = ("achieved", "abandoned")
+# What both parties agreed to: editing these on a proposed goal clears the agreement.
+MATERIAL_FIELDS = ("title", "description", "success_criteria", "target_date")
+# What a final (achieved or abandoned) goal still lets you change.
+EDITABLE_WHEN_FINAL = ("external_id", "metadata", "conversation_ids")
+
+
+def _present(goal: Goal, conversation_ids: Sequence[uuid.UUID]) -> GoalRead:
+    return GoalRead.model_validate(
+        {
+            "id": goal.id,
+            "external_id": goal.external_id,
+            "metadata_": goal.metadata_,
+            "created_at": goal.created_at,
+            "updated_at": goal.updated_at,
+            "owner_id": goal.owner_id,
+            "title": goal.title,
+            "description": goal.description,
+            "category": goal.category,
+            "target_date": goal.target_date,
+            "success_criteria": goal.success_criteria,
+            "progress": goal.progress,
+            "status": goal.status,
+            "target_role": goal.target_role,
+            "conversation_ids": list(conversation_ids),
+            "agreement": {
+                "employee_agreed_at": goal.employee_agreed_at,
+                "facilitator_agreed_at": goal.facilitator_agreed_at,
+                "facilitator_id": goal.facilitator_agreed_by,
+            },
+            "achieved_at": goal.achieved_at,
+            "abandoned_at": goal.abandoned_at,
+            "abandon_reason": goal.abandon_reason,
+        }
+    )
+
+
+async def _links(
+    session: AsyncSession, goal_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The linked conversation ids of many goals, in one query."""
+    out: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    if not goal_ids:
+        return out
+    rows = await session.execute(
+        select(col(GoalConversation.goal_id), col(GoalConversation.conversation_id))
+        .where(col(GoalConversation.goal_id).in_(goal_ids))
+        .order_by(col(GoalConversation.created_at), col(GoalConversation.conversation_id))
+    )
+    for goal_id, conversation_id in rows:
+        out[goal_id].append(conversation_id)
+    return out
+
+
+async def read(session: AsyncSession, goal: Goal) -> GoalRead:
+    links = await _links(session, [goal.id])
+    return _present(goal, links.get(goal.id, []))
+
+
+async def read_many(session: AsyncSession, goals: Sequence[Goal]) -> list[GoalRead]:
+    """Present a page of goals: one query for all their links, whatever the page size."""
+    links = await _links(session, [g.id for g in goals])
+    return [_present(g, links.get(g.id, [])) for g in goals]
+
+
+async def _emit(session: AsyncSession, principal: Principal, type: str, goal: Goal) -> GoalRead:
+    data = await read(session, goal)
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="goal",
+        subject_id=goal.id,
+        data=data.model_dump(mode="json"),
+        actor=principal,
+    )
+    return data
+
+
+async def _check_conversations(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    conversation_ids: Sequence[uuid.UUID],
+    pointer: str,
+    *,
+    indexed: bool = True,
+) -> list[uuid.UUID]:
+    """Each id is a conversation of the tenant whose employee is the goal's owner (422 on
+    ``pointer/<index>`` otherwise). Returns the ids without duplicates, in order."""
+    if not conversation_ids:
+        return []
+    rows = await session.execute(
+        select(col(Conversation.id), col(Conversation.employee_id)).where(
+            col(Conversation.id).in_(set(conversation_ids)), Conversation.tenant_id == tenant_id
+        )
+    )
+    employee_of = {cid: employee for cid, employee in rows}
+    for index, cid in enumerate(conversation_ids):
+        where = f"{pointer}/{index}" if indexed else pointer
+        if cid not in employee_of:
+            raise ValidationFailed.field(
+                where, f"No conversation with id {cid} in this tenant.", "unknown_reference"
+            )
+        if employee_of[cid] != owner_id:
+            raise ValidationFailed.field(
+                where,
+                f"Conversation {cid} is not with the goal's owner: a goal may only be linked "
+                "to conversations whose employee owns it.",
+                "not_owners_conversation",
+            )
+    return list(dict.fromkeys(conversation_ids))
+
+
+async def _replace_links(
+    session: AsyncSession, goal: Goal, wanted: list[uuid.UUID], current: list[uuid.UUID]
+) -> bool:
+    removed = [c for c in current if c not in wanted]
+    added = [c for c in wanted if c not in current]
+    if removed:
+        await session.execute(
+            delete(GoalConversation).where(
+                col(GoalConversation.goal_id) == goal.id,
+                col(GoalConversation.conversation_id).in_(removed),
+            )
+        )
+    for cid in added:
+        session.add(
+            GoalConversation(goal_id=goal.id, conversation_id=cid, tenant_id=goal.tenant_id)
+        )
+    return bool(removed or added)
+
+
+async def create(session: AsyncSession, principal: Principal, body: GoalCreate) -> GoalRead:
+    tenant_id = principal.tenant_id
+    await check_external_id_free(session, Goal, tenant_id, body.external_id)
+    await check_reference(session, Person, tenant_id, body.owner_id, "/body/owner_id")
+    conversation_ids = await _check_conversations(
+        session, tenant_id, body.owner_id, body.conversation_ids, "/body/conversation_ids"
+    )
+    fields = body.model_dump(exclude={"metadata", "conversation_ids"})
+    goal = Goal(tenant_id=tenant_id, metadata_=body.metadata, **fields)
+    goal.updated_at = goal.created_at
+    session.add(goal)
+    await session.flush()
+    await _replace_links(session, goal, conversation_ids, [])
+    await session.flush()
+    return await _emit(session, principal, "goal.created", goal)
+
+
+async def get(
+    session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, *, for_update: bool = False
+) -> Goal:
+    return await get_owned(session, Goal, tenant_id, goal_id, for_update=for_update)
+
+
+async def list_goals(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    owner_id: uuid.UUID | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    conversation_id: uuid.UUID | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[Goal]:
+    stmt = select(Goal).where(Goal.tenant_id == tenant_id)
+    if owner_id is not None:
+        stmt = stmt.where(Goal.owner_id == owner_id)
+    if status is not None:
+        stmt = stmt.where(Goal.status == status)
+    if category is not None:
+        stmt = stmt.where(Goal.category == category)
+    if conversation_id is not None:
+        stmt = stmt.where(
+            col(Goal.id).in_(
+                select(col(GoalConversation.goal_id)).where(
+                    GoalConversation.conversation_id == conversation_id,
+                    GoalConversation.tenant_id == tenant_id,
+                )
+            )
+        )
+    if updated_since is not None:
+        stmt = stmt.where(Goal.updated_at >= updated_since)
+    return (await session.scalars(keyset(stmt, Goal.created_at, Goal.id, params))).all()
+
+
+async def update(
+    session: AsyncSession, principal: Principal, goal: Goal, body: GoalUpdate
+) -> GoalRead:
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("title", "category", "progress", "conversation_ids", "metadata"))
+    wanted_links = changes.pop("conversation_ids", None)
+    changed_fields = {
+        f: v
+        for f, v in changes.items()
+        if getattr(goal, "metadata_" if f == "metadata" else f) != v
+    }
+    if goal.status in FINAL:
+        frozen = sorted(f for f in changed_fields if f not in EDITABLE_WHEN_FINAL)
+        if frozen:
+            raise InvalidTransition("goal", goal.status, f"edit {', '.join(frozen)} of")
+    if "external_id" in changed_fields:
+        await check_external_id_free(
+            session, Goal, principal.tenant_id, changes["external_id"], exclude=goal.id
+        )
+    links_changed = False
+    if wanted_links is not None:
+        wanted = await _check_conversations(
+            session, principal.tenant_id, goal.owner_id, wanted_links, "/body/conversation_ids"
+        )
+        current = (await _links(session, [goal.id])).get(goal.id, [])
+        links_changed = await _replace_links(session, goal, wanted, current)
+
+    event = "goal.updated"
+    if goal.status == "proposed" and any(f in changed_fields for f in MATERIAL_FIELDS):
+        _clear_agreement(goal)
+    if goal.status == "agreed" and changed_fields.get("progress", 0) > 0:
+        goal.status = "in_progress"
+        event = "goal.started"
+    changed = apply_changes(goal, changes)
+    if links_changed and not changed:
+        touch(goal)
+    if changed or links_changed:
+        await session.flush()
+        return await _emit(session, principal, event, goal)
+    return await read(session, goal)
+
+
+def _clear_agreement(goal: Goal) -> None:
+    goal.employee_agreed_at = None
+    goal.facilitator_agreed_at = None
+    goal.facilitator_agreed_by = None
+
+
+async def link_conversation(
+    session: AsyncSession, principal: Principal, goal: Goal, conversation_id: uuid.UUID
+) -> GoalRead:
+    """Add one conversation to the goal's links; linking it again changes nothing."""
+    await _check_conversations(
+        session,
+        principal.tenant_id,
+        goal.owner_id,
+        [conversation_id],
+        "/body/conversation_id",
+        indexed=False,
+    )
+    current = (await _links(session, [goal.id])).get(goal.id, [])
+    if conversation_id in current:
+        return _present(goal, current)
+    if len(current) >= MAX_GOAL_CONVERSATIONS:
+        raise ValidationFailed.field(
+            "/body/conversation_id",
+            f"A goal links to at most {MAX_GOAL_CONVERSATIONS} conversations.",
+            "too_many",
+        )
+    await _replace_links(session, goal, [*current, conversation_id], current)
+    touch(goal)
+    await session.flush()
+    return await _emit(session, principal, "goal.updated", goal)
+
+
+async def unlink_conversation(
+    session: AsyncSession, principal: Principal, goal: Goal, conversation_id: uuid.UUID
+) -> None:
+    current = (await _links(session, [goal.id])).get(goal.id, [])
+    if conversation_id not in current:
+        raise NotFound(f"Goal {goal.id} is not linked to conversation {conversation_id}.")
+    await _replace_links(session, goal, [c for c in current if c != conversation_id], current)
+    touch(goal)
+    await session.flush()
+    await _emit(session, principal, "goal.updated", goal)
+
+
+async def _may_facilitate(
+    session: AsyncSession, goal: Goal, owner: Person, person_id: uuid.UUID
+) -> bool:
+    """The owner's manager, a linked conversation's facilitator, or an active mentor."""
+    if owner.manager_id == person_id:
+        return True
+    via_conversation = sa.exists().where(
+        col(GoalConversation.goal_id) == goal.id,
+        col(Conversation.id) == col(GoalConversation.conversation_id),
+        col(Conversation.facilitator_id) == person_id,
+    )
+    via_mentorship = sa.exists().where(
+        col(Mentorship.tenant_id) == goal.tenant_id,
+        col(Mentorship.mentee_id) == goal.owner_id,
+        col(Mentorship.mentor_id) == person_id,
+        col(Mentorship.status) == "active",
+    )
+    return bool(await session.scalar(sa.select(sa.or_(via_conversation, via_mentorship))))
+
+
+async def agree(
+    session: AsyncSession, principal: Principal, goal: Goal, body: GoalAgree
+) -> GoalRead:
+    if goal.status != "proposed":
+        raise InvalidTransition("goal", goal.status, "agree to")
+    person = await check_reference(
+        session, Person, principal.tenant_id, body.person_id, "/body/person_id"
+    )
+    assert person is not None
+    now = utcnow()
+    if body.party == "employee":
+        if person.id != goal.owner_id:
+            raise ValidationFailed.field(
+                "/body/person_id",
+                "Only the goal's owner can agree as the employee.",
+                "not_allowed_to_agree",
+            )
+        if goal.employee_agreed_at is not None:
+            return await read(session, goal)
+        goal.employee_agreed_at = now
+    else:
+        if person.id == goal.owner_id:
+            raise ValidationFailed.field(
+                "/body/person_id",
+                "The goal's owner cannot also agree as the facilitator.",
+                "not_allowed_to_agree",
+            )
+        owner = await session.get(Person, goal.owner_id)
+        assert owner is not None
+        if not await _may_facilitate(session, goal, owner, person.id):
+            raise ValidationFailed.field(
+                "/body/person_id",
+                "A facilitator agreeing to a goal must be the owner's manager, the facilitator "
+                "of a conversation linked to the goal, or the owner's mentor in an active "
+                "mentorship.",
+                "not_allowed_to_agree",
+            )
+        if goal.facilitator_agreed_at is not None:
+            return await read(session, goal)
+        goal.facilitator_agreed_at = now
+        goal.facilitator_agreed_by = person.id
+    event = "goal.updated"
+    if goal.employee_agreed_at is not None and goal.facilitator_agreed_at is not None:
+        goal.status = "agreed"
+        event = "goal.agreed"
+    goal.updated_at = now
+    await session.flush()
+    return await _emit(session, principal, event, goal)
+
+
+async def start(session: AsyncSession, principal: Principal, goal: Goal) -> GoalRead:
+    if goal.status != "agreed":
+        raise InvalidTransition("goal", goal.status, "start")
+    goal.status = "in_progress"
+    touch(goal)
+    await session.flush()
+    return await _emit(session, principal, "goal.started", goal)
+
+
+async def achieve(session: AsyncSession, principal: Principal, goal: Goal) -> GoalRead:
+    if goal.status not in ("agreed", "in_progress"):
+        raise InvalidTransition("goal", goal.status, "achieve")
+    now = utcnow()
+    goal.status = "achieved"
+    goal.progress = 100
+    goal.achieved_at = now
+    goal.updated_at = now
+    await session.flush()
+    return await _emit(session, principal, "goal.achieved", goal)
+
+
+async def abandon(
+    session: AsyncSession, principal: Principal, goal: Goal, reason: str | None
+) -> GoalRead:
+    if goal.status in FINAL:
+        raise InvalidTransition("goal", goal.status, "abandon")
+    now = utcnow()
+    goal.status = "abandoned"
+    goal.abandoned_at = now
+    goal.abandon_reason = reason
+    goal.updated_at = now
+    await session.flush()
+    return await _emit(session, principal, "goal.abandoned", goal)
+
+
+async def delete_goal(session: AsyncSession, principal: Principal, goal: Goal) -> None:
+    """Delete a goal nothing else refers to; its conversation links go with it."""
+    data = await read(session, goal)
+    # The links are the goal's own rows (they cascade): drop them before looking for others.
+    await session.execute(delete(GoalConversation).where(col(GoalConversation.goal_id) == goal.id))
+    if await has_references(session, "goals", goal.id):
+        raise Conflict(
+            "This goal is referenced by an action plan, feedback or a feedback request; "
+            "abandon it instead, or remove those references first."
+        )
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type="goal.deleted",
+        subject_type="goal",
+        subject_id=goal.id,
+        data=data.model_dump(mode="json"),
+        actor=principal,
+    )
+    await session.delete(goal)
+    await session.flush()

@@ -1,0 +1,158 @@
+"""Mentorships: mentor-mentee pairings; at most one active pairing per (mentor, mentee)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.auth import Principal
+from app.core.errors import Conflict, InvalidTransition, ValidationFailed
+from app.core.pagination import PageParams, keyset
+from app.models.base import utcnow
+from app.models.mentorship import Mentorship
+from app.models.person import Person
+from app.schemas.mentorships import (
+    MentorshipCreate,
+    MentorshipEnd,
+    MentorshipRead,
+    MentorshipUpdate,
+)
+from app.services import events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_reference,
+    get_owned,
+    reject_nulls,
+)
+
+LABEL = "mentorship"
+
+
+async def _emit(
+    session: AsyncSession, principal: Principal, type: str, mentorship: Mentorship
+) -> None:
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="mentorship",
+        subject_id=mentorship.id,
+        data=MentorshipRead.model_validate(mentorship).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+async def create(session: AsyncSession, principal: Principal, body: MentorshipCreate) -> Mentorship:
+    tenant_id = principal.tenant_id
+    await check_reference(session, Person, tenant_id, body.mentor_id, "/body/mentor_id")
+    await check_reference(session, Person, tenant_id, body.mentee_id, "/body/mentee_id")
+    if body.mentor_id == body.mentee_id:
+        raise ValidationFailed.field(
+            "/body/mentee_id", "A person cannot mentor themselves.", "same_person"
+        )
+    await check_external_id_free(session, Mentorship, tenant_id, body.external_id)
+    if body.status == "active":
+        active = await session.scalar(
+            select(col(Mentorship.id)).where(
+                Mentorship.tenant_id == tenant_id,
+                Mentorship.mentor_id == body.mentor_id,
+                Mentorship.mentee_id == body.mentee_id,
+                Mentorship.status == "active",
+            )
+        )
+        if active is not None:
+            raise Conflict(
+                f"This mentor and mentee already have an active mentorship ({active}); "
+                "end it before starting another.",
+                extra={"conflicting_id": str(active)},
+            )
+    mentorship = Mentorship(
+        tenant_id=tenant_id,
+        metadata_=body.metadata,
+        **body.model_dump(exclude={"metadata"}),
+    )
+    if mentorship.status == "ended":
+        mentorship.ended_at = mentorship.created_at
+    session.add(mentorship)
+    await session.flush()
+    await _emit(session, principal, "mentorship.created", mentorship)
+    return mentorship
+
+
+async def get(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    mentorship_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Mentorship:
+    return await get_owned(session, Mentorship, tenant_id, mentorship_id, for_update=for_update)
+
+
+async def list_mentorships(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    mentor_id: uuid.UUID | None = None,
+    mentee_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
+    status: str | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[Mentorship]:
+    stmt = select(Mentorship).where(Mentorship.tenant_id == tenant_id)
+    if mentor_id is not None:
+        stmt = stmt.where(Mentorship.mentor_id == mentor_id)
+    if mentee_id is not None:
+        stmt = stmt.where(Mentorship.mentee_id == mentee_id)
+    if person_id is not None:
+        stmt = stmt.where(
+            sa.or_(col(Mentorship.mentor_id) == person_id, col(Mentorship.mentee_id) == person_id)
+        )
+    if status is not None:
+        stmt = stmt.where(Mentorship.status == status)
+    if updated_since is not None:
+        stmt = stmt.where(Mentorship.updated_at >= updated_since)
+    return (await session.scalars(keyset(stmt, Mentorship.created_at, Mentorship.id, params))).all()
+
+
+async def update(
+    session: AsyncSession, principal: Principal, mentorship: Mentorship, body: MentorshipUpdate
+) -> Mentorship:
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("metadata",))
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, Mentorship, principal.tenant_id, changes["external_id"], exclude=mentorship.id
+        )
+    if apply_changes(mentorship, changes):
+        await session.flush()
+        await _emit(session, principal, "mentorship.updated", mentorship)
+    return mentorship
+
+
+async def end(
+    session: AsyncSession, principal: Principal, mentorship: Mentorship, body: MentorshipEnd
+) -> Mentorship:
+    if mentorship.status != "active":
+        raise InvalidTransition(LABEL, mentorship.status, "end")
+    now = utcnow()
+    mentorship.status = "ended"
+    mentorship.ended_at = now
+    mentorship.end_reason = body.reason
+    mentorship.updated_at = now
+    await session.flush()
+    await _emit(session, principal, "mentorship.ended", mentorship)
+    return mentorship
+
+
+async def delete(session: AsyncSession, principal: Principal, mentorship: Mentorship) -> None:
+    await _emit(session, principal, "mentorship.deleted", mentorship)
+    await session.delete(mentorship)
+    await session.flush()

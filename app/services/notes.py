@@ -1,0 +1,131 @@
+"""Conversation notes: ``shared`` with both parties, or ``private`` to their author.
+
+The API key belongs to the HR platform, not to a person, so the platform says on whose
+behalf it reads with ``as_person_id``: a private note is visible (and editable) only when
+``as_person_id`` is its author, and answers 404 otherwise, exactly like a missing note.
+Private notes write no event at all, so they never reach the event log or webhooks, and
+they are never part of a conversation's payload.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.auth import Principal
+from app.core.errors import NotFound, ValidationFailed
+from app.core.pagination import PageParams, keyset
+from app.models.conversation import Conversation, ConversationNote
+from app.schemas.conversations import NoteCreate, NoteRead, NoteUpdate
+from app.services import events
+from app.services.common import apply_changes, check_external_id_free, reject_nulls
+
+
+async def _emit(
+    session: AsyncSession, principal: Principal, type: str, note: ConversationNote
+) -> None:
+    if note.visibility != "shared":
+        return  # private notes leave no trace in events or webhooks
+    await events.record(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="note",
+        subject_id=note.id,
+        data=NoteRead.model_validate(note).model_dump(mode="json"),
+        actor=principal,
+    )
+
+
+async def create(
+    session: AsyncSession, principal: Principal, conversation: Conversation, body: NoteCreate
+) -> ConversationNote:
+    if body.author_id not in (conversation.employee_id, conversation.facilitator_id):
+        raise ValidationFailed.field(
+            "/body/author_id",
+            "Notes are written by the conversation's employee or facilitator.",
+            "not_a_party",
+        )
+    await check_external_id_free(session, ConversationNote, principal.tenant_id, body.external_id)
+    note = ConversationNote(
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation.id,
+        metadata_=body.metadata,
+        **body.model_dump(exclude={"metadata"}),
+    )
+    session.add(note)
+    await session.flush()
+    await _emit(session, principal, "note.created", note)
+    return note
+
+
+def _visible_to(as_person_id: uuid.UUID | None) -> sa.ColumnElement[bool]:
+    shared = col(ConversationNote.visibility) == "shared"
+    if as_person_id is None:
+        return shared
+    return sa.or_(shared, col(ConversationNote.author_id) == as_person_id)
+
+
+async def get(
+    session: AsyncSession,
+    conversation: Conversation,
+    note_id: uuid.UUID,
+    as_person_id: uuid.UUID | None,
+) -> ConversationNote:
+    """A note of this conversation; a private note is 404 unless read as its author."""
+    note = await session.get(ConversationNote, note_id)
+    if (
+        note is None
+        or note.conversation_id != conversation.id
+        or (note.visibility == "private" and note.author_id != as_person_id)
+    ):
+        raise NotFound(f"No note with id {note_id} on this conversation.")
+    return note
+
+
+async def list_notes(
+    session: AsyncSession,
+    conversation: Conversation,
+    params: PageParams,
+    *,
+    as_person_id: uuid.UUID | None = None,
+    updated_since: datetime | None = None,
+) -> Sequence[ConversationNote]:
+    """Shared notes, plus ``as_person_id``'s own private notes; newest first."""
+    stmt = select(ConversationNote).where(
+        ConversationNote.conversation_id == conversation.id, _visible_to(as_person_id)
+    )
+    if updated_since is not None:
+        stmt = stmt.where(ConversationNote.updated_at >= updated_since)
+    return (
+        await session.scalars(
+            keyset(stmt, ConversationNote.created_at, ConversationNote.id, params)
+        )
+    ).all()
+
+
+async def update(
+    session: AsyncSession, principal: Principal, note: ConversationNote, body: NoteUpdate
+) -> ConversationNote:
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("body", "metadata"))
+    if "external_id" in changes:
+        await check_external_id_free(
+            session, ConversationNote, principal.tenant_id, changes["external_id"], exclude=note.id
+        )
+    if apply_changes(note, changes):
+        await session.flush()
+        await _emit(session, principal, "note.updated", note)
+    return note
+
+
+async def delete(session: AsyncSession, principal: Principal, note: ConversationNote) -> None:
+    await _emit(session, principal, "note.deleted", note)
+    await session.delete(note)
+    await session.flush()

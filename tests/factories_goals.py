@@ -1,0 +1,107 @@
+"""Factories for goal and action-plan tests.
+
+Goals, plans and items are created through the API; conversations and mentorships are
+inserted directly (their own resources are tested elsewhere), so these tests depend only
+on the tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.models.conversation import Conversation
+from app.models.mentorship import Mentorship
+
+
+async def insert_conversation(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    employee_id: str,
+    facilitator_id: str,
+    status: str = "completed",
+) -> str:
+    conversation = Conversation(
+        tenant_id=tenant_id,
+        employee_id=uuid.UUID(employee_id),
+        facilitator_id=uuid.UUID(facilitator_id),
+        status=status,
+    )
+    session.add(conversation)
+    await session.commit()
+    return str(conversation.id)
+
+
+async def insert_mentorship(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    mentor_id: str,
+    mentee_id: str,
+    status: str = "active",
+) -> str:
+    mentorship = Mentorship(
+        tenant_id=tenant_id,
+        mentor_id=uuid.UUID(mentor_id),
+        mentee_id=uuid.UUID(mentee_id),
+        status=status,
+    )
+    session.add(mentorship)
+    await session.commit()
+    return str(mentorship.id)
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(url, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def create_goal(
+    client: httpx.AsyncClient, headers: dict[str, str], owner_id: str, **fields: Any
+) -> dict[str, Any]:
+    body = {"owner_id": owner_id, "title": "Lead the payments migration", **fields}
+    return await _post(client, "/v1/goals", headers, body)
+
+
+async def create_plan(
+    client: httpx.AsyncClient, headers: dict[str, str], owner_id: str, **fields: Any
+) -> dict[str, Any]:
+    body = {"owner_id": owner_id, "title": "Steps to tech lead", **fields}
+    return await _post(client, "/v1/action-plans", headers, body)
+
+
+async def create_item(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    plan_id: str,
+    assignee_id: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    body = {"assignee_id": assignee_id, "title": "Shadow on-call", **fields}
+    return await _post(client, f"/v1/action-plans/{plan_id}/items", headers, body)
+
+
+@contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Collect every SQL statement sent through ``engine`` inside the block."""
+    statements: list[str] = []
+
+    def before_cursor_execute(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
