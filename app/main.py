@@ -22,6 +22,8 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimiter
 from app.routers import ROUTERS
+from app.services.webhook_delivery import refresh_queue_metrics
+from app.services.webhook_openapi import add_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,11 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker or create_sessionmaker(engine)
 
+    async def refresh_metrics() -> None:
+        await refresh_queue_metrics(app.state.sessionmaker)
+
+    app.state.refresh_metrics = refresh_metrics
+
     install_error_handlers(app)
     install_docs(app)
     for router in ROUTERS:
@@ -127,6 +134,7 @@ def create_app(
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         )
+        add_webhooks(schema)
         app.openapi_schema = schema
         return schema
 

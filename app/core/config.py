@@ -43,10 +43,14 @@ class Settings(BaseSettings):
     ] = Field(default_factory=list)
     webhook_allow_http: bool = False
     webhook_disable_after_seconds: float = 5 * 24 * 3600
+    # After a 429 or a timeout the next attempt waits at least this long (tests shorten it).
+    webhook_retry_floor_seconds: float = 60.0
     worker_poll_interval: float = 1.0
     worker_batch_size: int = 20
     worker_concurrency: int = 10
     worker_lease_seconds: float = 60.0
+    # `ccapi worker` serves Prometheus metrics on this port (0: off; `ccapi serve` has /metrics).
+    worker_metrics_port: int = 0
     scheduler_interval: float = 1.0
 
     @field_validator("webhook_retry_schedule", mode="before")

@@ -21,6 +21,7 @@ WEBHOOK_ATTEMPTS = Counter(
     "ccapi_webhook_attempts_total", "Webhook delivery attempts, by result.", ["result"]
 )
 WEBHOOK_QUEUE_DEPTH = Gauge("ccapi_webhook_queue_depth", "Deliveries waiting to be sent.")
+WEBHOOK_DUE = Gauge("ccapi_webhook_due", "Pending deliveries whose next attempt is due now.")
 WEBHOOK_OLDEST_PENDING = Gauge(
     "ccapi_webhook_oldest_pending_age_seconds", "Age of the oldest pending delivery."
 )

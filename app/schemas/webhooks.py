@@ -1,0 +1,175 @@
+"""Webhook endpoints, deliveries and attempts as the API exposes them; the payload envelope."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
+from app.services.event_types import EVENT_TYPES
+
+PayloadStyle = Literal["full", "thin"]
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
+AttemptResult = Literal["succeeded", "http_error", "timeout", "connection_error", "refused"]
+
+MAX_EVENT_TYPES = 100
+
+
+def _known_event_type(value: str) -> str:
+    if value not in EVENT_TYPES:
+        raise ValueError(f"'{value}' is not an event type (see GET /v1/event-types)")
+    return value
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+EventTypeName = Annotated[str, Field(max_length=100), AfterValidator(_known_event_type)]
+EventTypeList = Annotated[
+    list[EventTypeName],
+    Field(
+        max_length=MAX_EVENT_TYPES,
+        description="Event types to receive (see `GET /v1/event-types`); empty means all.",
+        examples=[["person.created", "goal.agreed", "follow_up.due"]],
+    ),
+    AfterValidator(_unique),
+]
+WebhookUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        description="Where deliveries are POSTed: `https://`, on a public address.",
+        examples=["https://hris.example.com/hooks/ccapi"],
+    ),
+]
+PayloadField = Annotated[
+    PayloadStyle,
+    Field(
+        description="`full`: `data` is the resource as the API returns it; `thin`: `data` "
+        "only names it (`object`, `id`) and you fetch what you need."
+    ),
+]
+
+
+class WebhookEndpointCreate(WriteSchema):
+    url: WebhookUrl
+    description: str | None = Field(default=None, max_length=500, examples=["Workday sync"])
+    event_types: EventTypeList = Field(default_factory=list)
+    payload: PayloadField = "full"
+    enabled: bool = True
+    external_id: ExternalId | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class WebhookEndpointUpdate(WriteSchema):
+    url: WebhookUrl | None = None
+    description: str | None = Field(default=None, max_length=500)
+    event_types: EventTypeList | None = None
+    payload: PayloadField | None = None
+    enabled: bool | None = Field(
+        default=None,
+        description="`true` re-enables an endpoint the system disabled (clearing "
+        "`disabled_reason`); failed deliveries are not resent: use `recover` for that.",
+    )
+    external_id: ExternalId | None = None
+    metadata: Metadata | None = None
+
+
+class WebhookEndpointRead(ResourceRead):
+    url: str
+    description: str | None
+    event_types: list[str] = Field(description="Subscribed event types; empty means all.")
+    payload: PayloadStyle
+    enabled: bool
+    disabled_reason: str | None = Field(
+        description="Why the system disabled the endpoint (a 410 answer, or failing for days); "
+        "null when enabled or disabled by you."
+    )
+    disabled_at: datetime | None
+
+
+class WebhookEndpointCreated(WebhookEndpointRead):
+    secret: str = Field(
+        description="The signing secret (`whsec_…`); also at `GET …/{id}/secret`.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7mDcb4nKHdk="],
+    )
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(
+        description="Verify deliveries with this secret (Standard Webhooks `whsec_…`).",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7mDcb4nKHdk="],
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a rotation, deliveries also carry a signature made with the "
+        "previous secret until this time."
+    )
+
+
+class WebhookAttemptRead(ReadSchema):
+    id: uuid.UUID
+    attempt: int = Field(description="1 for the first attempt of the delivery, then 2, 3, …")
+    url: str
+    started_at: datetime
+    duration_ms: int
+    result: AttemptResult
+    status_code: int | None = Field(description="The HTTP status; null if none came back.")
+    response_body: str | None = Field(description="The first 4 KiB of the response body.")
+    error: str | None = Field(
+        description="What went wrong: timeout, connection error, refused address, …"
+    )
+
+
+class WebhookDeliveryRead(ReadSchema):
+    id: uuid.UUID
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID = Field(
+        description="The event delivered; sent as the `webhook-id` header (stable across "
+        "retries, so receivers can deduplicate) and readable at `GET /v1/events/{id}`."
+    )
+    event_type: str = Field(examples=["goal.agreed"])
+    status: DeliveryStatus = Field(
+        description="`pending` (queued, being sent or waiting to retry), `succeeded`, or "
+        "`failed` (every attempt of the schedule failed, or the endpoint was disabled)."
+    )
+    attempt_count: int
+    next_attempt_at: datetime | None = Field(description="When it is next due; null once done.")
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookDeliveryDetail(WebhookDeliveryRead):
+    payload: dict[str, Any] = Field(description="The body sent, exactly as signed.")
+    attempts: list[WebhookAttemptRead] = Field(
+        description="Attempts, oldest first (the latest 100)."
+    )
+
+
+class RecoverResult(BaseModel):
+    endpoint_id: uuid.UUID
+    since: datetime
+    recovered: int = Field(description="Failed deliveries queued again.")
+
+
+class ThinData(BaseModel):
+    """The `data` of a thin payload: which object the event is about."""
+
+    object: str = Field(examples=["goal"], description="The subject's type.")
+    id: uuid.UUID = Field(description="The subject's id.")
+
+
+class WebhookPayload(BaseModel):
+    """The body of every delivery."""
+
+    type: str = Field(examples=["goal.agreed"])
+    timestamp: datetime = Field(description="When the event happened.")
+    data: dict[str, Any]

@@ -1,0 +1,185 @@
+"""Worker processes: crash safety (SIGKILL mid-batch) and two workers sharing one queue.
+
+Workers run as real `ccapi worker` subprocesses against the test database; the receiver
+runs in the test process on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+import app.services.webhooks  # noqa: F401  (registers the hook that queues deliveries)
+from app.models.base import uuid7
+from app.models.webhook import WebhookDelivery
+from app.services import events
+from tests.conftest import ADMIN_TOKEN, TenantKey, make_tenant
+from tests.webhook_receiver import Reply, eventually, running_receiver
+
+Sessionmaker = async_sessionmaker[AsyncSession]
+CCAPI = Path(sys.executable).parent / "ccapi"
+
+
+def _log_file(path: Path) -> BinaryIO:
+    return path.open("wb")
+
+
+@asynccontextmanager
+async def worker_process(
+    database_url: str, workdir: Path, name: str, **settings: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`ccapi worker` with quick polling and a short lease; stopped (SIGTERM) on exit."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CCAPI_ENV": "test",
+        "CCAPI_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CCAPI_DATA_DIR": str(workdir),
+        "CCAPI_LOG_LEVEL": "WARNING",
+        "CCAPI_WEBHOOK_ALLOW_HTTP": "true",
+        "CCAPI_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "CCAPI_WEBHOOK_TIMEOUT": "2",
+        "CCAPI_WORKER_LEASE_SECONDS": "3",
+        "CCAPI_WORKER_POLL_INTERVAL": "0.2",
+        **{f"CCAPI_{key.upper()}": value for key, value in settings.items()},
+    }
+    with _log_file(workdir / f"{name}.log") as log:
+        process = await asyncio.create_subprocess_exec(
+            str(CCAPI), "worker", env=env, cwd=workdir, stdout=log, stderr=log
+        )
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    async with asyncio.timeout(20):
+                        await process.wait()
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+async def enqueue(sessionmaker: Sessionmaker, tenant_id: uuid.UUID, count: int) -> list[str]:
+    """``count`` person.updated events in one committed transaction; their ids."""
+    ids = []
+    async with sessionmaker() as session:
+        for i in range(count):
+            event = await events.record(
+                session,
+                tenant_id=tenant_id,
+                type="person.updated",
+                subject_type="person",
+                subject_id=uuid7(),
+                data={"n": i},
+            )
+            ids.append(str(event.id))
+        await session.commit()
+    return ids
+
+
+async def status_counts(sessionmaker: Sessionmaker) -> dict[str, int]:
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(col(WebhookDelivery.status), sa.func.count()).group_by(
+                col(WebhookDelivery.status)
+            )
+        )
+        return {status: count for status, count in rows.all()}
+
+
+async def create_endpoint(client: httpx.AsyncClient, tenant: TenantKey, url: str) -> None:
+    response = await client.post("/v1/webhook-endpoints", json={"url": url}, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+
+
+async def test_a_killed_worker_loses_nothing(
+    committed_client: httpx.AsyncClient,
+    committed_app_sessionmaker: Sessionmaker,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    tenant = await make_tenant(committed_app_sessionmaker, "Crashco")
+    async with running_receiver() as rx:
+        rx.reply("/slow", Reply(200, delay=0.5))
+        await create_endpoint(committed_client, tenant, rx.url("/slow"))
+        event_ids = await enqueue(committed_app_sessionmaker, tenant.tenant_id, 40)
+
+        async with worker_process(
+            database_url, tmp_path, "first", worker_concurrency="10"
+        ) as first:
+            await rx.wait_for(lambda: len(rx.requests) >= 12, within=60)
+            first.kill()  # SIGKILL, mid-batch: sends are in flight
+            await first.wait()
+        assert first.returncode == -signal.SIGKILL
+
+        async with committed_app_sessionmaker() as session:
+            leased = await session.scalar(
+                select(sa.func.count()).where(
+                    col(WebhookDelivery.status) == "pending",
+                    col(WebhookDelivery.lease_token).is_not(None),
+                )
+            )
+        assert (leased or 0) > 0  # the kill left leased, unfinished deliveries behind
+        assert (await status_counts(committed_app_sessionmaker)).get("pending", 0) > 0
+
+        async with worker_process(database_url, tmp_path, "second") as second:
+
+            async def drained() -> bool:
+                return "pending" not in await status_counts(committed_app_sessionmaker)
+
+            await eventually(drained, within=60, interval=0.2)
+        assert second.returncode == 0  # SIGTERM: a graceful stop
+
+    assert await status_counts(committed_app_sessionmaker) == {"succeeded": 40}
+    arrived = {r.webhook_id for r in rx.requests}
+    assert arrived == set(event_ids)  # every delivery arrived at least once
+    assert len(rx.requests) >= 40
+
+
+async def test_two_workers_share_a_queue_without_sending_anything_twice_at_once(
+    committed_client: httpx.AsyncClient,
+    committed_app_sessionmaker: Sessionmaker,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    tenant = await make_tenant(committed_app_sessionmaker, "Scaleco")
+    async with running_receiver() as rx:
+        paths = [f"/e{i}" for i in range(10)]
+        for path in paths:
+            rx.reply(path, Reply(200, delay=0.002))
+            await create_endpoint(committed_client, tenant, rx.url(path))
+        event_ids = await enqueue(committed_app_sessionmaker, tenant.tenant_id, 100)
+        assert await status_counts(committed_app_sessionmaker) == {"pending": 1000}
+
+        async with (
+            worker_process(database_url, tmp_path, "a") as a,
+            worker_process(database_url, tmp_path, "b") as b,
+        ):
+
+            async def drained() -> bool:
+                return "pending" not in await status_counts(committed_app_sessionmaker)
+
+            await eventually(drained, within=90, interval=0.2)
+        assert (a.returncode, b.returncode) == (0, 0)
+
+    assert await status_counts(committed_app_sessionmaker) == {"succeeded": 1000}
+    assert rx.overlaps == []  # no delivery was ever in flight twice at the same time
+    keys = [(r.path, r.webhook_id) for r in rx.requests]
+    assert len(keys) == 1000
+    assert set(keys) == {(p, e) for p in paths for e in event_ids}
+    async with committed_app_sessionmaker() as session:
+        attempts = await session.scalars(select(col(WebhookDelivery.attempt_count)).distinct())
+        assert attempts.all() == [1]
