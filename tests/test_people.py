@@ -3,7 +3,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
 
+from app.models.webhook import WebhookDelivery
 from tests.conftest import TenantKey
 from tests.factories import create_person
 from tests.factories_conversations import create_conversation, create_note
@@ -220,9 +223,13 @@ async def test_person_changes_are_in_the_event_log(
     assert events[1]["subject_id"] == person["id"]
 
 
-async def test_erasure_scrubs_the_event_log(
-    client: httpx.AsyncClient, auth: dict[str, str]
+async def test_erasure_scrubs_the_event_log_and_webhook_bodies(
+    client: httpx.AsyncClient, auth: dict[str, str], session: AsyncSession
 ) -> None:
+    endpoint = await client.post(
+        "/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/hook"}, headers=auth
+    )
+    assert endpoint.status_code == 201
     person = await create_person(client, auth, name="Ada Lovelace", email="ada@example.com")
     await client.patch(f"/v1/people/{person['id']}", json={"title": "Lead"}, headers=auth)
     erased = await client.delete(f"/v1/people/{person['id']}?erase=true", headers=auth)
@@ -232,6 +239,9 @@ async def test_erasure_scrubs_the_event_log(
     assert [e["type"] for e in events] == ["person.created", "person.updated", "person.erased"]
     assert {e["data"]["name"] for e in events} == {"Erased person"}
     assert "ada@example.com" not in str(events)
+    bodies = (await session.scalars(select(WebhookDelivery.payload))).all()
+    assert len(bodies) == 3
+    assert not [b for b in bodies if b"ada@example.com" in b or b"Ada Lovelace" in b]
 
 
 async def test_erasure_keeps_records_and_drops_private_notes(

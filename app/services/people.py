@@ -19,7 +19,7 @@ from app.models.conversation import ConversationNote
 from app.models.event import Event
 from app.models.person import Person
 from app.schemas.people import PersonCreate, PersonRead, PersonUpdate, PersonUpsert
-from app.services import events
+from app.services import events, webhooks
 from app.services.common import (
     apply_changes,
     check_external_id_free,
@@ -164,8 +164,9 @@ async def delete(
         person.updated_at = person.erased_at
         await session.flush()
         snapshot = PersonRead.model_validate(person).model_dump(mode="json")
-        # Earlier snapshots of this person in the event log carried their personal data.
-        await session.execute(
+        # Earlier snapshots of this person in the event log, and the webhook bodies made
+        # from them, carried their personal data.
+        rewritten = await session.scalars(
             sa.update(Event)
             .where(
                 col(Event.tenant_id) == principal.tenant_id,
@@ -173,7 +174,9 @@ async def delete(
                 col(Event.subject_id) == person.id,
             )
             .values(data=snapshot)
+            .returning(col(Event.id))
         )
+        await webhooks.rewrite_payloads(session, rewritten.all())
         # Private notes are visible to their author only: nobody else keeps a claim on them.
         await session.execute(
             sa.delete(ConversationNote).where(

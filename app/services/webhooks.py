@@ -111,6 +111,22 @@ async def _enqueue(
     return [row["id"] for row in rows]
 
 
+async def rewrite_payloads(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> None:
+    """Rebuild the stored bodies of these events' deliveries from the events' current data
+    (after a person's erasure rewrote it, so no queued or stored body keeps their data)."""
+    if not event_ids:
+        return
+    rows = await session.execute(
+        select(WebhookDelivery, Event, col(WebhookEndpoint.payload))
+        .join(Event, col(Event.id) == col(WebhookDelivery.event_id))
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+        .where(col(WebhookDelivery.event_id).in_(event_ids))
+    )
+    for delivery, event, style in rows.all():
+        delivery.payload = build_body(event, style)
+    await session.flush()
+
+
 @events.on_event
 async def enqueue_deliveries(session: AsyncSession, event: Event) -> None:
     """One delivery per enabled endpoint of the tenant subscribed to the event's type."""
