@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -166,10 +168,12 @@ async def create(request: Request) -> Response:
         return JSONResponse(data, status_code=201)
 
 
-async def startup() -> None:
+@asynccontextmanager
+async def lifespan(_app: Starlette) -> AsyncIterator[None]:
     global POOL
-    url = os.environ["BASELINE_DATABASE_URL"]
-    POOL = await asyncpg.create_pool(url, min_size=2, max_size=10)
+    POOL = await asyncpg.create_pool(os.environ["BASELINE_DATABASE_URL"], min_size=2, max_size=10)
+    yield
+    await POOL.close()
 
 
 app = Starlette(
@@ -178,7 +182,7 @@ app = Starlette(
         Route("/v1/conversations", create, methods=["POST"]),
         Route("/v1/conversations/{id}", get_one, methods=["GET"]),
     ],
-    on_startup=[startup],
+    lifespan=lifespan,
 )
 
 

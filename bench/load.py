@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 
 from app.core.pagination import encode_cursor
 
@@ -77,8 +78,31 @@ async def seed(db_url: str, tenant_id: uuid.UUID, conversations: int) -> dict[st
     return {"people": people, "sample": [(r["id"], r["created_at"]) for r in sample]}
 
 
+def server_process(base_url: str) -> psutil.Process | None:
+    """The process listening on the server's port (to read its CPU time), if visible."""
+    port = httpx.URL(base_url).port
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                return psutil.Process(conn.pid)
+    except psutil.AccessDenied:
+        pass
+    return None
+
+
+def cpu_seconds(process: psutil.Process | None) -> float:
+    if process is None:
+        return float("nan")
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 async def measure(
-    name: str, requests: int, concurrency: int, call: Callable[[int], Awaitable[httpx.Response]]
+    name: str,
+    requests: int,
+    concurrency: int,
+    call: Callable[[int], Awaitable[httpx.Response]],
+    server: psutil.Process | None = None,
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
@@ -93,9 +117,11 @@ async def measure(
             if response.status_code >= 400:
                 errors += 1
 
+    cpu_before = cpu_seconds(server)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    cpu_used = cpu_seconds(server) - cpu_before
     latencies.sort()
     return {
         "scenario": name,
@@ -104,6 +130,8 @@ async def measure(
         "rps": round(requests / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+        # Server CPU per request: steadier than req/s when the load generator shares the CPU.
+        "server_cpu_ms": round(cpu_used / requests * 1000, 3),
     }
 
 
@@ -125,6 +153,7 @@ async def run_scenarios(
             return encode_cursor([created, ident])
         return f"{created.isoformat()}|{ident}"
 
+    server = server_process(base_url)
     async with httpx.AsyncClient(
         base_url=base_url, headers=headers, limits=limits, timeout=30
     ) as client:
@@ -135,12 +164,14 @@ async def run_scenarios(
                 requests,
                 concurrency,
                 lambda i: client.get(f"/v1/conversations/{sample[i % len(sample)][0]}"),
+                server,
             ),
             await measure(
                 "GET page of 50 (first page)",
                 requests,
                 concurrency,
                 lambda i: client.get("/v1/conversations?limit=50"),
+                server,
             ),
             await measure(
                 "GET page of 50 (deep cursor)",
@@ -150,6 +181,7 @@ async def run_scenarios(
                     "/v1/conversations",
                     params={"limit": 50, "cursor": cursor(*sample[i % len(sample)][::-1])},
                 ),
+                server,
             ),
             await measure(
                 "POST conversation",
@@ -163,6 +195,7 @@ async def run_scenarios(
                         "kind": "career",
                     },
                 ),
+                server,
             ),
         ]
     return results
@@ -170,11 +203,14 @@ async def run_scenarios(
 
 def print_table(title: str, results: list[dict[str, Any]]) -> None:
     print(f"\n{title}")
-    print(f"{'scenario':32} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'scenario':32} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu ms/req':>10}"
+    )
     for r in results:
         print(
             f"{r['scenario']:32} {r['requests']:>6} {r['errors']:>4} {r['rps']:>8} "
-            f"{r['p50_ms']:>8} {r['p99_ms']:>8}"
+            f"{r['p50_ms']:>8} {r['p99_ms']:>8} {r['server_cpu_ms']:>10}"
         )
 
 
@@ -220,9 +256,10 @@ async def main() -> None:
             args.baseline_url, key, data, args.requests, args.concurrency, "baseline"
         )
         print_table(f"bare Starlette + asyncpg at {args.baseline_url}", report["baseline"])
-        print("\nratio baseline/API req/s:")
+        print("\nAPI cost relative to the bare app (req/s ratio; server CPU per request ratio):")
         for api, base in zip(report["api"], report["baseline"], strict=True):
-            print(f"  {api['scenario']:32} {base['rps'] / api['rps']:.2f}x")
+            cpu = api["server_cpu_ms"] / base["server_cpu_ms"]
+            print(f"  {api['scenario']:32} {base['rps'] / api['rps']:.2f}x   {cpu:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))  # noqa: ASYNC240
 

@@ -17,7 +17,9 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         to_asyncpg_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request. Dead connections are replaced
+        # when they fail (and recycled hourly so idle-timeouts in between don't bite).
+        pool_recycle=3600,
         connect_args={"server_settings": {"application_name": "ccapi"}},
     )
 

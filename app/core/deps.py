@@ -1,4 +1,8 @@
-"""Dependencies shared by every router."""
+"""Dependencies shared by every router.
+
+Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
+dependencies in a thread pool, a thread hop per request for nothing.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 
 
-def get_session(request: Request) -> AsyncSession:
+async def get_session(request: Request) -> AsyncSession:
     """The request's session, opened and committed by ``TransactionalRoute``."""
     session: AsyncSession = request.state.session
     return session
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

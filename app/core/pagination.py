@@ -40,7 +40,7 @@ class PageParams(BaseModel):
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Page size, 1 to 100.")
     ] = DEFAULT_LIMIT,
@@ -99,4 +99,7 @@ def build_page(
         next_cursor = encode_cursor([last.created_at, last.id])
         url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
         response.headers["Link"] = f'<{url}>; rel="next"'
-    return Page(data=items, next_cursor=next_cursor, has_more=has_more)
+    # Parametrised like the route's response model (pydantic caches ``Page[X]``), so FastAPI
+    # takes the page as it is instead of validating every item again.
+    page_type: type[Page[T]] = Page[type(items[0])] if items else Page  # type: ignore[misc, assignment]
+    return page_type(data=items, next_cursor=next_cursor, has_more=has_more)

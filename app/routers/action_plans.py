@@ -188,7 +188,7 @@ async def list_action_items(
         next_cursor = encode_cursor([rows[-1].position, rows[-1].id])
         url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
         response.headers["Link"] = f'<{url}>; rel="next"'
-    return Page(
+    return Page[ActionItemRead](
         data=[ActionItemRead.model_validate(i) for i in rows],
         next_cursor=next_cursor,
         has_more=has_more,

@@ -40,7 +40,7 @@ def _page(
         url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
         response.headers["Link"] = f'<{url}>; rel="next"'
     items = [AgendaItemRead.model_validate(i) for i in rows]
-    return Page(data=items, next_cursor=next_cursor, has_more=has_more)
+    return Page[AgendaItemRead](data=items, next_cursor=next_cursor, has_more=has_more)
 
 
 @router.post(

@@ -45,6 +45,7 @@ from app.services.common import (
     check_reference,
     get_owned,
     has_references,
+    in_ids,
     reject_nulls,
 )
 
@@ -85,7 +86,7 @@ async def _items_of(
         return out
     rows = await session.scalars(
         select(ActionItem)
-        .where(col(ActionItem.plan_id).in_(plan_ids))
+        .where(in_ids(col(ActionItem.plan_id), plan_ids))
         .order_by(col(ActionItem.plan_id), col(ActionItem.position), col(ActionItem.id))
     )
     for item in rows:

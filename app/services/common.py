@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -137,3 +139,12 @@ async def has_references(session: AsyncSession, table_name: str, ident: uuid.UUI
     if not checks:
         return False
     return bool(await session.scalar(sa.select(sa.or_(*checks))))
+
+
+def in_ids(column: Any, ids: Sequence[uuid.UUID]) -> sa.ColumnElement[bool]:
+    """``column = ANY(:ids)``: one array parameter, so the statement (and its prepared form)
+    is the same for any number of ids, unlike an expanding ``IN``."""
+    condition: sa.ColumnElement[bool] = column == sa.any_(
+        sa.bindparam(None, list(ids), type_=ARRAY(sa.Uuid()))
+    )
+    return condition

@@ -44,6 +44,7 @@ from app.services.common import (
     check_external_id_free,
     check_reference,
     get_owned,
+    in_ids,
     reject_nulls,
 )
 
@@ -98,30 +99,32 @@ def to_read(
 async def to_reads(
     session: AsyncSession, conversations: Sequence[Conversation]
 ) -> list[ConversationRead]:
-    """Read schemas for many conversations: two queries in all, whatever their agendas."""
+    """Read schemas for many conversations: at most two queries, whatever their agendas."""
     if not conversations:
         return []
     ids = [c.id for c in conversations]
     agenda: dict[uuid.UUID, list[AgendaItem]] = defaultdict(list)
     items = await session.scalars(
         select(AgendaItem)
-        .where(col(AgendaItem.conversation_id).in_(ids))
+        .where(in_ids(col(AgendaItem.conversation_id), ids))
         .order_by(col(AgendaItem.conversation_id), col(AgendaItem.position), col(AgendaItem.id))
     )
     for item in items:
         agenda[item.conversation_id].append(item)
     history: dict[uuid.UUID, list[ConversationReschedule]] = defaultdict(list)
-    moves = await session.scalars(
-        select(ConversationReschedule)
-        .where(col(ConversationReschedule.conversation_id).in_(ids))
-        .order_by(
-            col(ConversationReschedule.conversation_id),
-            col(ConversationReschedule.created_at),
-            col(ConversationReschedule.id),
+    moved = [c.id for c in conversations if c.reschedule_count]
+    if moved:  # most conversations never move: skip the query then
+        moves = await session.scalars(
+            select(ConversationReschedule)
+            .where(in_ids(col(ConversationReschedule.conversation_id), moved))
+            .order_by(
+                col(ConversationReschedule.conversation_id),
+                col(ConversationReschedule.created_at),
+                col(ConversationReschedule.id),
+            )
         )
-    )
-    for move in moves:
-        history[move.conversation_id].append(move)
+        for move in moves:
+            history[move.conversation_id].append(move)
     return [to_read(c, agenda[c.id], history[c.id]) for c in conversations]
 
 

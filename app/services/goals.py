@@ -48,6 +48,7 @@ from app.services.common import (
     check_reference,
     get_owned,
     has_references,
+    in_ids,
     reject_nulls,
     touch,
 )
@@ -98,7 +99,7 @@ async def _links(
         return out
     rows = await session.execute(
         select(col(GoalConversation.goal_id), col(GoalConversation.conversation_id))
-        .where(col(GoalConversation.goal_id).in_(goal_ids))
+        .where(in_ids(col(GoalConversation.goal_id), goal_ids))
         .order_by(col(GoalConversation.created_at), col(GoalConversation.conversation_id))
     )
     for goal_id, conversation_id in rows:
