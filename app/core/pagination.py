@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -74,6 +74,35 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from exc
 
 
+def decode_position_cursor(cursor: str) -> tuple[int, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position, ident = json.loads(raw)
+        return int(position), uuid.UUID(ident)
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed.field(
+            "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
+        ) from exc
+
+
+def keyset_by_position(
+    stmt: sa.Select[Any], position_col: Any, id_col: Any, params: PageParams
+) -> sa.Select[Any]:
+    """For ordered children (agenda items, plan steps): ``position`` ascending, then id."""
+    if params.cursor:
+        position, ident = decode_position_cursor(params.cursor)
+        stmt = stmt.where(sa.tuple_(position_col, id_col) > sa.tuple_(position, ident))
+    return stmt.order_by(position_col, id_col).limit(params.limit + 1)
+
+
+def by_created(row: Any) -> list[Any]:
+    return [row.created_at, row.id]
+
+
+def by_position(row: Any) -> list[Any]:
+    return [row.position, row.id]
+
+
 def keyset(
     stmt: sa.Select[Any],
     created_col: Any,
@@ -88,15 +117,21 @@ def keyset(
 
 
 def build_page(
-    rows: Sequence[Any], params: PageParams, items: list[T], request: Request, response: Response
+    rows: Sequence[Any],
+    params: PageParams,
+    items: list[T],
+    request: Request,
+    response: Response,
+    sort_key: Callable[[Any], list[Any]] = by_created,
 ) -> Page[T]:
-    """Cut the extra row, set ``next_cursor`` and the ``Link: rel="next"`` header."""
+    """Cut the extra row, set ``next_cursor`` and the ``Link: rel="next"`` header.
+    ``sort_key`` gives the last row's values the query sorted by (see ``keyset*``)."""
     has_more = len(rows) > params.limit
     next_cursor = None
     if has_more:
         items = items[: params.limit]
         last = rows[params.limit - 1]
-        next_cursor = encode_cursor([last.created_at, last.id])
+        next_cursor = encode_cursor(sort_key(last))
         url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
         response.headers["Link"] = f'<{url}>; rel="next"'
     # Parametrised like the route's response model (pydantic caches ``Page[X]``), so FastAPI

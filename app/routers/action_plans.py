@@ -12,7 +12,7 @@ from app.core.auth import ReadKey, WriteKey
 from app.core.deps import Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, encode_cursor, page_params
+from app.core.pagination import Page, PageParams, build_page, by_position, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.action_plans import (
@@ -181,18 +181,8 @@ async def list_action_items(
     """The plan's items in position order."""
     plan = await service.get_plan(session, principal.tenant_id, plan_id)
     rows = await service.list_items(session, plan, params, status=status, assignee_id=assignee_id)
-    has_more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    next_cursor = None
-    if has_more:
-        next_cursor = encode_cursor([rows[-1].position, rows[-1].id])
-        url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
-        response.headers["Link"] = f'<{url}>; rel="next"'
-    return Page[ActionItemRead](
-        data=[ActionItemRead.model_validate(i) for i in rows],
-        next_cursor=next_cursor,
-        has_more=has_more,
-    )
+    items = [ActionItemRead.model_validate(i) for i in rows]
+    return build_page(rows, params, items, request, response, sort_key=by_position)
 
 
 @router.get(

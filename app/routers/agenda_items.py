@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 from fastapi import Depends, Request, Response, status
 
@@ -11,7 +10,7 @@ from app.core.auth import ReadKey, WriteKey
 from app.core.deps import Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, page_params
+from app.core.pagination import Page, PageParams, build_page, by_position, page_params
 from app.models.conversation import AgendaItem
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
@@ -28,19 +27,6 @@ router = api_router(
 def _answer(response: Response, item: AgendaItem) -> AgendaItemRead:
     with_etag(response, item)
     return AgendaItemRead.model_validate(item)
-
-
-def _page(
-    rows: Sequence[AgendaItem], params: PageParams, request: Request, response: Response
-) -> Page[AgendaItemRead]:
-    has_more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    next_cursor = service.encode_cursor(rows[-1]) if has_more else None
-    if next_cursor is not None:
-        url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
-        response.headers["Link"] = f'<{url}>; rel="next"'
-    items = [AgendaItemRead.model_validate(i) for i in rows]
-    return Page[AgendaItemRead](data=items, next_cursor=next_cursor, has_more=has_more)
 
 
 @router.post(
@@ -85,7 +71,8 @@ async def list_agenda_items(
     """The agenda in order (`position` ascending)."""
     conversation = await conversations.get(session, principal.tenant_id, conversation_id)
     rows = await service.list_items(session, conversation, params)
-    return _page(rows, params, request, response)
+    items = [AgendaItemRead.model_validate(i) for i in rows]
+    return build_page(rows, params, items, request, response, sort_key=by_position)
 
 
 @router.get(

@@ -8,21 +8,18 @@ snapshot — items and completion — changed), without a plan event of its own.
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
 from app.core.auth import Principal
-from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.pagination import PageParams, keyset
+from app.core.errors import Conflict, NotFound
+from app.core.pagination import PageParams, keyset, keyset_by_position
 from app.models.action_plan import ActionItem, ActionPlan
 from app.models.base import utcnow
 from app.models.conversation import Conversation
@@ -306,17 +303,6 @@ async def get_item(
     return item
 
 
-def decode_position_cursor(cursor: str) -> tuple[int, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position, ident = json.loads(raw)
-        return int(position), uuid.UUID(ident)
-    except (ValueError, TypeError) as exc:
-        raise ValidationFailed.field(
-            "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
-        ) from exc
-
-
 async def list_items(
     session: AsyncSession,
     plan: ActionPlan,
@@ -331,13 +317,8 @@ async def list_items(
         stmt = stmt.where(ActionItem.status == status)
     if assignee_id is not None:
         stmt = stmt.where(ActionItem.assignee_id == assignee_id)
-    if params.cursor:
-        position, ident = decode_position_cursor(params.cursor)
-        stmt = stmt.where(
-            sa.tuple_(col(ActionItem.position), col(ActionItem.id)) > sa.tuple_(position, ident)
-        )
-    stmt = stmt.order_by(col(ActionItem.position), col(ActionItem.id)).limit(params.limit + 1)
-    return (await session.scalars(stmt)).all()
+    paged = keyset_by_position(stmt, col(ActionItem.position), col(ActionItem.id), params)
+    return (await session.scalars(paged)).all()
 
 
 async def list_all_items(

@@ -9,19 +9,16 @@ After a conversation is completed only ``discussed``, ``notes``, ``external_id``
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.pagination import PageParams
+from app.core.pagination import PageParams, keyset_by_position
 from app.models.base import utcnow
 from app.models.conversation import AgendaItem, Conversation
 from app.schemas.conversations import AgendaItemCreate, AgendaItemRead, AgendaItemUpdate
@@ -117,34 +114,13 @@ async def get(session: AsyncSession, conversation: Conversation, item_id: uuid.U
     return item
 
 
-def _decode_cursor(cursor: str) -> tuple[int, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position, ident = json.loads(raw)
-        return int(position), uuid.UUID(ident)
-    except (ValueError, TypeError) as exc:
-        raise ValidationFailed.field(
-            "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
-        ) from exc
-
-
-def encode_cursor(item: AgendaItem) -> str:
-    raw = json.dumps([item.position, str(item.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 async def list_items(
     session: AsyncSession, conversation: Conversation, params: PageParams
 ) -> Sequence[AgendaItem]:
     """Agenda order (``position`` ascending), keyset-paginated on ``(position, id)``."""
     stmt = select(AgendaItem).where(AgendaItem.conversation_id == conversation.id)
-    if params.cursor:
-        position, ident = _decode_cursor(params.cursor)
-        stmt = stmt.where(
-            sa.tuple_(col(AgendaItem.position), col(AgendaItem.id)) > sa.tuple_(position, ident)
-        )
-    stmt = stmt.order_by(col(AgendaItem.position), col(AgendaItem.id)).limit(params.limit + 1)
-    return (await session.scalars(stmt)).all()
+    paged = keyset_by_position(stmt, col(AgendaItem.position), col(AgendaItem.id), params)
+    return (await session.scalars(paged)).all()
 
 
 async def update(
