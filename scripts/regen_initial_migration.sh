@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Development only, until the first release: rebuild the single initial revision from the
-# models. After a release, add new revisions with `alembic revision --autogenerate` instead.
+# Used to build the initial revision from the models before the first landing. Do not run
+# it any more: 0001 is frozen; add new revisions with `alembic revision --autogenerate`.
 set -euo pipefail
 exec 9>/tmp/ccapi-regen-migration.lock
 flock 9

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 02:30:38.969142
+Create Date: 2026-11-26 03:28:35.467535
 """
 
 from collections.abc import Sequence
@@ -314,6 +314,13 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
+    )
+    op.create_index(
+        "ix_conversations_scheduled_start",
+        "conversations",
+        ["scheduled_start"],
+        unique=False,
+        postgresql_where=sa.text("status = 'scheduled'"),
     )
     op.create_index(
         "ix_conversations_tenant_created",
@@ -1375,6 +1382,11 @@ def downgrade() -> None:
     op.drop_index("ix_conversations_tenant_facilitator", table_name="conversations")
     op.drop_index("ix_conversations_tenant_employee", table_name="conversations")
     op.drop_index("ix_conversations_tenant_created", table_name="conversations")
+    op.drop_index(
+        "ix_conversations_scheduled_start",
+        table_name="conversations",
+        postgresql_where=sa.text("status = 'scheduled'"),
+    )
     op.drop_table("conversations")
     op.drop_index(
         "uq_webhook_endpoints_tenant_external_id",

@@ -26,6 +26,12 @@ class Conversation(TenantResource, table=True):
         ),
         sa.Index("ix_conversations_tenant_status", "tenant_id", "status", "created_at"),
         sa.Index("ix_conversations_tenant_start", "tenant_id", "scheduled_start"),
+        # The scheduler's reminder scan, across tenants.
+        sa.Index(
+            "ix_conversations_scheduled_start",
+            "scheduled_start",
+            postgresql_where=sa.text("status = 'scheduled'"),
+        ),
         sa.Index("ix_conversations_tenant_updated", "tenant_id", "updated_at", "id"),
         sa.CheckConstraint(
             "status IN ('draft', 'scheduled', 'completed', 'canceled')", name="status"

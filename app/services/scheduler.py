@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +31,9 @@ from app.services import events
 log = logging.getLogger(__name__)
 
 BATCH = 200
+# The longest lead time a tenant may set (schemas/tenants.py): reminders look no further
+# ahead, so their scans stay an index range however many future items exist.
+MAX_LEAD = timedelta(days=30)
 
 Snapshot = Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, Any]]]
 Transition = Callable[[AsyncSession, uuid.UUID, datetime], Awaitable[None]]
@@ -95,7 +98,7 @@ RULES: tuple[Rule, ...] = (
         "follow_up.reminder",
         "follow_up",
         "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f JOIN tenants t ON t.id = f.tenant_id "
-        "WHERE f.status = 'pending' AND f.due_at > :now "
+        "WHERE f.status = 'pending' AND f.due_at > :now AND f.due_at <= :horizon "
         "AND f.due_at - make_interval(mins => t.follow_up_reminder_lead_minutes) <= :now "
         f"AND {_not_fired('f', 'f.due_at', 'follow_up.reminder')} ORDER BY f.due_at LIMIT :limit",
         _follow_up,
@@ -123,6 +126,7 @@ RULES: tuple[Rule, ...] = (
         "SELECT c.tenant_id, c.id, c.scheduled_start FROM conversations c "
         "JOIN tenants t ON t.id = c.tenant_id "
         "WHERE c.status = 'scheduled' AND c.scheduled_start > :now "
+        "AND c.scheduled_start <= :horizon "
         "AND c.scheduled_start - make_interval(mins => t.conversation_reminder_lead_minutes) "
         "<= :now "
         f"AND {_not_fired('c', 'c.scheduled_start', 'conversation.reminder')} "
@@ -155,7 +159,8 @@ RULES: tuple[Rule, ...] = (
 
 async def fire_rule(session: AsyncSession, rule: Rule, now: datetime) -> int:
     """Fire one rule's due events in the session's transaction; returns how many fired."""
-    rows = (await session.execute(sa.text(rule.candidates), {"now": now, "limit": BATCH})).all()
+    params = {"now": now, "horizon": now + MAX_LEAD, "limit": BATCH}
+    rows = (await session.execute(sa.text(rule.candidates), params)).all()
     fired = 0
     for tenant_id, subject_id, due_at in rows:
         claimed = await session.scalar(
