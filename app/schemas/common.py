@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 MAX_METADATA_BYTES = 8 * 1024
 MAX_METADATA_KEYS = 50
@@ -53,7 +53,8 @@ class ReadSchema(BaseModel):
 class ResourceRead(ReadSchema):
     id: uuid.UUID
     external_id: str | None = None
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    # Table models name the attribute `metadata_`; Core rows carry the column, `metadata`.
+    metadata: dict[str, Any] = Field(validation_alias=AliasChoices("metadata_", "metadata"))
     created_at: datetime
     updated_at: datetime
 

@@ -73,31 +73,36 @@ class ConversationClosed(Conflict):
 # Reading ---------------------------------------------------------------------------------
 
 
+ConversationRow = Conversation | sa.Row[Any]
+
+
 def to_read(
-    conversation: Conversation,
+    conversation: ConversationRow,
     agenda: Sequence[AgendaItem] = (),
     reschedules: Sequence[ConversationReschedule] = (),
 ) -> ConversationRead:
+    """The read schema of a conversation, from its table model or a Core row (lists)."""
+    fields: dict[str, Any] = (
+        conversation.model_dump()
+        if isinstance(conversation, Conversation)
+        else dict(conversation._mapping)
+    )
     parties = (
-        (conversation.employee_id, conversation.employee_prepared_at),
-        (conversation.facilitator_id, conversation.facilitator_prepared_at),
+        (fields["employee_id"], fields["employee_prepared_at"]),
+        (fields["facilitator_id"], fields["facilitator_prepared_at"]),
     )
-    return ConversationRead.model_validate(
-        {
-            **conversation.model_dump(),
-            "preparation": Preparation(
-                employee_prepared_at=conversation.employee_prepared_at,
-                facilitator_prepared_at=conversation.facilitator_prepared_at,
-                unprepared=[person for person, at in parties if at is None],
-            ),
-            "agenda_items": [AgendaItemRead.model_validate(i) for i in agenda],
-            "reschedules": [RescheduleRead.model_validate(r) for r in reschedules],
-        }
+    fields["preparation"] = Preparation(
+        employee_prepared_at=fields["employee_prepared_at"],
+        facilitator_prepared_at=fields["facilitator_prepared_at"],
+        unprepared=[person for person, at in parties if at is None],
     )
+    fields["agenda_items"] = [AgendaItemRead.model_validate(i) for i in agenda]
+    fields["reschedules"] = [RescheduleRead.model_validate(r) for r in reschedules]
+    return ConversationRead.model_validate(fields)
 
 
 async def to_reads(
-    session: AsyncSession, conversations: Sequence[Conversation]
+    session: AsyncSession, conversations: Sequence[ConversationRow]
 ) -> list[ConversationRead]:
     """Read schemas for many conversations: at most two queries, whatever their agendas."""
     if not conversations:
@@ -164,13 +169,14 @@ async def list_conversations(
     scheduled_after: datetime | None = None,
     scheduled_before: datetime | None = None,
     updated_since: datetime | None = None,
-) -> tuple[Sequence[Conversation], list[ConversationRead]]:
+) -> tuple[Sequence[sa.Row[Any]], list[ConversationRead]]:
     """A page of conversations (newest first) and their read schemas: three queries."""
-    stmt = select(Conversation).where(Conversation.tenant_id == tenant_id)
+    table: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(table).where(col(Conversation.tenant_id) == tenant_id)
     if employee_id is not None:
-        stmt = stmt.where(Conversation.employee_id == employee_id)
+        stmt = stmt.where(col(Conversation.employee_id) == employee_id)
     if facilitator_id is not None:
-        stmt = stmt.where(Conversation.facilitator_id == facilitator_id)
+        stmt = stmt.where(col(Conversation.facilitator_id) == facilitator_id)
     if person_id is not None:
         stmt = stmt.where(
             sa.or_(
@@ -179,18 +185,17 @@ async def list_conversations(
             )
         )
     if status is not None:
-        stmt = stmt.where(Conversation.status == status)
+        stmt = stmt.where(col(Conversation.status) == status)
     if kind is not None:
-        stmt = stmt.where(Conversation.kind == kind)
+        stmt = stmt.where(col(Conversation.kind) == kind)
     if scheduled_after is not None:
         stmt = stmt.where(col(Conversation.scheduled_start) >= scheduled_after)
     if scheduled_before is not None:
         stmt = stmt.where(col(Conversation.scheduled_start) < scheduled_before)
     if updated_since is not None:
-        stmt = stmt.where(Conversation.updated_at >= updated_since)
-    rows = (
-        await session.scalars(keyset(stmt, Conversation.created_at, Conversation.id, params))
-    ).all()
+        stmt = stmt.where(col(Conversation.updated_at) >= updated_since)
+    # Core rows, not table models: a page needs no identity map, and rows are much cheaper.
+    rows = (await session.execute(keyset(stmt, table.c.created_at, table.c.id, params))).all()
     return rows, await to_reads(session, rows[: params.limit])
 
 
