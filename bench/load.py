@@ -103,6 +103,7 @@ async def measure(
     concurrency: int,
     call: Callable[[int], Awaitable[httpx.Response]],
     server: psutil.Process | None = None,
+    warmup: int = 200,
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
@@ -117,6 +118,8 @@ async def measure(
             if response.status_code >= 400:
                 errors += 1
 
+    for i in range(warmup):  # caches, prepared statements, pools: measure the steady state
+        await call(requests + i)
     cpu_before = cpu_seconds(server)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
