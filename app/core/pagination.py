@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from app.core.errors import ValidationFailed
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -59,30 +60,32 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _decode(cursor: str, parse_first: Callable[[Any], V]) -> tuple[V, uuid.UUID]:
+    """A cursor's two values: the sort value (through ``parse_first``) and the id."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, ident = json.loads(raw)
-        created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        # Out-of-range instants (year 1 at +23:59) overflow here rather than in the driver.
-        return created_at.astimezone(UTC), uuid.UUID(ident)
+        first, ident = json.loads(raw)
+        return parse_first(first), uuid.UUID(ident)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ValidationFailed.field(
             "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
         ) from exc
 
 
+def _aware_utc(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("naive timestamp")
+    # Out-of-range instants (year 1 at +23:59) overflow here rather than in the driver.
+    return moment.astimezone(UTC)
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    return _decode(cursor, _aware_utc)
+
+
 def decode_position_cursor(cursor: str) -> tuple[int, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position, ident = json.loads(raw)
-        return int(position), uuid.UUID(ident)
-    except (ValueError, TypeError) as exc:
-        raise ValidationFailed.field(
-            "/query/cursor", "The cursor is malformed; pass a next_cursor as returned.", "cursor"
-        ) from exc
+    return _decode(cursor, int)
 
 
 def keyset_by_position(
