@@ -213,6 +213,12 @@ async def other_tenant(sessionmaker: async_sessionmaker[AsyncSession]) -> Tenant
 
 
 @pytest.fixture
+async def tenant_c(committed_app_sessionmaker: async_sessionmaker[AsyncSession]) -> TenantKey:
+    """A tenant whose rows are committed (workers read them on their own connections)."""
+    return await make_tenant(committed_app_sessionmaker, "Initech")
+
+
+@pytest.fixture
 def auth(tenant: TenantKey) -> dict[str, str]:
     """Headers authenticating as ``tenant`` with every scope."""
     return tenant.headers

@@ -5,22 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from app.core.config import Settings
 from app.services import scheduler
-from tests.conftest import TenantKey, make_tenant
+from tests.conftest import TenantKey
 from tests.factories_conversations import create_conversation
-from tests.webhook_receiver import Receiver, running_receiver, running_workers, worker_settings
+from tests.webhook_receiver import (
+    Receiver,
+    create_endpoint,
+    running_receiver,
+    running_workers,
+    worker_settings,
+)
 
 Sessionmaker = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def tenant_c(committed_app_sessionmaker: Sessionmaker) -> TenantKey:
-    return await make_tenant(committed_app_sessionmaker, "Initech")
 
 
 def due_notices(rx: Receiver, secret: str) -> list[dict[str, object]]:
@@ -46,11 +46,8 @@ async def follow_up_due_in(
 
 
 async def subscribe(client: httpx.AsyncClient, auth: dict[str, str], url: str) -> str:
-    response = await client.post(
-        "/v1/webhook-endpoints", json={"url": url, "event_types": ["follow_up.due"]}, headers=auth
-    )
-    assert response.status_code == 201, response.text
-    secret: str = response.json()["secret"]
+    endpoint = await create_endpoint(client, auth, url, event_types=["follow_up.due"])
+    secret: str = endpoint["secret"]
     return secret
 
 

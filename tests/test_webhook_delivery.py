@@ -25,12 +25,13 @@ from app.models.base import utcnow
 from app.models.webhook import WebhookEndpoint
 from app.services import webhook_delivery
 from app.services.webhook_delivery import Outcome, parse_retry_after, retry_delay
-from tests.conftest import TenantKey, make_tenant
+from tests.conftest import TenantKey
 from tests.factories import create_person
 from tests.webhook_receiver import (
     Received,
     Reply,
     closed_port,
+    create_endpoint,
     eventually,
     running_receiver,
     running_workers,
@@ -39,17 +40,6 @@ from tests.webhook_receiver import (
 
 Client = httpx.AsyncClient
 Sessionmaker = async_sessionmaker[AsyncSession]
-
-
-async def create_endpoint(
-    client: Client, headers: dict[str, str], url: str, **fields: Any
-) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/webhook-endpoints", json={"url": url, **fields}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def deliveries_of(
@@ -87,12 +77,6 @@ async def settled(
 
 def when(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-@pytest.fixture
-async def tenant_c(committed_app_sessionmaker: Sessionmaker) -> TenantKey:
-    """A tenant whose rows are committed (the worker reads them on its own connections)."""
-    return await make_tenant(committed_app_sessionmaker, "Initech")
 
 
 # Pure rules

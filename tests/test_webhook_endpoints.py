@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.models.base import utcnow
 from tests.conftest import TenantKey, make_tenant
 from tests.factories import create_person
+from tests.webhook_receiver import create_endpoint as register
 
 URL = "http://127.0.0.1:8080/hook"
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
@@ -21,12 +22,7 @@ SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
 async def create_endpoint(
     client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
 ) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/webhook-endpoints", json={"url": URL, **fields}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return await register(client, headers, fields.pop("url", URL), **fields)
 
 
 async def deliveries(

@@ -25,8 +25,8 @@ import app.services.webhooks  # noqa: F401  (registers the hook that queues deli
 from app.models.base import uuid7
 from app.models.webhook import WebhookDelivery
 from app.services import events
-from tests.conftest import ADMIN_TOKEN, TenantKey, make_tenant
-from tests.webhook_receiver import Reply, eventually, running_receiver
+from tests.conftest import ADMIN_TOKEN, make_tenant
+from tests.webhook_receiver import Reply, create_endpoint, eventually, running_receiver
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 CCAPI = Path(sys.executable).parent / "ccapi"
@@ -100,11 +100,6 @@ async def status_counts(sessionmaker: Sessionmaker) -> dict[str, int]:
         return {status: count for status, count in rows.all()}
 
 
-async def create_endpoint(client: httpx.AsyncClient, tenant: TenantKey, url: str) -> None:
-    response = await client.post("/v1/webhook-endpoints", json={"url": url}, headers=tenant.headers)
-    assert response.status_code == 201, response.text
-
-
 async def test_a_killed_worker_loses_nothing(
     committed_client: httpx.AsyncClient,
     committed_app_sessionmaker: Sessionmaker,
@@ -114,7 +109,7 @@ async def test_a_killed_worker_loses_nothing(
     tenant = await make_tenant(committed_app_sessionmaker, "Crashco")
     async with running_receiver() as rx:
         rx.reply("/slow", Reply(200, delay=0.5))
-        await create_endpoint(committed_client, tenant, rx.url("/slow"))
+        await create_endpoint(committed_client, tenant.headers, rx.url("/slow"))
         event_ids = await enqueue(committed_app_sessionmaker, tenant.tenant_id, 40)
 
         async with worker_process(
@@ -160,7 +155,7 @@ async def test_two_workers_share_a_queue_without_sending_anything_twice_at_once(
         paths = [f"/e{i}" for i in range(10)]
         for path in paths:
             rx.reply(path, Reply(200, delay=0.002))
-            await create_endpoint(committed_client, tenant, rx.url(path))
+            await create_endpoint(committed_client, tenant.headers, rx.url(path))
         event_ids = await enqueue(committed_app_sessionmaker, tenant.tenant_id, 100)
         assert await status_counts(committed_app_sessionmaker) == {"pending": 1000}
 

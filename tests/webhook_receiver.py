@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -188,3 +189,15 @@ async def eventually(
     async with asyncio.timeout(within):
         while not await check():  # noqa: ASYNC110 (polling the database)
             await asyncio.sleep(interval)
+
+
+async def create_endpoint(
+    client: httpx.AsyncClient, headers: dict[str, str], url: str, **fields: Any
+) -> dict[str, Any]:
+    """Register a webhook endpoint through the API; returns it (with its secret)."""
+    response = await client.post(
+        "/v1/webhook-endpoints", json={"url": url, **fields}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
