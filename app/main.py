@@ -18,6 +18,7 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.docs import install_docs
 from app.core.embedded import EmbeddedPostgres
 from app.core.errors import Problem, install_error_handlers
+from app.core.keycache import KeyCache
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.ratelimit import RateLimiter
@@ -52,6 +53,11 @@ OPENAPI_TAGS = [
 ]
 
 
+def _listen_dsn(engine: AsyncEngine) -> str:
+    """A plain asyncpg DSN for the engine's database (for LISTEN connections)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -76,6 +82,7 @@ def create_app(
             owned_engine = create_engine(url, settings)
             app.state.engine = owned_engine
             app.state.sessionmaker = create_sessionmaker(owned_engine)
+        app.state.key_cache.start(_listen_dsn(app.state.engine))
         background: Any = None
         if run_worker:
             from app.services.worker import BackgroundWorkers
@@ -88,6 +95,7 @@ def create_app(
         finally:
             if background is not None:
                 await background.stop()
+            await app.state.key_cache.stop()
             if owned_engine is not None:
                 await owned_engine.dispose()
             if embedded is not None:
@@ -104,6 +112,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.key_cache = KeyCache()
     app.state.head_revision = migrations.head_revision()
     if engine is not None:
         app.state.engine = engine

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     max_body_bytes: int = 1024 * 1024
     rate_limit_per_minute: int = 600
     public_base_url: str = ""

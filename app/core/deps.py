@@ -12,12 +12,19 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db import RequestDb
 
 
 async def get_session(request: Request) -> AsyncSession:
-    """The request's session, opened and committed by ``TransactionalRoute``."""
-    session: AsyncSession = request.state.session
-    return session
+    """An ORM session in the request's transaction (``TransactionalRoute`` commits it)."""
+    db: RequestDb = request.state.db
+    return await db.session()
+
+
+async def get_db(request: Request) -> RequestDb:
+    """The request's database handle: raw reads without a transaction, writes in one."""
+    db: RequestDb = request.state.db
+    return db
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -26,4 +33,5 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+Db = Annotated[RequestDb, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]

@@ -8,16 +8,16 @@ write; the stored record is written in the same transaction as the effect.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import Depends, Header, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import CurrentPrincipal
+from app.core.db import RequestDb
 from app.core.errors import IdempotencyInProgress, IdempotencyKeyReused
-from app.models.idempotency import IdempotencyRecord
+from app.models.base import utcnow
 
 REPLAY_HEADERS = ("content-type", "etag", "location")
 
@@ -50,27 +50,37 @@ async def check_idempotency(
 ) -> None:
     if idempotency_key is None:
         return
-    session: AsyncSession = request.state.session
+    db: RequestDb = request.state.db
     body = await request.body()
     request_hash = _request_hash(request, body)
-    lock_key = f"idem:{principal.tenant_id}:{idempotency_key}"
-    locked = await session.scalar(
-        sa.select(sa.func.pg_try_advisory_xact_lock(sa.func.hashtextextended(lock_key, 0)))
+    raw = await db.begin()
+    locked = await raw.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+        f"idem:{principal.tenant_id}:{idempotency_key}",
     )
     if not locked:
         raise IdempotencyInProgress(
             "Another request with this Idempotency-Key is still being processed; retry later."
         )
-    record = await session.get(IdempotencyRecord, (principal.tenant_id, idempotency_key))
+    record = await raw.fetchrow(
+        "SELECT request_hash, status_code, response_body, response_headers "
+        "FROM idempotency_records WHERE tenant_id = $1 AND key = $2",
+        principal.tenant_id,
+        idempotency_key,
+    )
     if record is not None:
-        if record.request_hash != request_hash:
+        if record["request_hash"] != request_hash:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request; use a new key."
             )
-        headers = {k: str(v) for k, v in record.response_headers.items()}
+        headers = {k: str(v) for k, v in record["response_headers"].items()}
         headers["Idempotent-Replayed"] = "true"
         raise Replay(
-            Response(content=record.response_body, status_code=record.status_code, headers=headers)
+            Response(
+                content=record["response_body"],
+                status_code=record["status_code"],
+                headers=headers,
+            )
         )
     request.state.idempotency = (principal.tenant_id, idempotency_key, request_hash)
 
@@ -78,7 +88,7 @@ async def check_idempotency(
 Idempotent = Depends(check_idempotency)
 
 
-async def remember(session: AsyncSession, request: Request, response: Response) -> None:
+async def remember(db: RequestDb, request: Request, response: Response) -> None:
     pending: tuple[uuid.UUID, str, str] | None = getattr(request.state, "idempotency", None)
     if pending is None:
         return
@@ -86,14 +96,15 @@ async def remember(session: AsyncSession, request: Request, response: Response) 
     headers: dict[str, Any] = {
         k: v for k, v in response.headers.items() if k.lower() in REPLAY_HEADERS
     }
-    session.add(
-        IdempotencyRecord(
-            tenant_id=tenant_id,
-            key=key,
-            request_hash=request_hash,
-            status_code=response.status_code,
-            response_body=bytes(response.body),
-            response_headers=headers,
-        )
+    raw = await db.begin()
+    await raw.execute(
+        "INSERT INTO idempotency_records (tenant_id, key, request_hash, status_code, "
+        "response_body, response_headers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        tenant_id,
+        key,
+        request_hash,
+        response.status_code,
+        bytes(response.body),
+        json.dumps(headers),
+        utcnow(),
     )
-    await session.flush()

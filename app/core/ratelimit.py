@@ -17,9 +17,9 @@ class RateLimiter:
     def __init__(self, per_minute: int) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[object, _Bucket] = {}
 
-    def acquire(self, key: str) -> int | None:
+    def acquire(self, key: object) -> int | None:
         """Take one token; return None if allowed, else seconds until one is available."""
         now = time.monotonic()
         bucket = self._buckets.get(key)

@@ -1,8 +1,10 @@
 """One transaction per request, committed before the response leaves.
 
-``TransactionalRoute`` opens the session, runs the endpoint, stores the
-idempotent response (if the request asked for one) and commits; any error
-rolls everything back, so a failed request changes nothing.
+``TransactionalRoute`` gives the request a ``RequestDb`` (``request.state.db``): a
+connection checked out on first use. Reads run without a transaction; the first write
+opens one. After the endpoint answers, it records the key's use and the idempotent
+response (if the request asked for one) and commits; any error rolls everything back, so a
+failed request changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from app.core import idempotency
+from app.core import auth, idempotency
+from app.core.db import RequestDb
 
 
 class TransactionalRoute(APIRoute):
@@ -21,22 +24,25 @@ class TransactionalRoute(APIRoute):
         endpoint = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            sessionmaker = request.app.state.sessionmaker
-            async with sessionmaker() as session:
-                request.state.session = session
+            db = RequestDb(request.app.state.sessionmaker)
+            request.state.db = db
+            try:
                 try:
                     response = await endpoint(request)
                 except idempotency.Replay as replay:
-                    await session.rollback()
+                    await db.rollback()
                     return replay.response
                 except BaseException:
-                    await session.rollback()
+                    await db.rollback()
                     raise
                 if response.status_code >= 400:
-                    await session.rollback()
+                    await db.rollback()
                     return response
-                await idempotency.remember(session, request, response)
-                await session.commit()
+                await auth.record_use(request, db)
+                await idempotency.remember(db, request, response)
+                await db.commit()
                 return response
+            finally:
+                await db.close()
 
         return handler

@@ -79,7 +79,8 @@ async def create_api_key(
     summary="Revoke an API key",
     responses=problem_responses(404),
 )
-async def revoke_api_key(key_id: uuid.UUID, session: Session) -> ApiKeyRead:
+async def revoke_api_key(key_id: uuid.UUID, request: Request, session: Session) -> ApiKeyRead:
     """Revoke a key at once; requests with it then answer 401. Revoking twice is harmless."""
     key = await service.revoke_api_key(session, key_id)
+    request.app.state.key_cache.clear()
     return ApiKeyRead.model_validate(key)

@@ -6,9 +6,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from app.core import keycache
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, keyset
 from app.core.security import display_prefix, generate_api_key, hash_api_key
@@ -73,4 +75,6 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.flush()
+        # Every process forgets its cached keys when this commits (app/core/keycache.py).
+        await session.execute(sa.select(sa.func.pg_notify(keycache.CHANNEL, str(key.id))))
     return key

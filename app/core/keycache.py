@@ -1,0 +1,132 @@
+"""Verified API keys, cached in process; revocations reach every process at once.
+
+Looking a key up costs a round trip per request; a key changes only when it is revoked.
+So each process keeps what it learnt about a key (its principal, or that it is unknown or
+revoked) for a short time, and every revocation sends ``NOTIFY ccapi_api_keys`` in its
+transaction: each process LISTENs on its own connection and forgets every cached key as
+soon as one commits. While that connection is down, entries live only ``fallback_ttl``
+seconds (1 s), so a revoked key is refused everywhere within a second either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "ccapi_api_keys"
+NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', $1)"
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key, its tenant and what it may do."""
+
+    tenant_id: uuid.UUID
+    api_key_id: uuid.UUID
+    scopes: frozenset[str]
+
+
+@dataclass
+class KeyEntry:
+    """What a lookup found: ``principal`` is None for an unknown key."""
+
+    principal: Principal | None
+    revoked: bool
+    last_used_at: datetime | None
+    expires: float
+
+
+class KeyCache:
+    def __init__(self, ttl: float = 30.0, fallback_ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self.fallback_ttl = fallback_ttl
+        self.listening = False
+        self._entries: dict[str, KeyEntry] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def get(self, digest: str) -> KeyEntry | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry.expires < time.monotonic():
+            del self._entries[digest]
+            return None
+        return entry
+
+    def put(self, digest: str, row: Any) -> KeyEntry:
+        """Remember a lookup's row (or its absence) for this key's digest."""
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        ttl = self.ttl if self.listening else self.fallback_ttl
+        if row is None:
+            entry = KeyEntry(None, False, None, time.monotonic() + ttl)
+        else:
+            principal = Principal(
+                tenant_id=row["tenant_id"], api_key_id=row["id"], scopes=frozenset(row["scopes"])
+            )
+            entry = KeyEntry(
+                principal,
+                row["revoked_at"] is not None,
+                row["last_used_at"],
+                time.monotonic() + ttl,
+            )
+        self._entries[digest] = entry
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    # Invalidation across processes -----------------------------------------------------
+
+    def start(self, dsn: str) -> None:
+        """LISTEN for revocations on a connection of its own (reconnecting as needed)."""
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._listen(dsn), name="key-cache-listener")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.listening = False
+
+    def _on_notify(self, *_: Any) -> None:
+        self.clear()
+
+    async def _listen(self, dsn: str) -> None:
+        while not self._stopping.is_set():
+            lost = asyncio.Event()
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(dsn, timeout=5)
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                # Whatever was cached while not listening may have missed a revocation.
+                self.clear()
+                self.listening = True
+                await lost.wait()
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("key cache listener down", extra={"error": str(exc)[:200]})
+            finally:
+                self.listening = False
+                self.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
