@@ -18,6 +18,8 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.core.errors import ValidationFailed
+from app.core.rows import json_response
+from app.core.sql import Where
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -106,6 +108,10 @@ def by_position(row: Any) -> list[Any]:
     return [row.position, row.id]
 
 
+def record_by_created(row: Any) -> list[Any]:
+    return [row["created_at"], row["id"]]
+
+
 def keyset(
     stmt: sa.Select[Any],
     created_col: Any,
@@ -141,3 +147,34 @@ def build_page(
     # takes the page as it is instead of validating every item again.
     page_type: type[Page[T]] = Page[type(items[0])] if items else Page  # type: ignore[misc, assignment]
     return page_type(data=items, next_cursor=next_cursor, has_more=has_more)
+
+
+def keyset_sql(where: Where, params: PageParams, alias: str = "") -> str:
+    """The cursor condition (added to ``where``) and ``ORDER BY … LIMIT`` for a raw page,
+    newest first on ``(created_at, id)``, one extra row to learn ``has_more``."""
+    prefix = f"{alias}." if alias else ""
+    if params.cursor:
+        created, ident = decode_cursor(params.cursor)
+        where.add(f"({prefix}created_at, {prefix}id) < ({{}}, {{}})", created, ident)
+    limit = where.arg(params.limit + 1)
+    return f" ORDER BY {prefix}created_at DESC, {prefix}id DESC LIMIT {limit}"
+
+
+def page_response(
+    request: Request,
+    rows: Sequence[Any],
+    params: PageParams,
+    shape: Callable[[Any], Any],
+    sort_key: Callable[[Any], list[Any]] = record_by_created,
+) -> Response:
+    """The page as JSON bytes (``{data, next_cursor, has_more}``) with its ``Link`` header."""
+    has_more = len(rows) > params.limit
+    next_cursor = None
+    headers: dict[str, str] = {}
+    if has_more:
+        rows = rows[: params.limit]
+        next_cursor = encode_cursor(sort_key(rows[-1]))
+        url = request.url.include_query_params(cursor=next_cursor, limit=params.limit)
+        headers["Link"] = f'<{url}>; rel="next"'
+    body = {"data": [shape(row) for row in rows], "next_cursor": next_cursor, "has_more": has_more}
+    return json_response(body, headers=headers)

@@ -10,10 +10,11 @@ from fastapi import Depends, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, page_params
+from app.core.pagination import Page, PageParams, page_params, page_response
+from app.core.rows import etag_for, json_response
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.conversations import (
@@ -46,23 +47,30 @@ def _answer(response: Response, conversation: ConversationRead) -> ConversationR
     summary="Create a conversation",
     dependencies=[Idempotent],
     responses=problem_responses(409),
+    response_model=ConversationRead,
 )
-async def create_conversation(
-    body: ConversationCreate, response: Response, principal: WriteKey, session: Session
-) -> ConversationRead:
+async def create_conversation(body: ConversationCreate, principal: WriteKey, db: Db) -> Response:
     """Create a conversation as a `draft` between an employee and a facilitator of your
     tenant; schedule it with `POST /v1/conversations/{id}/schedule`."""
-    conversation = await service.create(session, principal, body)
-    response.headers["Location"] = f"/v1/conversations/{conversation.id}"
-    return _answer(response, conversation)
+    row, data = await service.create(db, principal, body)
+    return json_response(
+        data,
+        status_code=status.HTTP_201_CREATED,
+        etag=etag_for(row["id"], row["updated_at"]),
+        location=f"/v1/conversations/{row['id']}",
+    )
 
 
-@router.get("", operation_id="list_conversations", summary="List conversations")
+@router.get(
+    "",
+    operation_id="list_conversations",
+    summary="List conversations",
+    response_model=Page[ConversationRead],
+)
 async def list_conversations(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     employee_id: Annotated[uuid.UUID | None, Query(description="This employee's.")] = None,
     facilitator_id: Annotated[
@@ -82,10 +90,10 @@ async def list_conversations(
     updated_since: Annotated[
         AwareDatetime | None, Query(description="Changed at or after this time.")
     ] = None,
-) -> Page[ConversationRead]:
+) -> Response:
     """Conversations with their agendas, newest first."""
-    rows, items = await service.list_conversations(
-        session,
+    rows = await service.fetch_page(
+        db,
         principal.tenant_id,
         params,
         employee_id=employee_id,
@@ -97,7 +105,7 @@ async def list_conversations(
         scheduled_before=scheduled_before,
         updated_since=updated_since,
     )
-    return build_page(rows, params, items, request, response)
+    return page_response(request, rows, params, service.CONVERSATION)
 
 
 @router.get(
@@ -105,13 +113,12 @@ async def list_conversations(
     operation_id="get_conversation",
     summary="Get a conversation",
     responses=problem_responses(404),
+    response_model=ConversationRead,
 )
-async def get_conversation(
-    conversation_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> ConversationRead:
+async def get_conversation(conversation_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One conversation with its agenda, reschedule history and preparation state."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id)
-    return _answer(response, await service.read(session, conversation))
+    row = await service.fetch_one(db, principal.tenant_id, conversation_id)
+    return json_response(service.CONVERSATION(row), etag=etag_for(row["id"], row["updated_at"]))
 
 
 @router.patch(

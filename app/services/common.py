@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from app.core.errors import NotFound, PreconditionFailed, ValidationFailed
+from app.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models.base import utcnow
 
 
@@ -44,6 +44,21 @@ async def get_owned(
     return obj
 
 
+def unknown_reference(pointer: str, model: type[SQLModel], ident: uuid.UUID) -> ValidationFailed:
+    """The 422 for a body field naming a missing or foreign id."""
+    return ValidationFailed.field(
+        pointer, f"No {_label(model)} with id {ident} in this tenant.", "unknown_reference"
+    )
+
+
+def external_id_taken(model: type[SQLModel], external_id: str, holder: uuid.UUID) -> Conflict:
+    """The 409 for an ``external_id`` another row of the tenant already holds."""
+    return Conflict(
+        f"external_id '{external_id}' is already used by {_label(model)} {holder}.",
+        extra={"conflicting_id": str(holder)},
+    )
+
+
 async def check_reference(
     session: AsyncSession,
     model: type[M],
@@ -56,9 +71,7 @@ async def check_reference(
         return None
     obj = await session.get(model, ident)
     if obj is None or getattr(obj, "tenant_id", None) != tenant_id:
-        raise ValidationFailed.field(
-            pointer, f"No {_label(model)} with id {ident} in this tenant.", "unknown_reference"
-        )
+        raise unknown_reference(pointer, model, ident)
     return obj
 
 
@@ -70,8 +83,6 @@ async def check_external_id_free(
     exclude: uuid.UUID | None = None,
 ) -> None:
     """external_id is unique per tenant: a taken one is a 409 naming the holder."""
-    from app.core.errors import Conflict
-
     if external_id is None:
         return
     table: Any = model
@@ -80,10 +91,7 @@ async def check_external_id_free(
         stmt = stmt.where(table.id != exclude)
     holder = await session.scalar(stmt)
     if holder is not None:
-        raise Conflict(
-            f"external_id '{external_id}' is already used by {_label(model)} {holder}.",
-            extra={"conflicting_id": str(holder)},
-        )
+        raise external_id_taken(model, external_id, holder)
 
 
 def etag_of(obj: Any) -> str:

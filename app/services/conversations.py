@@ -12,17 +12,21 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from app.core.pagination import PageParams, keyset
-from app.models.base import utcnow
+from app.core.pagination import PageParams, keyset, keyset_sql
+from app.core.rows import Record, Shape, dumps
+from app.core.sql import Where
+from app.models.base import utcnow, uuid7
 from app.models.conversation import AgendaItem, Conversation, ConversationReschedule
 from app.models.person import Person
 from app.schemas.conversations import (
@@ -42,10 +46,11 @@ from app.services import events
 from app.services.common import (
     apply_changes,
     check_external_id_free,
-    check_reference,
+    external_id_taken,
     get_owned,
     in_ids,
     reject_nulls,
+    unknown_reference,
 )
 
 # Rows that belong to a conversation and go with it when it is deleted.
@@ -131,6 +136,98 @@ async def to_reads(
         for move in moves:
             history[move.conversation_id].append(move)
     return [to_read(c, agenda[c.id], history[c.id]) for c in conversations]
+
+
+# Reading in one statement (the hot path) ------------------------------------------------
+
+# A conversation with its agenda and reschedule history as arrays of rows, in one statement
+# (asyncpg decodes the row arrays); a consistent snapshot without a transaction.
+_SELECT = (
+    "SELECT c.*, "
+    "ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = c.id "
+    "ORDER BY a.position, a.id) AS agenda, "
+    "CASE WHEN c.reschedule_count > 0 THEN ARRAY(SELECT r FROM conversation_reschedules r "
+    "WHERE r.conversation_id = c.id ORDER BY r.created_at, r.id) END AS moves "
+    "FROM conversations c WHERE "
+)
+
+
+def _preparation(row: Record) -> dict[str, Any]:
+    employee_at, facilitator_at = row["employee_prepared_at"], row["facilitator_prepared_at"]
+    unprepared = []
+    if employee_at is None:
+        unprepared.append(row["employee_id"])
+    if facilitator_at is None:
+        unprepared.append(row["facilitator_id"])
+    return {
+        "employee_prepared_at": employee_at,
+        "facilitator_prepared_at": facilitator_at,
+        "unprepared": unprepared,
+    }
+
+
+def _scheduled_end(row: Record) -> datetime | None:
+    start = row["scheduled_start"]
+    return None if start is None else start + timedelta(minutes=row["duration_minutes"])
+
+
+AGENDA_ITEM = Shape(AgendaItemRead)
+RESCHEDULE = Shape(RescheduleRead)
+CONVERSATION = Shape(
+    ConversationRead,
+    reschedules=lambda row: RESCHEDULE.many(row["moves"]),
+    preparation=_preparation,
+    agenda_items=lambda row: AGENDA_ITEM.many(row["agenda"]),
+    scheduled_end=_scheduled_end,
+)
+
+
+async def fetch_one(
+    db: RequestDb, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> asyncpg.Record:
+    """The conversation row with its agenda and moves (404 if missing or another tenant's)."""
+    row = await (await db.raw()).fetchrow(
+        _SELECT + "c.id = $1 AND c.tenant_id = $2", conversation_id, tenant_id
+    )
+    if row is None:
+        raise NotFound(f"No conversation with id {conversation_id}.")
+    return row
+
+
+async def fetch_page(
+    db: RequestDb,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    employee_id: uuid.UUID | None = None,
+    facilitator_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+    scheduled_after: datetime | None = None,
+    scheduled_before: datetime | None = None,
+    updated_since: datetime | None = None,
+) -> list[asyncpg.Record]:
+    """A page of conversation rows, newest first (one more than the limit): one statement."""
+    where = Where("c.tenant_id = {}", tenant_id)
+    if employee_id is not None:
+        where.add("c.employee_id = {}", employee_id)
+    if facilitator_id is not None:
+        where.add("c.facilitator_id = {}", facilitator_id)
+    if person_id is not None:
+        where.add("(c.employee_id = {0} OR c.facilitator_id = {0})", person_id)
+    if status is not None:
+        where.add("c.status = {}", status)
+    if kind is not None:
+        where.add("c.kind = {}", kind)
+    if scheduled_after is not None:
+        where.add("c.scheduled_start >= {}", scheduled_after)
+    if scheduled_before is not None:
+        where.add("c.scheduled_start < {}", scheduled_before)
+    if updated_since is not None:
+        where.add("c.updated_at >= {}", updated_since)
+    tail = keyset_sql(where, params, "c")
+    return await (await db.raw()).fetch(_SELECT + where.sql + tail, *where.params)
 
 
 async def read(session: AsyncSession, conversation: Conversation) -> ConversationRead:
@@ -226,34 +323,83 @@ async def _changed(
     return data
 
 
+_CREATE_CHECKS = (
+    "SELECT (SELECT timezone FROM people WHERE id = $1 AND tenant_id = $3) AS employee_tz, "
+    "EXISTS (SELECT FROM people WHERE id = $2 AND tenant_id = $3) AS facilitator_found, "
+    "(SELECT id FROM conversations WHERE tenant_id = $3 AND external_id = $4) AS holder"
+)
+_COLUMNS: tuple[str, ...] = tuple(Conversation.__table__.columns.keys())  # type: ignore[attr-defined]
+_INSERT = (
+    f"INSERT INTO conversations ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS) + 1))})"
+)
+
+
 async def create(
-    session: AsyncSession, principal: Principal, body: ConversationCreate
-) -> ConversationRead:
+    db: RequestDb, principal: Principal, body: ConversationCreate
+) -> tuple[dict[str, Any], bytes]:
+    """A new draft: its row and its JSON. One statement checks the references and the
+    external id; one more writes the row, its event and its webhook deliveries."""
     tenant_id = principal.tenant_id
-    employee = await check_reference(
-        session, Person, tenant_id, body.employee_id, "/body/employee_id"
+    checks = await (await db.raw()).fetchrow(
+        _CREATE_CHECKS, body.employee_id, body.facilitator_id, tenant_id, body.external_id
     )
-    await check_reference(session, Person, tenant_id, body.facilitator_id, "/body/facilitator_id")
+    assert checks is not None
+    if checks["employee_tz"] is None:
+        raise unknown_reference("/body/employee_id", Person, body.employee_id)
+    if not checks["facilitator_found"]:
+        raise unknown_reference("/body/facilitator_id", Person, body.facilitator_id)
     if body.employee_id == body.facilitator_id:
         raise ValidationFailed.field(
             "/body/facilitator_id",
             "The facilitator must be another person than the employee.",
             "same_person",
         )
-    await check_external_id_free(session, Conversation, tenant_id, body.external_id)
-    fields = body.model_dump(exclude={"metadata", "timezone"})
-    assert employee is not None
-    conversation = Conversation(
+    if checks["holder"] is not None:
+        assert body.external_id is not None
+        raise external_id_taken(Conversation, body.external_id, checks["holder"])
+    now = utcnow()
+    row: dict[str, Any] = {
+        "id": uuid7(),
+        "tenant_id": tenant_id,
+        "external_id": body.external_id,
+        "metadata": body.metadata,
+        "created_at": now,
+        "updated_at": now,
+        "employee_id": body.employee_id,
+        "facilitator_id": body.facilitator_id,
+        "kind": body.kind,
+        "status": "draft",
+        "scheduled_start": body.scheduled_start,
+        "duration_minutes": body.duration_minutes,
+        "timezone": body.timezone or checks["employee_tz"],
+        "location": body.location,
+        "meeting_url": body.meeting_url,
+        "employee_objectives": body.employee_objectives,
+        "facilitator_objectives": body.facilitator_objectives,
+        "summary": body.summary,
+        "reschedule_count": 0,
+        "employee_prepared_at": None,
+        "facilitator_prepared_at": None,
+        "completed_at": None,
+        "canceled_at": None,
+        "cancel_reason": None,
+    }
+    data = dumps(CONVERSATION({**row, "agenda": (), "moves": None}))
+    values = [row[column] for column in _COLUMNS]
+    values[_COLUMNS.index("metadata")] = dumps(body.metadata).decode()
+    await events.record_sql(
+        db,
         tenant_id=tenant_id,
-        metadata_=body.metadata,
-        timezone=body.timezone or employee.timezone,
-        **fields,
+        type="conversation.created",
+        subject_type="conversation",
+        subject_id=row["id"],
+        data=data,
+        actor=principal,
+        along=_INSERT,
+        along_params=values,
     )
-    session.add(conversation)
-    await session.flush()
-    data = to_read(conversation)
-    await _emit(session, principal, "conversation.created", data)
-    return data
+    return row, data
 
 
 async def update(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import NotFound, ValidationFailed
 from app.core.metrics import EVENTS_WRITTEN
+from app.models.base import utcnow, uuid7
 from app.models.event import Event
 from app.services.event_types import EVENT_TYPES
 
@@ -58,6 +62,77 @@ async def record(
     EVENTS_WRITTEN.labels(type).inc()
     for hook in _hooks:
         await hook(session, event)
+    return event
+
+
+@dataclass(frozen=True)
+class EventSql:
+    """An event about to be written by ``record_sql``: what a fan-out may put in its rows."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    occurred_at: datetime
+    subject_type: str
+    subject_id: uuid.UUID
+    data: bytes
+
+
+# Rows written in the event's own statement (webhook deliveries are enqueued there): given
+# the event and a function that numbers parameters, a fan-out returns a data-modifying
+# statement (run as a CTE) and an expression over that CTE, named ``{cte}``, that the
+# statement selects last (e.g. waking the workers when it wrote a row).
+FanOut = Callable[[EventSql, Callable[[Any], str]], tuple[str, str]]
+_fan_outs: list[FanOut] = []
+
+
+def on_event_sql(fan_out: FanOut) -> FanOut:
+    _fan_outs.append(fan_out)
+    return fan_out
+
+
+async def record_sql(
+    db: RequestDb,
+    *,
+    tenant_id: uuid.UUID,
+    type: str,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    data: bytes,
+    actor: Principal | None = None,
+    along: str | None = None,
+    along_params: Sequence[Any] = (),
+) -> EventSql:
+    """Write one event (``data``: the resource's JSON, as the API returns it) and its
+    fan-out in one statement, in the request's transaction.
+
+    ``along`` is a data-modifying statement (numbered ``$1…`` over ``along_params``) run
+    in the same statement, e.g. the ``INSERT`` of the resource the event is about: a create
+    costs one round trip for the row, its event and its webhook deliveries.
+    """
+    assert type in EVENT_TYPES, f"unknown event type {type}"
+    event = EventSql(uuid7(), tenant_id, type, utcnow(), subject_type, subject_id, data)
+    params: list[Any] = list(along_params)
+
+    def arg(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    ctes = [f"_along AS ({along})"] if along else []
+    ctes.append(
+        "_event AS (INSERT INTO events (id, tenant_id, type, occurred_at, subject_type, "
+        f"subject_id, data, api_key_id) VALUES ({arg(event.id)}, {arg(tenant_id)}, "
+        f"{arg(type)}, {arg(event.occurred_at)}, {arg(subject_type)}, {arg(subject_id)}, "
+        f"{arg(data.decode())}, {arg(actor.api_key_id if actor else None)}::uuid))"
+    )
+    tails = []
+    for n, fan_out in enumerate(_fan_outs):
+        statement, tail = fan_out(event, arg)
+        ctes.append(f"_fan_out_{n} AS ({statement})")
+        tails.append(tail.format(cte=f"_fan_out_{n}"))
+    raw = await db.begin()
+    await raw.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(tails) or '1'}", *params)
+    EVENTS_WRITTEN.labels(type).inc()
     return event
 
 

@@ -11,7 +11,7 @@ import base64
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,15 +63,25 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def build_body(event: Event, style: str) -> bytes:
-    """The delivery body, serialised once: these exact bytes are signed and sent."""
-    data: dict[str, Any] = (
-        {"object": event.subject_type, "id": str(event.subject_id)}
-        if style == "thin"
-        else event.data
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _envelope(type: str, occurred_at: datetime, data: bytes) -> bytes:
+    return b'{"type":%b,"timestamp":%b,"data":%b}' % (
+        _dump(type),
+        _dump(rfc3339(occurred_at)),
+        data,
     )
-    envelope = {"type": event.type, "timestamp": rfc3339(event.occurred_at), "data": data}
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_body(event: Event | events.EventSql, style: str) -> bytes:
+    """The delivery body, serialised once: these exact bytes are signed and sent."""
+    if style == "thin":
+        data = _dump({"object": event.subject_type, "id": str(event.subject_id)})
+    else:
+        data = event.data if isinstance(event.data, bytes) else _dump(event.data)
+    return _envelope(event.type, event.occurred_at, data)
 
 
 async def notify_workers(session: AsyncSession) -> None:
@@ -144,6 +154,36 @@ async def enqueue_deliveries(session: AsyncSession, event: Event) -> None:
         )
     )
     await _enqueue(session, event, [(r[0], r[1]) for r in rows.all()])
+
+
+# A v7 UUID made by PostgreSQL (48-bit millisecond clock, version 7, random rest), for
+# rows fanned out inside one statement.
+UUID7_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) "
+    "from 1 for 6), 52, 1), 53, 1), 'hex')::uuid"
+)
+
+
+@events.on_event_sql
+def enqueue_deliveries_sql(event: events.EventSql, arg: Callable[[Any], str]) -> tuple[str, str]:
+    """``enqueue_deliveries`` inside the event's own statement: one delivery per enabled,
+    subscribed endpoint, each with its body (full or thin) built here once; workers are
+    woken only if there is one."""
+    type_ = f"{arg(event.type)}::text"
+    now = arg(event.occurred_at)
+    insert = (
+        "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, "
+        "event_type, payload, status, attempt_count, cycle_attempts, next_attempt_at, "
+        f"created_at, updated_at) SELECT {UUID7_SQL}, w.tenant_id, w.id, {arg(event.id)}, "
+        f"{type_}, CASE w.payload WHEN 'thin' THEN {arg(build_body(event, 'thin'))}::bytea "
+        f"ELSE {arg(build_body(event, 'full'))}::bytea END, 'pending', 0, 0, now(), {now}, "
+        f"{now} FROM webhook_endpoints w WHERE w.tenant_id = {arg(event.tenant_id)} "
+        f"AND w.enabled AND (cardinality(w.event_types) = 0 OR {type_} = ANY(w.event_types)) "
+        "RETURNING 1"
+    )
+    wake = f"(SELECT pg_notify('{NOTIFY_CHANNEL}', '') WHERE EXISTS (SELECT FROM {{cte}}))"
+    return insert, wake
 
 
 # Endpoints
