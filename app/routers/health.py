@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from app.core.errors import problem_response, problem_responses
+from app.routers.base import IndexedRouter
 
-router = APIRouter(tags=["health"])
+router = IndexedRouter(tags=["health"])
 
 
 class Health(BaseModel):
