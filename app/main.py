@@ -53,7 +53,7 @@ OPENAPI_TAGS = [
 ]
 
 
-def _listen_dsn(engine: AsyncEngine) -> str:
+def listen_dsn(engine: AsyncEngine) -> str:
     """A plain asyncpg DSN for the engine's database (for LISTEN connections)."""
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -82,7 +82,7 @@ def create_app(
             owned_engine = create_engine(url, settings)
             app.state.engine = owned_engine
             app.state.sessionmaker = create_sessionmaker(owned_engine)
-        app.state.key_cache.start(_listen_dsn(app.state.engine))
+        app.state.key_cache.start(listen_dsn(app.state.engine))
         background: Any = None
         if run_worker:
             from app.services.worker import BackgroundWorkers

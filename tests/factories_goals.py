@@ -7,14 +7,15 @@ on the tables.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.models.conversation import Conversation
 from app.models.mentorship import Mentorship
@@ -90,9 +91,13 @@ async def create_item(
     return await _post(client, f"/v1/action-plans/{plan_id}/items", headers, body)
 
 
-@contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Collect every SQL statement sent through ``engine`` inside the block."""
+@asynccontextmanager
+async def count_statements(
+    engine: AsyncEngine, connection: AsyncConnection
+) -> AsyncIterator[list[str]]:
+    """Collect every SQL statement a request sends inside the block: those sent through
+    ``engine`` (the ORM) and those sent straight to asyncpg on the test's ``connection``
+    (the hot paths; asyncpg logs those, not the prepared statements SQLAlchemy runs)."""
     statements: list[str] = []
 
     def before_cursor_execute(
@@ -100,8 +105,16 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
     ) -> None:
         statements.append(statement)
 
+    def logged(record: Any) -> None:
+        statements.append(record.query)
+
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
     event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
+    raw.add_query_logger(logged)
     try:
         yield statements
+        await asyncio.sleep(0.01)  # asyncpg calls its loggers on the next loop iterations
     finally:
+        raw.remove_query_logger(logged)
         event.remove(engine.sync_engine, "before_cursor_execute", before_cursor_execute)

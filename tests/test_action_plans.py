@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.models.action_plan import ActionItem
 from tests.conftest import TenantKey
@@ -570,12 +570,16 @@ async def test_idempotent_creates(
 
 
 async def test_get_plan_costs_the_same_whatever_its_size(
-    client: httpx.AsyncClient, auth: dict[str, str], engine: AsyncEngine, org: Org
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    engine: AsyncEngine,
+    connection: AsyncConnection,
+    org: Org,
 ) -> None:
     async def count_get(plan_id: str, expected_items: int) -> int:
         url = f"/v1/action-plans/{plan_id}"
         await client.get(url, headers=auth)  # warm up (key last-used, …)
-        with count_statements(engine) as statements:
+        async with count_statements(engine, connection) as statements:
             response = await client.get(url, headers=auth)
         assert len(response.json()["items"]) == expected_items
         return len(statements)
@@ -589,7 +593,7 @@ async def test_get_plan_costs_the_same_whatever_its_size(
     assert await count_get(small["id"], 2) == await count_get(large["id"], 30)
 
     async def count_list() -> int:
-        with count_statements(engine) as statements:
+        async with count_statements(engine, connection) as statements:
             response = await client.get("/v1/action-plans", headers=auth)
         assert response.status_code == 200
         return len(statements)

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from tests.conftest import TenantKey
 from tests.factories import create_person
@@ -711,13 +711,14 @@ async def test_list_costs_the_same_whatever_the_page_size(
     tenant: TenantKey,
     session: AsyncSession,
     engine: AsyncEngine,
+    connection: AsyncConnection,
     org: Org,
 ) -> None:
     second = await insert_conversation(session, tenant.tenant_id, org.employee, org.mentor)
 
     async def count_list() -> int:
         await client.get("/v1/goals?limit=100", headers=auth)  # warm up (key last-used, …)
-        with count_statements(engine) as statements:
+        async with count_statements(engine, connection) as statements:
             response = await client.get("/v1/goals?limit=100", headers=auth)
         assert response.status_code == 200
         assert all(len(g["conversation_ids"]) == 2 for g in response.json()["data"])

@@ -610,3 +610,63 @@ async def test_a_worker_whose_lease_lapsed_cannot_overwrite_the_result(
     [delivery] = await deliveries_of(committed_client, auth, endpoint["id"])
     assert (delivery["status"], delivery["attempt_count"]) == ("succeeded", 1)
     assert len((await detail(committed_client, auth, delivery["id"]))["attempts"]) == 1
+
+
+async def test_one_statement_create_enqueues_full_and_thin_bodies(
+    committed_client: Client,
+    committed_app_sessionmaker: Sessionmaker,
+    engine: AsyncEngine,
+    settings: Settings,
+    tenant_c: TenantKey,
+) -> None:
+    """A conversation's create writes its row, event and deliveries in one statement (the
+    fan-out built in SQL): each subscribed endpoint gets its own style, signed, and an
+    endpoint not subscribed to the type or disabled gets nothing."""
+    auth = tenant_c.headers
+    async with running_receiver() as rx:
+        full = await create_endpoint(committed_client, auth, rx.url("/full"))
+        thin = await create_endpoint(committed_client, auth, rx.url("/thin"), payload="thin")
+        await create_endpoint(
+            committed_client, auth, rx.url("/people"), event_types=["person.created"]
+        )
+        off = await create_endpoint(committed_client, auth, rx.url("/off"))
+        disabled = await committed_client.patch(
+            f"/v1/webhook-endpoints/{off['id']}", json={"enabled": False}, headers=auth
+        )
+        assert disabled.status_code == 200, disabled.text
+        employee = await create_person(committed_client, auth, name="Ada")
+        facilitator = await create_person(committed_client, auth, name="Grace")
+        async with running_workers(engine, committed_app_sessionmaker, worker_settings(settings)):
+            created = await committed_client.post(
+                "/v1/conversations",
+                json={"employee_id": employee["id"], "facilitator_id": facilitator["id"]},
+                headers=auth,
+            )
+            assert created.status_code == 201, created.text
+            conversation = created.json()
+            await rx.wait_for(
+                lambda: (
+                    (len(rx.at("/full")), len(rx.at("/thin")), len(rx.at("/people"))) == (3, 3, 2)
+                )
+            )
+            await settled(committed_client, auth, full["id"], 3)
+
+    assert rx.at("/off") == []
+    events = (await committed_client.get("/v1/events", headers=auth)).json()["data"]
+    [event] = [e for e in events if e["type"] == "conversation.created"]
+    assert event["data"] == conversation
+    [full_body] = [
+        Webhook(full["secret"]).verify(r.body, r.headers)
+        for r in rx.at("/full")
+        if r.webhook_id == event["id"]
+    ]
+    assert full_body["type"] == "conversation.created"
+    assert full_body["data"] == conversation
+    assert full_body["timestamp"].endswith("Z")
+    [thin_body] = [
+        Webhook(thin["secret"]).verify(r.body, r.headers)
+        for r in rx.at("/thin")
+        if r.webhook_id == event["id"]
+    ]
+    assert thin_body["data"] == {"object": "conversation", "id": conversation["id"]}
+    assert event["id"] not in {r.webhook_id for r in rx.at("/people")}

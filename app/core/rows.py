@@ -15,6 +15,7 @@ return a ``Response`` (``json_response``), so FastAPI neither validates nor re-e
 from __future__ import annotations
 
 import hashlib
+import typing
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -44,28 +45,53 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
 
 
-class Shape:
-    """How to build one read schema's JSON object from a row."""
+def _is_uuid(annotation: Any, *, optional: bool) -> bool:
+    if annotation is uuid.UUID:
+        return not optional
+    args = typing.get_args(annotation)
+    return optional and len(args) == 2 and uuid.UUID in args and type(None) in args
 
-    __slots__ = ("plan", "schema")
+
+class Shape:
+    """How to build one read schema's JSON object from a row.
+
+    The builder is generated once per schema (a function returning one dict display), so
+    a row costs one dict build and no per-field dispatch; UUID columns become strings
+    there (orjson would otherwise call back into Python for asyncpg's UUID subclass).
+    """
+
+    __slots__ = ("build", "schema")
 
     def __init__(self, schema: type[BaseModel], **builders: Builder) -> None:
         self.schema = schema
-        plan: list[tuple[str, str | Builder]] = []
-        for name in (*schema.model_fields, *schema.model_computed_fields):
-            plan.append((name, builders.pop(name, name)))
+        namespace: dict[str, Any] = {"_str": str}
+        entries = []
+        fields = schema.model_fields
+        for index, name in enumerate((*fields, *schema.model_computed_fields)):
+            if name in builders:
+                namespace[f"_b{index}"] = builders.pop(name)
+                value = f"_b{index}(row)"
+            else:
+                annotation = fields[name].annotation
+                if _is_uuid(annotation, optional=False):
+                    value = f"_str(row[{name!r}])"
+                elif _is_uuid(annotation, optional=True):
+                    value = f"(None if (_v := row[{name!r}]) is None else _str(_v))"
+                else:
+                    value = f"row[{name!r}]"
+            entries.append(f"{name!r}: {value}")
         if builders:
             raise TypeError(f"{schema.__name__} has no field(s) {sorted(builders)}")
-        self.plan = tuple(plan)
+        source = f"def build(row):\n    return {{{', '.join(entries)}}}\n"
+        exec(source, namespace)
+        self.build: Callable[[Record], dict[str, Any]] = namespace["build"]
 
     def __call__(self, row: Record) -> dict[str, Any]:
-        return {
-            name: row[source] if source.__class__ is str else source(row)  # type: ignore[operator]
-            for name, source in self.plan
-        }
+        return self.build(row)
 
     def many(self, rows: Any) -> list[dict[str, Any]]:
-        return [self(row) for row in rows or ()]
+        build = self.build
+        return [build(row) for row in rows or ()]
 
 
 def etag_for(ident: Any, updated_at: datetime) -> str:
