@@ -97,16 +97,21 @@ async def count_statements(
 ) -> AsyncIterator[list[str]]:
     """Collect every SQL statement a request sends inside the block: those sent through
     ``engine`` (the ORM) and those sent straight to asyncpg on the test's ``connection``
-    (the hot paths; asyncpg logs those, not the prepared statements SQLAlchemy runs)."""
+    (the hot paths; asyncpg logs those, not the prepared statements SQLAlchemy runs).
+    The SAVEPOINTs that isolate each request inside the test's transaction are left out."""
     statements: list[str] = []
+
+    def keep(statement: str) -> None:
+        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            statements.append(statement)
 
     def before_cursor_execute(
         conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
-        statements.append(statement)
+        keep(statement)
 
     def logged(record: Any) -> None:
-        statements.append(record.query)
+        keep(record.query)
 
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None

@@ -75,6 +75,9 @@ class RequestDb:
         else each statement on its own (autocommit)."""
         if self._raw is None:
             if self._conn is not None:
+                # The tests' shared connection: the request's statements run in a SAVEPOINT
+                # of their own, so an error rolls back only them (as a real request's would).
+                self._tx = await self._conn.begin_nested()
                 fairy = await self._conn.get_raw_connection()
             else:
                 assert isinstance(self._bind, AsyncEngine)
@@ -83,10 +86,6 @@ class RequestDb:
             self._raw = self._adapter.driver_connection
         assert self._raw is not None
         return self._raw
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._tx is not None
 
     async def _connection(self) -> AsyncConnection:
         """The SQLAlchemy connection around the request's pooled connection."""
@@ -103,14 +102,11 @@ class RequestDb:
         raw = await self.raw()
         if self._tx is None:
             conn = await self._connection()
-            if self._external:
-                self._tx = await conn.begin_nested()
-            else:
-                self._tx = await conn.begin()
-                # SQLAlchemy's adapter sends BEGIN lazily, before its own first statement;
-                # statements sent straight to asyncpg need it now.
-                if self._adapter._transaction is None:
-                    await self._adapter._start_transaction()
+            self._tx = await conn.begin()
+            # SQLAlchemy's adapter sends BEGIN lazily, before its own first statement;
+            # statements sent straight to asyncpg need it now.
+            if self._adapter._transaction is None:
+                await self._adapter._start_transaction()
         return raw
 
     async def session(self) -> AsyncSession:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
@@ -272,6 +273,24 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return await _unhandled(request, exc)
 
 
+async def _asyncpg_error(request: Request, exc: Exception) -> Response:
+    """Errors of statements sent straight to asyncpg, answered as their SQLAlchemy-wrapped
+    counterparts above are: a value it cannot encode or PostgreSQL cannot take (SQLSTATE
+    class 22) is bad input, a constraint a race slipped past (class 23) a conflict."""
+    sqlstate = str(getattr(exc, "sqlstate", None) or "")
+    if isinstance(exc, asyncpg.DataError) or sqlstate.startswith("22"):
+        return problem_response(
+            request,
+            status=422,
+            code="validation_failed",
+            title="Validation failed",
+            detail="A value is outside the range the service can store or compare.",
+        )
+    if sqlstate.startswith("23"):
+        return await _integrity_error(request, exc)
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     # Sent by Starlette's outermost middleware, past the one that adds X-Request-ID.
@@ -292,6 +311,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(asyncpg.PostgresError, _asyncpg_error)
+    app.add_exception_handler(asyncpg.DataError, _asyncpg_error)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response, status
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, build_page, by_position, page_params
@@ -190,19 +190,14 @@ async def list_action_items(
     operation_id="get_action_item",
     summary="Get an action item",
     responses=problem_responses(404),
+    response_model=ActionItemRead,
 )
 async def get_action_item(
-    plan_id: uuid.UUID,
-    item_id: uuid.UUID,
-    response: Response,
-    principal: ReadKey,
-    session: Session,
-) -> ActionItemRead:
+    plan_id: uuid.UUID, item_id: uuid.UUID, principal: ReadKey, db: Db
+) -> Response:
     """One item, with an `ETag` to send back as `If-Match` when updating."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id)
-    item = await service.get_item(session, principal.tenant_id, plan, item_id)
-    with_etag(response, item)
-    return ActionItemRead.model_validate(item)
+    row = await service.fetch_item(db, principal.tenant_id, plan_id, item_id)
+    return service.ITEMS.answer(row)
 
 
 @router.patch(
@@ -255,12 +250,12 @@ async def delete_action_item(
     "/action-items",
     operation_id="list_all_action_items",
     summary="List action items across plans",
+    response_model=Page[ActionItemRead],
 )
 async def list_all_action_items(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     assignee_id: Annotated[uuid.UUID | None, Query(description="Items assigned to them.")] = None,
     status: Annotated[ItemStatus | None, Query()] = None,
@@ -268,10 +263,10 @@ async def list_all_action_items(
         date | None, Query(description="Only items due strictly before this date.")
     ] = None,
     updated_since: Annotated[datetime | None, Query()] = None,
-) -> Page[ActionItemRead]:
+) -> Response:
     """Action items of every plan, newest first: what someone owes, and by when."""
-    rows = await service.list_all_items(
-        session,
+    rows = await service.fetch_all_items(
+        db,
         principal.tenant_id,
         params,
         assignee_id=assignee_id,
@@ -279,5 +274,4 @@ async def list_all_action_items(
         due_before=due_before,
         updated_since=updated_since,
     )
-    items = [ActionItemRead.model_validate(i) for i in rows]
-    return build_page(rows, params, items, request, response)
+    return service.ITEMS.answer_page(request, rows, params)

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import Query, Request, Response
 
 from app.core.auth import ReadKey
-from app.core.deps import Session
+from app.core.deps import Db
 from app.core.errors import problem_responses
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.rows import json_response
 from app.routers.base import api_router
 from app.schemas.events import EventPage, EventRead, EventType, EventTypeList
 from app.services import events as service
@@ -19,12 +20,11 @@ from app.services.event_types import EVENT_TYPES
 router = api_router(prefix="/v1", tags=["events"])
 
 
-@router.get("/events", operation_id="list_events", summary="List events")
+@router.get("/events", operation_id="list_events", summary="List events", response_model=EventPage)
 async def list_events(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     after: Annotated[
         uuid.UUID | None,
         Query(description="Return events after this event id (the previous `next_cursor`)."),
@@ -34,21 +34,21 @@ async def list_events(
         Query(description="Only these event types; repeat the parameter for several."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> EventPage:
+) -> Response:
     """Events oldest first, in commit order. Poll with `after` = the last `next_cursor`:
     an event never appears before one listed earlier."""
-    rows = await service.list_events(
-        session, principal.tenant_id, after=after, types=type or [], limit=limit
+    rows = await service.fetch_events(
+        db, principal.tenant_id, after=after, types=type or [], limit=limit
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = str(rows[-1].id) if rows else (str(after) if after else None)
+    next_cursor = str(rows[-1]["id"]) if rows else (str(after) if after else None)
+    headers = {}
     if has_more and next_cursor:
         url = request.url.include_query_params(after=next_cursor, limit=limit)
-        response.headers["Link"] = f'<{url}>; rel="next"'
-    return EventPage(
-        data=[EventRead.model_validate(e) for e in rows], next_cursor=next_cursor, has_more=has_more
-    )
+        headers["Link"] = f'<{url}>; rel="next"'
+    body = {"data": service.EVENT.many(rows), "next_cursor": next_cursor, "has_more": has_more}
+    return json_response(body, headers=headers)
 
 
 @router.get(
@@ -56,10 +56,12 @@ async def list_events(
     operation_id="get_event",
     summary="Get an event",
     responses=problem_responses(404),
+    response_model=EventRead,
 )
-async def get_event(event_id: uuid.UUID, principal: ReadKey, session: Session) -> EventRead:
+async def get_event(event_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One event by id."""
-    return EventRead.model_validate(await service.get_event(session, principal.tenant_id, event_id))
+    row = await service.fetch_event(db, principal.tenant_id, event_id)
+    return json_response(service.EVENT(row))
 
 
 @router.get("/event-types", operation_id="list_event_types", summary="List event types")

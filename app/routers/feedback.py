@@ -9,10 +9,10 @@ from fastapi import Depends, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, page_params
+from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.feedback import FeedbackCreate, FeedbackKind, FeedbackRead, FeedbackUpdate
@@ -40,12 +40,13 @@ async def create_feedback(
     return FeedbackRead.model_validate(feedback)
 
 
-@router.get("", operation_id="list_feedback", summary="List feedback")
+@router.get(
+    "", response_model=Page[FeedbackRead], operation_id="list_feedback", summary="List feedback"
+)
 async def list_feedback(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     recipient_id: Annotated[uuid.UUID | None, Query(description="Feedback to this person.")] = None,
     giver_id: Annotated[uuid.UUID | None, Query(description="Feedback from this person.")] = None,
@@ -67,10 +68,10 @@ async def list_feedback(
     updated_since: Annotated[
         AwareDatetime | None, Query(description="Only feedback changed at or after this time.")
     ] = None,
-) -> Page[FeedbackRead]:
+) -> Response:
     """Feedback, newest first. Filter with `visible_to` before showing it to someone."""
-    rows = await service.list_feedback(
-        session,
+    rows = await service.fetch_page(
+        db,
         principal.tenant_id,
         params,
         recipient_id=recipient_id,
@@ -82,8 +83,7 @@ async def list_feedback(
         visible_to=visible_to,
         updated_since=updated_since,
     )
-    items = [FeedbackRead.model_validate(f) for f in rows]
-    return build_page(rows, params, items, request, response)
+    return service.READER.answer_page(request, rows, params)
 
 
 @router.get(
@@ -91,14 +91,11 @@ async def list_feedback(
     operation_id="get_feedback",
     summary="Get feedback",
     responses=problem_responses(404),
+    response_model=FeedbackRead,
 )
-async def get_feedback(
-    feedback_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> FeedbackRead:
+async def get_feedback(feedback_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One piece of feedback, with an `ETag` to send back as `If-Match` when updating."""
-    feedback = await service.get(session, principal.tenant_id, feedback_id)
-    with_etag(response, feedback)
-    return FeedbackRead.model_validate(feedback)
+    return service.READER.answer(await service.READER.one(db, principal.tenant_id, feedback_id))
 
 
 @router.patch(

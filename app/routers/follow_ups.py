@@ -9,10 +9,10 @@ from fastapi import Depends, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, page_params
+from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.follow_ups import (
@@ -46,12 +46,13 @@ async def create_follow_up(
     return FollowUpRead.model_validate(follow_up)
 
 
-@router.get("", operation_id="list_follow_ups", summary="List follow-ups")
+@router.get(
+    "", response_model=Page[FollowUpRead], operation_id="list_follow_ups", summary="List follow-ups"
+)
 async def list_follow_ups(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     conversation_id: Annotated[
         uuid.UUID | None, Query(description="Follow-ups of this conversation.")
@@ -69,10 +70,10 @@ async def list_follow_ups(
     updated_since: Annotated[
         AwareDatetime | None, Query(description="Only follow-ups changed at or after this time.")
     ] = None,
-) -> Page[FollowUpRead]:
+) -> Response:
     """Follow-ups, newest first."""
-    rows = await service.list_follow_ups(
-        session,
+    rows = await service.fetch_page(
+        db,
         principal.tenant_id,
         params,
         conversation_id=conversation_id,
@@ -82,8 +83,7 @@ async def list_follow_ups(
         due_after=due_after,
         updated_since=updated_since,
     )
-    items = [FollowUpRead.model_validate(f) for f in rows]
-    return build_page(rows, params, items, request, response)
+    return service.READER.answer_page(request, rows, params)
 
 
 @router.get(
@@ -91,14 +91,11 @@ async def list_follow_ups(
     operation_id="get_follow_up",
     summary="Get a follow-up",
     responses=problem_responses(404),
+    response_model=FollowUpRead,
 )
-async def get_follow_up(
-    follow_up_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> FollowUpRead:
+async def get_follow_up(follow_up_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One follow-up, with an `ETag` to send back as `If-Match` when updating."""
-    follow_up = await service.get(session, principal.tenant_id, follow_up_id)
-    with_etag(response, follow_up)
-    return FollowUpRead.model_validate(follow_up)
+    return service.READER.answer(await service.READER.one(db, principal.tenant_id, follow_up_id))
 
 
 @router.patch(

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Body, Depends, Query, Request, Response, status
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, page_params
+from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.goals import (
@@ -49,12 +49,11 @@ async def create_goal(
     return goal
 
 
-@router.get("", operation_id="list_goals", summary="List goals")
+@router.get("", operation_id="list_goals", summary="List goals", response_model=Page[GoalRead])
 async def list_goals(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     owner_id: Annotated[uuid.UUID | None, Query(description="Goals of this employee.")] = None,
     status: Annotated[GoalStatus | None, Query()] = None,
@@ -65,10 +64,10 @@ async def list_goals(
     updated_since: Annotated[
         datetime | None, Query(description="Only goals changed at or after this time.")
     ] = None,
-) -> Page[GoalRead]:
+) -> Response:
     """Goals, newest first, each with its `conversation_ids`."""
-    rows = await service.list_goals(
-        session,
+    rows = await service.fetch_page(
+        db,
         principal.tenant_id,
         params,
         owner_id=owner_id,
@@ -77,8 +76,7 @@ async def list_goals(
         conversation_id=conversation_id,
         updated_since=updated_since,
     )
-    items = await service.read_many(session, rows[: params.limit])
-    return build_page(rows, params, items, request, response)
+    return service.READER.answer_page(request, rows, params)
 
 
 @router.get(
@@ -86,14 +84,11 @@ async def list_goals(
     operation_id="get_goal",
     summary="Get a goal",
     responses=problem_responses(404),
+    response_model=GoalRead,
 )
-async def get_goal(
-    goal_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> GoalRead:
+async def get_goal(goal_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One goal, with an `ETag` to send back as `If-Match` when updating."""
-    goal = await service.read(session, await service.get(session, principal.tenant_id, goal_id))
-    with_etag(response, goal)
-    return goal
+    return service.READER.answer(await service.READER.one(db, principal.tenant_id, goal_id))
 
 
 @router.patch(

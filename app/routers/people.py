@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request, Response, status
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, page_params
+from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.people import PersonCreate, PersonRead, PersonStatus, PersonUpdate, PersonUpsert
@@ -40,12 +40,11 @@ async def create_person(
     return PersonRead.model_validate(person)
 
 
-@router.get("", operation_id="list_people", summary="List people")
+@router.get("", operation_id="list_people", summary="List people", response_model=Page[PersonRead])
 async def list_people(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     manager_id: Annotated[
         uuid.UUID | None, Query(description="Direct reports of this person.")
@@ -57,10 +56,10 @@ async def list_people(
     updated_since: Annotated[
         datetime | None, Query(description="Only people changed at or after this time.")
     ] = None,
-) -> Page[PersonRead]:
+) -> Response:
     """People, newest first."""
-    rows = await service.list_people(
-        session,
+    rows = await service.fetch_page(
+        db,
         principal.tenant_id,
         params,
         manager_id=manager_id,
@@ -68,8 +67,7 @@ async def list_people(
         email=email,
         updated_since=updated_since,
     )
-    items = [PersonRead.model_validate(p) for p in rows]
-    return build_page(rows, params, items, request, response)
+    return service.READER.answer_page(request, rows, params)
 
 
 @router.get(
@@ -77,14 +75,11 @@ async def list_people(
     operation_id="get_person",
     summary="Get a person",
     responses=problem_responses(404),
+    response_model=PersonRead,
 )
-async def get_person(
-    person_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> PersonRead:
+async def get_person(person_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One person, with an `ETag` to send back as `If-Match` when updating."""
-    person = await service.get(session, principal.tenant_id, person_id)
-    with_etag(response, person)
-    return PersonRead.model_validate(person)
+    return service.READER.answer(await service.READER.one(db, principal.tenant_id, person_id))
 
 
 @router.patch(

@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import PageParams, keyset, keyset_by_position
+from app.core.rows import Shape
 from app.models.action_plan import ActionItem, ActionPlan
 from app.models.base import utcnow
 from app.models.conversation import Conversation
@@ -37,6 +40,7 @@ from app.schemas.action_plans import (
 )
 from app.services import events
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     check_reference,
@@ -321,8 +325,32 @@ async def list_items(
     return (await session.scalars(paged)).all()
 
 
-async def list_all_items(
-    session: AsyncSession,
+ITEMS = Reader(ActionItem, Shape(ActionItemRead))
+
+_ITEM_IN_PLAN = (
+    "SELECT EXISTS (SELECT FROM action_plans WHERE id = $1 AND tenant_id = $3) AS plan_found, "
+    "t.* FROM (SELECT) AS one LEFT JOIN action_items t ON t.id = $2 AND t.tenant_id = $3"
+)
+
+
+async def fetch_item(
+    db: RequestDb, tenant_id: uuid.UUID, plan_id: uuid.UUID, item_id: uuid.UUID
+) -> asyncpg.Record:
+    """An item of a plan of the caller's tenant, in one statement; the same 404s as
+    ``get_plan`` then ``get_item``."""
+    row = await (await db.raw()).fetchrow(_ITEM_IN_PLAN, plan_id, item_id, tenant_id)
+    assert row is not None
+    if not row["plan_found"]:
+        raise NotFound(f"No action plan with id {plan_id}.")
+    if row["id"] is None:
+        raise NotFound(f"No action item with id {item_id}.")
+    if row["plan_id"] != plan_id:
+        raise NotFound(f"No action item with id {item_id} in action plan {plan_id}.")
+    return row
+
+
+async def fetch_all_items(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
     *,
@@ -330,18 +358,18 @@ async def list_all_items(
     status: str | None = None,
     due_before: date | None = None,
     updated_since: datetime | None = None,
-) -> Sequence[ActionItem]:
-    """Items across plans, newest first: "what does this person owe"."""
-    stmt = select(ActionItem).where(ActionItem.tenant_id == tenant_id)
+) -> list[asyncpg.Record]:
+    """Items across plans, newest first: "what does this person owe"; one statement."""
+    where = ITEMS.where(tenant_id)
     if assignee_id is not None:
-        stmt = stmt.where(ActionItem.assignee_id == assignee_id)
+        where.add("t.assignee_id = {}", assignee_id)
     if status is not None:
-        stmt = stmt.where(ActionItem.status == status)
+        where.add("t.status = {}", status)
     if due_before is not None:
-        stmt = stmt.where(col(ActionItem.due_date) < due_before)
+        where.add("t.due_date < {}", due_before)
     if updated_since is not None:
-        stmt = stmt.where(ActionItem.updated_at >= updated_since)
-    return (await session.scalars(keyset(stmt, ActionItem.created_at, ActionItem.id, params))).all()
+        where.add("t.updated_at >= {}", updated_since)
+    return await ITEMS.page(db, where, params)
 
 
 async def update_item(

@@ -23,7 +23,7 @@ from sqlmodel import SQLModel, col, select
 from app.core.auth import Principal
 from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from app.core.pagination import PageParams, keyset, keyset_sql
+from app.core.pagination import PageParams, keyset_sql
 from app.core.rows import Record, Shape, dumps
 from app.core.sql import Where
 from app.models.base import utcnow, uuid7
@@ -251,49 +251,6 @@ async def get(
 ) -> Conversation:
     """The conversation (404 if missing or another tenant's); writes lock it."""
     return await get_owned(session, Conversation, tenant_id, conversation_id, for_update=for_update)
-
-
-async def list_conversations(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    params: PageParams,
-    *,
-    employee_id: uuid.UUID | None = None,
-    facilitator_id: uuid.UUID | None = None,
-    person_id: uuid.UUID | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    scheduled_after: datetime | None = None,
-    scheduled_before: datetime | None = None,
-    updated_since: datetime | None = None,
-) -> tuple[Sequence[sa.Row[Any]], list[ConversationRead]]:
-    """A page of conversations (newest first) and their read schemas: three queries."""
-    table: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(table).where(col(Conversation.tenant_id) == tenant_id)
-    if employee_id is not None:
-        stmt = stmt.where(col(Conversation.employee_id) == employee_id)
-    if facilitator_id is not None:
-        stmt = stmt.where(col(Conversation.facilitator_id) == facilitator_id)
-    if person_id is not None:
-        stmt = stmt.where(
-            sa.or_(
-                col(Conversation.employee_id) == person_id,
-                col(Conversation.facilitator_id) == person_id,
-            )
-        )
-    if status is not None:
-        stmt = stmt.where(col(Conversation.status) == status)
-    if kind is not None:
-        stmt = stmt.where(col(Conversation.kind) == kind)
-    if scheduled_after is not None:
-        stmt = stmt.where(col(Conversation.scheduled_start) >= scheduled_after)
-    if scheduled_before is not None:
-        stmt = stmt.where(col(Conversation.scheduled_start) < scheduled_before)
-    if updated_since is not None:
-        stmt = stmt.where(col(Conversation.updated_at) >= updated_since)
-    # Core rows, not table models: a page needs no identity map, and rows are much cheaper.
-    rows = (await session.execute(keyset(stmt, table.c.created_at, table.c.id, params))).all()
-    return rows, await to_reads(session, rows[: params.limit])
 
 
 # Writing ---------------------------------------------------------------------------------

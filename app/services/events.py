@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
 from app.core.errors import NotFound, ValidationFailed
 from app.core.metrics import EVENTS_WRITTEN
+from app.core.rows import Shape
+from app.core.sql import Where
 from app.models.base import utcnow, uuid7
 from app.models.event import Event
+from app.schemas.events import EventRead
 from app.services.event_types import EVENT_TYPES
 
 EventHook = Callable[[AsyncSession, Event], Awaitable[None]]
@@ -136,41 +138,60 @@ async def record_sql(
     return event
 
 
-_VISIBLE = sa.or_(
-    col(Event.txid) < sa.text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"),
-    col(Event.txid) == sa.text("(pg_current_xact_id_if_assigned()::text)::bigint"),
+EVENT = Shape(EventRead)
+
+# Listed only once every transaction that started before its own has finished (see above).
+_VISIBLE_SQL = (
+    "(e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint "
+    "OR e.txid = (pg_current_xact_id_if_assigned()::text)::bigint)"
 )
 
 
-async def list_events(
-    session: AsyncSession,
+async def fetch_events(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     *,
     after: uuid.UUID | None,
     types: Sequence[str],
     limit: int,
-) -> Sequence[Event]:
-    stmt = select(Event).where(Event.tenant_id == tenant_id, _VISIBLE)
+) -> list[asyncpg.Record]:
+    """Events in commit order after ``after`` (one more than ``limit``): one statement,
+    which also tells whether ``after`` names an event of the tenant."""
+    where = Where("e.tenant_id = {}", tenant_id)
+    where.clauses.append(_VISIBLE_SQL)
     if types:
         unknown = sorted(set(types) - set(EVENT_TYPES))
         if unknown:
             raise ValidationFailed.field(
                 "/query/type", f"Unknown event type(s): {', '.join(unknown)}.", "unknown_type"
             )
-        stmt = stmt.where(Event.type.in_(types))  # type: ignore[attr-defined]
-    if after is not None:
-        anchor = await session.scalar(
-            select(col(Event.txid)).where(Event.tenant_id == tenant_id, Event.id == after)
+        where.add("e.type = ANY({}::text[])", list(types))
+    raw = await db.raw()
+    if after is None:
+        limit_arg = where.arg(limit + 1)
+        return await raw.fetch(
+            f"SELECT e.* FROM events e WHERE {where.sql} ORDER BY e.txid, e.id LIMIT {limit_arg}",
+            *where.params,
         )
-        if anchor is None:
-            raise ValidationFailed.field("/query/after", "No event with this id.", "not_found")
-        stmt = stmt.where(sa.tuple_(Event.txid, Event.id) > sa.tuple_(anchor, after))
-    stmt = stmt.order_by(col(Event.txid), col(Event.id)).limit(limit + 1)
-    return (await session.scalars(stmt)).all()
+    anchor = where.arg(after)
+    where.add(f"(e.txid, e.id) > ((SELECT txid FROM anchor), {anchor})")
+    limit_arg = where.arg(limit + 1)
+    rows = await raw.fetch(
+        f"WITH anchor AS (SELECT txid FROM events WHERE tenant_id = $1 AND id = {anchor}) "
+        "SELECT (SELECT txid FROM anchor) AS anchor_txid, e.* FROM (SELECT) AS one "
+        f"LEFT JOIN LATERAL (SELECT * FROM events e WHERE {where.sql} "
+        f"ORDER BY e.txid, e.id LIMIT {limit_arg}) e ON true",
+        *where.params,
+    )
+    if rows[0]["anchor_txid"] is None:
+        raise ValidationFailed.field("/query/after", "No event with this id.", "not_found")
+    return [row for row in rows if row["id"] is not None]
 
 
-async def get_event(session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.UUID) -> Event:
-    event = await session.get(Event, event_id)
-    if event is None or event.tenant_id != tenant_id:
+async def fetch_event(db: RequestDb, tenant_id: uuid.UUID, event_id: uuid.UUID) -> asyncpg.Record:
+    row = await (await db.raw()).fetchrow(
+        "SELECT * FROM events WHERE id = $1 AND tenant_id = $2", event_id, tenant_id
+    )
+    if row is None:
         raise NotFound("No event with this id.")
-    return event
+    return row

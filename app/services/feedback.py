@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
-import sqlalchemy as sa
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import ValidationFailed
-from app.core.pagination import PageParams, keyset
+from app.core.pagination import PageParams
+from app.core.rows import Shape
 from app.models.conversation import Conversation
 from app.models.feedback import Feedback
 from app.models.goal import Goal
@@ -20,6 +20,7 @@ from app.models.person import Person
 from app.schemas.feedback import FeedbackCreate, FeedbackRead, FeedbackUpdate
 from app.services import events
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     check_reference,
@@ -73,23 +74,11 @@ async def get(
     return await get_owned(session, Feedback, tenant_id, feedback_id, for_update=for_update)
 
 
-def _visible_to(tenant_id: uuid.UUID, person_id: uuid.UUID) -> sa.ColumnElement[bool]:
-    """Giver, recipient, or the recipient's manager when visibility includes the manager."""
-    reports = select(col(Person.id)).where(
-        Person.tenant_id == tenant_id, Person.manager_id == person_id
-    )
-    return sa.or_(
-        col(Feedback.giver_id) == person_id,
-        col(Feedback.recipient_id) == person_id,
-        sa.and_(
-            col(Feedback.visibility) == "recipient_and_manager",
-            col(Feedback.recipient_id).in_(reports),
-        ),
-    )
+READER = Reader(Feedback, Shape(FeedbackRead))
 
 
-async def list_feedback(
-    session: AsyncSession,
+async def fetch_page(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
     *,
@@ -101,25 +90,30 @@ async def list_feedback(
     kind: str | None = None,
     visible_to: uuid.UUID | None = None,
     updated_since: datetime | None = None,
-) -> Sequence[Feedback]:
-    stmt = select(Feedback).where(Feedback.tenant_id == tenant_id)
-    if recipient_id is not None:
-        stmt = stmt.where(Feedback.recipient_id == recipient_id)
-    if giver_id is not None:
-        stmt = stmt.where(Feedback.giver_id == giver_id)
-    if conversation_id is not None:
-        stmt = stmt.where(Feedback.conversation_id == conversation_id)
-    if goal_id is not None:
-        stmt = stmt.where(Feedback.goal_id == goal_id)
-    if request_id is not None:
-        stmt = stmt.where(Feedback.request_id == request_id)
-    if kind is not None:
-        stmt = stmt.where(Feedback.kind == kind)
+) -> list[asyncpg.Record]:
+    """A page of rows, newest first (one more than the limit): one statement."""
+    where = READER.where(tenant_id)
+    for column, value in (
+        ("recipient_id", recipient_id),
+        ("giver_id", giver_id),
+        ("conversation_id", conversation_id),
+        ("goal_id", goal_id),
+        ("request_id", request_id),
+        ("kind", kind),
+    ):
+        if value is not None:
+            where.add(f"t.{column} = {{}}", value)
     if visible_to is not None:
-        stmt = stmt.where(_visible_to(tenant_id, visible_to))
+        # Giver, recipient, or the recipient's manager when visibility includes the manager.
+        where.add(
+            "(t.giver_id = {0} OR t.recipient_id = {0} OR (t.visibility = "
+            "'recipient_and_manager' AND t.recipient_id IN (SELECT id FROM people "
+            "WHERE tenant_id = t.tenant_id AND manager_id = {0})))",
+            visible_to,
+        )
     if updated_since is not None:
-        stmt = stmt.where(Feedback.updated_at >= updated_since)
-    return (await session.scalars(keyset(stmt, Feedback.created_at, Feedback.id, params))).all()
+        where.add("t.updated_at >= {}", updated_since)
+    return await READER.page(db, where, params)
 
 
 async def update(

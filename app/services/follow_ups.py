@@ -7,16 +7,17 @@ The scheduler emits ``follow_up.due`` / ``follow_up.overdue`` from ``due_at`` an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import InvalidTransition, NotFound
-from app.core.pagination import PageParams, keyset
+from app.core.pagination import PageParams
+from app.core.rows import Shape
 from app.models.base import utcnow
 from app.models.conversation import Conversation
 from app.models.follow_up import FollowUp
@@ -24,6 +25,7 @@ from app.models.person import Person
 from app.schemas.follow_ups import FollowUpCancel, FollowUpCreate, FollowUpRead, FollowUpUpdate
 from app.services import events
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     check_reference,
@@ -83,8 +85,11 @@ async def snapshot(session: AsyncSession, follow_up_id: uuid.UUID) -> dict[str, 
     return FollowUpRead.model_validate(follow_up).model_dump(mode="json")
 
 
-async def list_follow_ups(
-    session: AsyncSession,
+READER = Reader(FollowUp, Shape(FollowUpRead))
+
+
+async def fetch_page(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
     *,
@@ -94,21 +99,22 @@ async def list_follow_ups(
     due_before: datetime | None = None,
     due_after: datetime | None = None,
     updated_since: datetime | None = None,
-) -> Sequence[FollowUp]:
-    stmt = select(FollowUp).where(FollowUp.tenant_id == tenant_id)
+) -> list[asyncpg.Record]:
+    """A page of rows, newest first (one more than the limit): one statement."""
+    where = READER.where(tenant_id)
     if conversation_id is not None:
-        stmt = stmt.where(FollowUp.conversation_id == conversation_id)
+        where.add("t.conversation_id = {}", conversation_id)
     if assignee_id is not None:
-        stmt = stmt.where(FollowUp.assignee_id == assignee_id)
+        where.add("t.assignee_id = {}", assignee_id)
     if status is not None:
-        stmt = stmt.where(FollowUp.status == status)
+        where.add("t.status = {}", status)
     if due_before is not None:
-        stmt = stmt.where(FollowUp.due_at < due_before)
+        where.add("t.due_at < {}", due_before)
     if due_after is not None:
-        stmt = stmt.where(FollowUp.due_at >= due_after)
+        where.add("t.due_at >= {}", due_after)
     if updated_since is not None:
-        stmt = stmt.where(FollowUp.updated_at >= updated_since)
-    return (await session.scalars(keyset(stmt, FollowUp.created_at, FollowUp.id, params))).all()
+        where.add("t.updated_at >= {}", updated_since)
+    return await READER.page(db, where, params)
 
 
 async def update(

@@ -22,13 +22,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from app.core.pagination import PageParams, keyset
+from app.core.pagination import PageParams
+from app.core.rows import Record, Shape
 from app.models.base import utcnow
 from app.models.conversation import Conversation
 from app.models.goal import Goal, GoalConversation
@@ -43,6 +46,7 @@ from app.schemas.goals import (
 )
 from app.services import events
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     check_reference,
@@ -107,15 +111,55 @@ async def _links(
     return out
 
 
+def _agreement(row: Record) -> dict[str, Any]:
+    return {
+        "employee_agreed_at": row["employee_agreed_at"],
+        "facilitator_agreed_at": row["facilitator_agreed_at"],
+        "facilitator_id": row["facilitator_agreed_by"],
+    }
+
+
+READER = Reader(
+    Goal,
+    Shape(GoalRead, conversation_ids=lambda row: row["links"], agreement=_agreement),
+    extra=", ARRAY(SELECT l.conversation_id FROM goal_conversations l WHERE l.goal_id = t.id "
+    "ORDER BY l.created_at, l.conversation_id) AS links",
+)
+
+
+async def fetch_page(
+    db: RequestDb,
+    tenant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    owner_id: uuid.UUID | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    conversation_id: uuid.UUID | None = None,
+    updated_since: datetime | None = None,
+) -> list[asyncpg.Record]:
+    """A page of goal rows with their links, newest first: one statement."""
+    where = READER.where(tenant_id)
+    if owner_id is not None:
+        where.add("t.owner_id = {}", owner_id)
+    if status is not None:
+        where.add("t.status = {}", status)
+    if category is not None:
+        where.add("t.category = {}", category)
+    if conversation_id is not None:
+        where.add(
+            "t.id IN (SELECT goal_id FROM goal_conversations WHERE conversation_id = {} "
+            "AND tenant_id = t.tenant_id)",
+            conversation_id,
+        )
+    if updated_since is not None:
+        where.add("t.updated_at >= {}", updated_since)
+    return await READER.page(db, where, params)
+
+
 async def read(session: AsyncSession, goal: Goal) -> GoalRead:
     links = await _links(session, [goal.id])
     return _present(goal, links.get(goal.id, []))
-
-
-async def read_many(session: AsyncSession, goals: Sequence[Goal]) -> list[GoalRead]:
-    """Present a page of goals: one query for all their links, whatever the page size."""
-    links = await _links(session, [g.id for g in goals])
-    return [_present(g, links.get(g.id, [])) for g in goals]
 
 
 async def _emit(session: AsyncSession, principal: Principal, type: str, goal: Goal) -> GoalRead:
@@ -207,38 +251,6 @@ async def get(
     session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, *, for_update: bool = False
 ) -> Goal:
     return await get_owned(session, Goal, tenant_id, goal_id, for_update=for_update)
-
-
-async def list_goals(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    params: PageParams,
-    *,
-    owner_id: uuid.UUID | None = None,
-    status: str | None = None,
-    category: str | None = None,
-    conversation_id: uuid.UUID | None = None,
-    updated_since: datetime | None = None,
-) -> Sequence[Goal]:
-    stmt = select(Goal).where(Goal.tenant_id == tenant_id)
-    if owner_id is not None:
-        stmt = stmt.where(Goal.owner_id == owner_id)
-    if status is not None:
-        stmt = stmt.where(Goal.status == status)
-    if category is not None:
-        stmt = stmt.where(Goal.category == category)
-    if conversation_id is not None:
-        stmt = stmt.where(
-            col(Goal.id).in_(
-                select(col(GoalConversation.goal_id)).where(
-                    GoalConversation.conversation_id == conversation_id,
-                    GoalConversation.tenant_id == tenant_id,
-                )
-            )
-        )
-    if updated_since is not None:
-        stmt = stmt.where(Goal.updated_at >= updated_since)
-    return (await session.scalars(keyset(stmt, Goal.created_at, Goal.id, params))).all()
 
 
 async def update(

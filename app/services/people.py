@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import Conflict, ValidationFailed
-from app.core.pagination import PageParams, keyset
+from app.core.pagination import PageParams
+from app.core.rows import Shape
 from app.models.base import utcnow
 from app.models.conversation import ConversationNote
 from app.models.event import Event
@@ -21,6 +23,7 @@ from app.models.person import Person
 from app.schemas.people import PersonCreate, PersonRead, PersonUpdate, PersonUpsert
 from app.services import events, webhooks
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     check_reference,
@@ -88,8 +91,11 @@ async def get(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID)
     return await get_owned(session, Person, tenant_id, person_id)
 
 
-async def list_people(
-    session: AsyncSession,
+READER = Reader(Person, Shape(PersonRead))
+
+
+async def fetch_page(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
     *,
@@ -97,17 +103,18 @@ async def list_people(
     status: str | None = None,
     email: str | None = None,
     updated_since: datetime | None = None,
-) -> Sequence[Person]:
-    stmt = select(Person).where(Person.tenant_id == tenant_id)
+) -> list[asyncpg.Record]:
+    """A page of people rows, newest first (one more than the limit): one statement."""
+    where = READER.where(tenant_id)
     if manager_id is not None:
-        stmt = stmt.where(Person.manager_id == manager_id)
+        where.add("t.manager_id = {}", manager_id)
     if status is not None:
-        stmt = stmt.where(Person.status == status)
+        where.add("t.status = {}", status)
     if email is not None:
-        stmt = stmt.where(sa.func.lower(Person.email) == email.lower())
+        where.add("lower(t.email) = {}", email.lower())
     if updated_since is not None:
-        stmt = stmt.where(Person.updated_at >= updated_since)
-    return (await session.scalars(keyset(stmt, Person.created_at, Person.id, params))).all()
+        where.add("t.updated_at >= {}", updated_since)
+    return await READER.page(db, where, params)
 
 
 async def _update(

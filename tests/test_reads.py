@@ -1,0 +1,160 @@
+"""The hot read paths (plain SQL shaped into JSON, app/services/common.py ``Reader``) answer
+exactly what the ORM path answers: every write returns the resource through the ORM and
+pydantic, and the following GET one, list page and event must carry the same JSON and
+the same ETag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.factories import create_person
+from tests.factories_feedback import create_feedback, create_follow_up, in_days
+from tests.factories_goals import create_goal, create_item, create_plan
+
+Client = httpx.AsyncClient
+
+
+async def same_as_read(
+    client: Client, auth: dict[str, str], written: httpx.Response, url: str, list_url: str
+) -> dict[str, Any]:
+    """Assert GET ``url`` and the first item of GET ``list_url`` equal ``written``."""
+    assert written.status_code in (200, 201), written.text
+    one = await client.get(url, headers=auth)
+    assert one.status_code == 200, one.text
+    assert one.json() == written.json()
+    assert one.headers["etag"] == written.headers["etag"]
+    assert one.headers["content-type"] == "application/json"
+    page = await client.get(list_url, headers=auth)
+    assert page.status_code == 200, page.text
+    assert page.json()["data"][0] == written.json()
+    body: dict[str, Any] = one.json()
+    return body
+
+
+async def last_event(client: Client, auth: dict[str, str]) -> dict[str, Any]:
+    events = (await client.get("/v1/events?limit=100", headers=auth)).json()["data"]
+    one = await client.get(f"/v1/events/{events[-1]['id']}", headers=auth)
+    assert one.json() == events[-1]
+    event: dict[str, Any] = events[-1]
+    return event
+
+
+async def test_people(client: Client, auth: dict[str, str]) -> None:
+    manager = await create_person(client, auth, name="Grace")
+    created = await client.post(
+        "/v1/people",
+        json={
+            "name": "Ada",
+            "email": "ada@example.com",
+            "title": "Engineer",
+            "manager_id": manager["id"],
+            "timezone": "Europe/Paris",
+            "external_id": "HR-1",
+            "metadata": {"level": 3, "tags": ["a", "é"], "nested": {"x": None, "f": 1.5}},
+        },
+        headers=auth,
+    )
+    url = f"/v1/people/{created.json()['id']}"
+    body = await same_as_read(client, auth, created, url, "/v1/people")
+    assert (await last_event(client, auth))["data"] == body
+    patched = await client.patch(url, json={"title": None, "status": "inactive"}, headers=auth)
+    await same_as_read(client, auth, patched, url, "/v1/people")
+
+
+async def test_conversations(client: Client, auth: dict[str, str]) -> None:
+    employee = await create_person(client, auth, name="Ada")
+    facilitator = await create_person(client, auth, name="Grace")
+    created = await client.post(
+        "/v1/conversations",
+        json={
+            "employee_id": employee["id"],
+            "facilitator_id": facilitator["id"],
+            "kind": "stay",
+            "scheduled_start": "2030-03-04T09:30:00.123456+01:00",
+            "location": "Room 4",
+            "meeting_url": "https://meet.example.com/x",
+            "employee_objectives": "Grow",
+            "metadata": {"k": "v"},
+        },
+        headers=auth,
+    )
+    url = f"/v1/conversations/{created.json()['id']}"
+    body = await same_as_read(client, auth, created, url, "/v1/conversations")
+    assert (await last_event(client, auth))["data"] == body
+    for topic in ("Scope", "Timeline"):
+        added = await client.post(
+            f"{url}/agenda-items", json={"author_id": employee["id"], "topic": topic}, headers=auth
+        )
+        assert added.status_code == 201, added.text
+    scheduled = await client.post(f"{url}/schedule", json={}, headers=auth)
+    await same_as_read(client, auth, scheduled, url, "/v1/conversations")
+    prepared = await client.post(f"{url}/prepare", json={"person_id": employee["id"]}, headers=auth)
+    await same_as_read(client, auth, prepared, url, "/v1/conversations")
+    moved = await client.post(
+        f"{url}/reschedule",
+        json={"scheduled_start": "2030-03-05T10:00:00Z", "reason": "Travel"},
+        headers=auth,
+    )
+    body = await same_as_read(client, auth, moved, url, "/v1/conversations")
+    assert [i["topic"] for i in body["agenda_items"]] == ["Scope", "Timeline"]
+    assert len(body["reschedules"]) == 1
+    assert body["preparation"]["unprepared"] == [facilitator["id"]]
+
+
+async def test_goals(client: Client, auth: dict[str, str]) -> None:
+    manager = await create_person(client, auth, name="Grace")
+    employee = await create_person(client, auth, name="Ada", manager_id=manager["id"])
+    conversations = []
+    for _ in range(2):
+        made = await client.post(
+            "/v1/conversations",
+            json={"employee_id": employee["id"], "facilitator_id": manager["id"]},
+            headers=auth,
+        )
+        conversations.append(made.json()["id"])
+    goal = await create_goal(
+        client, auth, employee["id"], conversation_ids=conversations, target_date="2031-01-31"
+    )
+    url = f"/v1/goals/{goal['id']}"
+    agreed = await client.post(
+        f"{url}/agree", json={"party": "facilitator", "person_id": manager["id"]}, headers=auth
+    )
+    body = await same_as_read(client, auth, agreed, url, "/v1/goals")
+    assert body["conversation_ids"] == conversations
+    assert body["agreement"]["facilitator_id"] == manager["id"]
+
+
+async def test_action_items(client: Client, auth: dict[str, str]) -> None:
+    employee = await create_person(client, auth, name="Ada")
+    plan = await create_plan(client, auth, employee["id"])
+    item = await create_item(client, auth, plan["id"], employee["id"], due_date="2031-02-01")
+    url = f"/v1/action-plans/{plan['id']}/items/{item['id']}"
+    done = await client.patch(url, json={"status": "done"}, headers=auth)
+    await same_as_read(client, auth, done, url, "/v1/action-items")
+    other = await create_plan(client, auth, employee["id"])
+    elsewhere = await client.get(f"/v1/action-plans/{other['id']}/items/{item['id']}", headers=auth)
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["detail"] == (
+        f"No action item with id {item['id']} in action plan {other['id']}."
+    )
+
+
+async def test_feedback_and_follow_ups(client: Client, auth: dict[str, str]) -> None:
+    ada = await create_person(client, auth, name="Ada")
+    grace = await create_person(client, auth, name="Grace")
+    feedback = await create_feedback(client, auth, grace["id"], ada["id"])
+    url = f"/v1/feedback/{feedback['id']}"
+    edited = await client.patch(url, json={"visibility": "recipient_and_manager"}, headers=auth)
+    await same_as_read(client, auth, edited, url, "/v1/feedback")
+
+    made = await client.post(
+        "/v1/conversations",
+        json={"employee_id": ada["id"], "facilitator_id": grace["id"]},
+        headers=auth,
+    )
+    follow_up = await create_follow_up(client, auth, made.json()["id"], ada["id"])
+    url = f"/v1/follow-ups/{follow_up['id']}"
+    moved = await client.patch(url, json={"due_at": in_days(3), "note": "Check"}, headers=auth)
+    await same_as_read(client, auth, moved, url, "/v1/follow-ups")
