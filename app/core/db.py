@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from asyncpg.transaction import Transaction
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -47,14 +48,21 @@ class RequestDb:
     connection and one transaction, which ``TransactionalRoute`` commits once the endpoint
     has answered, or rolls back on any error.
 
-    A read-only request costs one pool checkout (one greenlet hop) and a checkin without
-    any; the SQLAlchemy ``Connection`` around the pooled connection is built only when a
-    transaction is opened. When the app's sessionmaker is bound to a connection (the
-    tests' outer transaction), that connection is used and the request's transaction is a
-    SAVEPOINT inside it.
+    What each costs: a read-only request, one pool checkout (one greenlet hop) and a
+    checkin without any; a raw write, an asyncpg transaction on top (no SQLAlchemy
+    ``Connection`` at all). Only a request that needs the ORM gets the SQLAlchemy
+    connection around the same pooled connection, joined to the transaction already open.
+
+    When the app's sessionmaker is bound to a connection (the tests' outer transaction),
+    that connection is used and each request runs in a SAVEPOINT of its own inside it.
+
+    SQLAlchemy's asyncpg adapter keeps its transaction in ``_transaction`` and opens one
+    before its own first statement when that is None (``_start_transaction``): both are
+    set here so the adapter joins, or commits, the transaction opened on the raw
+    connection (hence the ``sqlalchemy<2.2`` pin).
     """
 
-    __slots__ = ("_adapter", "_bind", "_conn", "_fairy", "_raw", "_session", "_tx")
+    __slots__ = ("_adapter", "_bind", "_conn", "_fairy", "_raw", "_raw_tx", "_session", "_tx")
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         bind = sessionmaker.kw["bind"]
@@ -63,8 +71,9 @@ class RequestDb:
         self._fairy: PoolProxiedConnection | None = None
         self._adapter: Any = None
         self._raw: asyncpg.Connection | None = None
+        self._raw_tx: Transaction | None = None  # a raw write's transaction
         self._session: AsyncSession | None = None
-        self._tx: AsyncTransaction | None = None
+        self._tx: AsyncTransaction | None = None  # the SQLAlchemy transaction (or SAVEPOINT)
 
     @property
     def _external(self) -> bool:
@@ -87,32 +96,30 @@ class RequestDb:
         assert self._raw is not None
         return self._raw
 
-    async def _connection(self) -> AsyncConnection:
-        """The SQLAlchemy connection around the request's pooled connection."""
-        if self._conn is None:
-            await self.raw()
-            engine = self._bind
-            assert isinstance(engine, AsyncEngine)
-            self._conn = AsyncConnection(engine, Connection(engine.sync_engine, self._fairy))
-            self._fairy = None  # the Connection owns it now, and gives it back on close
-        return self._conn
-
     async def begin(self) -> asyncpg.Connection:
         """The asyncpg connection inside the request's transaction, opened on first call."""
         raw = await self.raw()
-        if self._tx is None:
-            conn = await self._connection()
-            self._tx = await conn.begin()
-            # SQLAlchemy's adapter sends BEGIN lazily, before its own first statement;
-            # statements sent straight to asyncpg need it now.
-            if self._adapter._transaction is None:
-                await self._adapter._start_transaction()
+        if self._tx is None and self._raw_tx is None:
+            transaction = raw.transaction()
+            await transaction.start()
+            self._raw_tx = self._adapter._transaction = transaction
         return raw
 
     async def session(self) -> AsyncSession:
         """An ORM session on the same connection and in the same transaction."""
         if self._session is None:
             await self.begin()
+            if self._conn is None:
+                engine = self._bind
+                assert isinstance(engine, AsyncEngine)
+                # The Connection owns the pooled connection from now on (and checks it in).
+                self._conn = AsyncConnection(engine, Connection(engine.sync_engine, self._fairy))
+                self._fairy = None
+            if self._tx is None:
+                # The adapter already holds the open transaction: no second BEGIN is sent,
+                # and committing this one commits it.
+                self._tx = await self._conn.begin()
+                self._raw_tx = None
             self._session = AsyncSession(
                 bind=self._conn,
                 expire_on_commit=False,
@@ -129,6 +136,7 @@ class RequestDb:
         if self._tx is not None and self._tx.is_active:
             await self._tx.commit()
         self._tx = None
+        await self._end_raw(commit=True)
 
     async def rollback(self) -> None:
         if self._session is not None:
@@ -136,6 +144,14 @@ class RequestDb:
         if self._tx is not None and self._tx.is_active:
             await self._tx.rollback()
         self._tx = None
+        await self._end_raw(commit=False)
+
+    async def _end_raw(self, *, commit: bool) -> None:
+        transaction, self._raw_tx = self._raw_tx, None
+        if transaction is None:
+            return
+        self._adapter._transaction = None
+        await (transaction.commit() if commit else transaction.rollback())
 
     async def close(self) -> None:
         """Give the connection back (rolling back anything left open)."""
@@ -146,8 +162,10 @@ class RequestDb:
         finally:
             fairy, self._fairy = self._fairy, None
             if fairy is not None:
-                # Nothing was opened on it (no transaction): the checkin needs no I/O.
-                fairy.close()
+                if self._adapter is not None and self._adapter._transaction is None:
+                    fairy.close()  # nothing open on it: the checkin needs no I/O
+                else:
+                    await greenlet_spawn(fairy.close)
             elif self._conn is not None and not self._external:
                 await self._conn.close()
             self._conn = self._raw = self._adapter = self._session = None
