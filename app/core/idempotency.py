@@ -54,20 +54,23 @@ async def check_idempotency(
     body = await request.body()
     request_hash = _request_hash(request, body)
     raw = await db.begin()
-    locked = await raw.fetchval(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+    # One statement takes the lock and reads the record. Its snapshot predates the lock: a
+    # duplicate committing in between is not seen here, and then its record makes this
+    # request's own insert (``remember``) fail as a conflict (409): never a second effect.
+    row = await raw.fetchrow(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked, r.request_hash, "
+        "r.status_code, r.response_body, r.response_headers FROM (SELECT) AS one LEFT JOIN "
+        "idempotency_records r ON r.tenant_id = $2 AND r.key = $3",
         f"idem:{principal.tenant_id}:{idempotency_key}",
-    )
-    if not locked:
-        raise IdempotencyInProgress(
-            "Another request with this Idempotency-Key is still being processed; retry later."
-        )
-    record = await raw.fetchrow(
-        "SELECT request_hash, status_code, response_body, response_headers "
-        "FROM idempotency_records WHERE tenant_id = $1 AND key = $2",
         principal.tenant_id,
         idempotency_key,
     )
+    assert row is not None
+    if not row["locked"]:
+        raise IdempotencyInProgress(
+            "Another request with this Idempotency-Key is still being processed; retry later."
+        )
+    record = row if row["status_code"] is not None else None
     if record is not None:
         if record["request_hash"] != request_hash:
             raise IdempotencyKeyReused(
