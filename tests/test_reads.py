@@ -133,6 +133,12 @@ async def test_action_items(client: Client, auth: dict[str, str]) -> None:
     url = f"/v1/action-plans/{plan['id']}/items/{item['id']}"
     done = await client.patch(url, json={"status": "done"}, headers=auth)
     await same_as_read(client, auth, done, url, "/v1/action-items")
+    await create_item(client, auth, plan["id"], employee["id"], title="Second")
+    plan_url = f"/v1/action-plans/{plan['id']}"
+    renamed = await client.patch(plan_url, json={"title": "Renamed"}, headers=auth)
+    body = await same_as_read(client, auth, renamed, plan_url, "/v1/action-plans")
+    assert body["completion"] == {"done": 1, "total": 2, "ratio": 0.5}
+    assert [i["title"] for i in body["items"]] == ["Shadow on-call", "Second"]
     other = await create_plan(client, auth, employee["id"])
     elsewhere = await client.get(f"/v1/action-plans/{other['id']}/items/{item['id']}", headers=auth)
     assert elsewhere.status_code == 404

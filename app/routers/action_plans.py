@@ -54,12 +54,16 @@ async def create_action_plan(
     return plan
 
 
-@router.get(PLANS, operation_id="list_action_plans", summary="List action plans")
+@router.get(
+    PLANS,
+    operation_id="list_action_plans",
+    summary="List action plans",
+    response_model=Page[ActionPlanRead],
+)
 async def list_action_plans(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     owner_id: Annotated[uuid.UUID | None, Query()] = None,
     goal_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -69,10 +73,10 @@ async def list_action_plans(
         datetime | None,
         Query(description="Only plans changed (including their items) at or after this time."),
     ] = None,
-) -> Page[ActionPlanRead]:
+) -> Response:
     """Action plans, newest first, each with its items and completion."""
-    rows = await service.list_plans(
-        session,
+    rows = await service.fetch_plans(
+        db,
         principal.tenant_id,
         params,
         owner_id=owner_id,
@@ -81,8 +85,7 @@ async def list_action_plans(
         status=status,
         updated_since=updated_since,
     )
-    items = await service.read_plans(session, rows[: params.limit])
-    return build_page(rows, params, items, request, response)
+    return service.PLANS.answer_page(request, rows, params)
 
 
 @router.get(
@@ -90,14 +93,11 @@ async def list_action_plans(
     operation_id="get_action_plan",
     summary="Get an action plan",
     responses=problem_responses(404),
+    response_model=ActionPlanRead,
 )
-async def get_action_plan(
-    plan_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> ActionPlanRead:
+async def get_action_plan(plan_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One plan with its items (by position) and completion, and an `ETag`."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id)
-    with_etag(response, plan)
-    return await service.read_plan(session, plan)
+    return service.PLANS.answer(await service.PLANS.one(db, principal.tenant_id, plan_id))
 
 
 @router.patch(

@@ -21,8 +21,8 @@ from sqlmodel import col, delete, select
 from app.core.auth import Principal
 from app.core.db import RequestDb
 from app.core.errors import Conflict, NotFound
-from app.core.pagination import PageParams, keyset, keyset_by_position
-from app.core.rows import Shape
+from app.core.pagination import PageParams, keyset_by_position
+from app.core.rows import Record, Shape
 from app.models.action_plan import ActionItem, ActionPlan
 from app.models.base import utcnow
 from app.models.conversation import Conversation
@@ -100,11 +100,6 @@ async def read_plan(session: AsyncSession, plan: ActionPlan) -> ActionPlanRead:
     return _present(plan, items.get(plan.id, []))
 
 
-async def read_plans(session: AsyncSession, plans: Sequence[ActionPlan]) -> list[ActionPlanRead]:
-    items = await _items_of(session, [p.id for p in plans])
-    return [_present(p, items.get(p.id, [])) for p in plans]
-
-
 async def _emit_plan(
     session: AsyncSession, principal: Principal, type: str, plan: ActionPlan
 ) -> ActionPlanRead:
@@ -179,8 +174,30 @@ async def get_plan(
     return await get_owned(session, ActionPlan, tenant_id, plan_id, for_update=for_update)
 
 
-async def list_plans(
-    session: AsyncSession,
+ITEMS = Reader(ActionItem, Shape(ActionItemRead))
+
+
+def _completion(row: Record) -> dict[str, Any]:
+    items = row["plan_items"]
+    done = sum(1 for i in items if i["status"] == "done")
+    total = len(items)
+    return {"done": done, "total": total, "ratio": round(done / total, 4) if total else 0.0}
+
+
+PLANS = Reader(
+    ActionPlan,
+    Shape(
+        ActionPlanRead,
+        items=lambda row: ITEMS.shape.many(row["plan_items"]),
+        completion=_completion,
+    ),
+    extra=", ARRAY(SELECT i FROM action_items i WHERE i.plan_id = t.id "
+    "ORDER BY i.position, i.id) AS plan_items",
+)
+
+
+async def fetch_plans(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
     *,
@@ -189,19 +206,20 @@ async def list_plans(
     conversation_id: uuid.UUID | None = None,
     status: str | None = None,
     updated_since: datetime | None = None,
-) -> Sequence[ActionPlan]:
-    stmt = select(ActionPlan).where(ActionPlan.tenant_id == tenant_id)
-    if owner_id is not None:
-        stmt = stmt.where(ActionPlan.owner_id == owner_id)
-    if goal_id is not None:
-        stmt = stmt.where(ActionPlan.goal_id == goal_id)
-    if conversation_id is not None:
-        stmt = stmt.where(ActionPlan.conversation_id == conversation_id)
-    if status is not None:
-        stmt = stmt.where(ActionPlan.status == status)
+) -> list[asyncpg.Record]:
+    """A page of plans with their items, newest first: one statement."""
+    where = PLANS.where(tenant_id)
+    for column, value in (
+        ("owner_id", owner_id),
+        ("goal_id", goal_id),
+        ("conversation_id", conversation_id),
+        ("status", status),
+    ):
+        if value is not None:
+            where.add(f"t.{column} = {{}}", value)
     if updated_since is not None:
-        stmt = stmt.where(ActionPlan.updated_at >= updated_since)
-    return (await session.scalars(keyset(stmt, ActionPlan.created_at, ActionPlan.id, params))).all()
+        where.add("t.updated_at >= {}", updated_since)
+    return await PLANS.page(db, where, params)
 
 
 async def update_plan(
@@ -324,8 +342,6 @@ async def list_items(
     paged = keyset_by_position(stmt, col(ActionItem.position), col(ActionItem.id), params)
     return (await session.scalars(paged)).all()
 
-
-ITEMS = Reader(ActionItem, Shape(ActionItemRead))
 
 _ITEM_IN_PLAN = (
     "SELECT EXISTS (SELECT FROM action_plans WHERE id = $1 AND tenant_id = $3) AS plan_found, "
