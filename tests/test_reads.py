@@ -10,7 +10,13 @@ from typing import Any
 import httpx
 
 from tests.factories import create_person
-from tests.factories_feedback import create_feedback, create_follow_up, in_days
+from tests.factories_feedback import (
+    create_feedback,
+    create_feedback_request,
+    create_follow_up,
+    create_mentorship,
+    in_days,
+)
 from tests.factories_goals import create_goal, create_item, create_plan
 
 Client = httpx.AsyncClient
@@ -164,3 +170,17 @@ async def test_feedback_and_follow_ups(client: Client, auth: dict[str, str]) -> 
     url = f"/v1/follow-ups/{follow_up['id']}"
     moved = await client.patch(url, json={"due_at": in_days(3), "note": "Check"}, headers=auth)
     await same_as_read(client, auth, moved, url, "/v1/follow-ups")
+
+
+async def test_mentorships_and_feedback_requests(client: Client, auth: dict[str, str]) -> None:
+    ada = await create_person(client, auth, name="Ada")
+    grace = await create_person(client, auth, name="Grace")
+    mentorship = await create_mentorship(client, auth, grace["id"], ada["id"], focus="Design")
+    url = f"/v1/mentorships/{mentorship['id']}"
+    edited = await client.patch(url, json={"metadata": {"cohort": 3}}, headers=auth)
+    await same_as_read(client, auth, edited, url, "/v1/mentorships")
+
+    asked = await create_feedback_request(client, auth, ada["id"], grace["id"])
+    url = f"/v1/feedback-requests/{asked['id']}"
+    declined = await client.post(f"{url}/decline", json={"reason": "Busy"}, headers=auth)
+    await same_as_read(client, auth, declined, url, "/v1/feedback-requests")

@@ -9,10 +9,10 @@ from fastapi import Depends, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, page_params
+from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.feedback import (
@@ -49,12 +49,16 @@ async def create_feedback_request(
     return FeedbackRequestRead.model_validate(request)
 
 
-@router.get("", operation_id="list_feedback_requests", summary="List feedback requests")
+@router.get(
+    "",
+    response_model=Page[FeedbackRequestRead],
+    operation_id="list_feedback_requests",
+    summary="List feedback requests",
+)
 async def list_feedback_requests(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     requester_id: Annotated[
         uuid.UUID | None, Query(description="Requests made by this person.")
@@ -66,10 +70,10 @@ async def list_feedback_requests(
     updated_since: Annotated[
         AwareDatetime | None, Query(description="Only requests changed at or after this time.")
     ] = None,
-) -> Page[FeedbackRequestRead]:
+) -> Response:
     """Feedback requests, newest first."""
-    rows = await service.list_requests(
-        session,
+    rows = await service.fetch_page(
+        db,
         principal.tenant_id,
         params,
         requester_id=requester_id,
@@ -77,8 +81,7 @@ async def list_feedback_requests(
         status=status,
         updated_since=updated_since,
     )
-    items = [FeedbackRequestRead.model_validate(r) for r in rows]
-    return build_page(rows, params, items, request, response)
+    return service.READER.answer_page(request, rows, params)
 
 
 @router.get(
@@ -86,14 +89,11 @@ async def list_feedback_requests(
     operation_id="get_feedback_request",
     summary="Get a feedback request",
     responses=problem_responses(404),
+    response_model=FeedbackRequestRead,
 )
-async def get_feedback_request(
-    request_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> FeedbackRequestRead:
+async def get_feedback_request(request_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One feedback request, with an `ETag` to send back as `If-Match` when updating."""
-    request = await service.get(session, principal.tenant_id, request_id)
-    with_etag(response, request)
-    return FeedbackRequestRead.model_validate(request)
+    return service.READER.answer(await service.READER.one(db, principal.tenant_id, request_id))
 
 
 @router.patch(

@@ -9,10 +9,10 @@ from fastapi import Depends, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, build_page, page_params
+from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.mentorships import (
@@ -46,12 +46,16 @@ async def create_mentorship(
     return MentorshipRead.model_validate(mentorship)
 
 
-@router.get("", operation_id="list_mentorships", summary="List mentorships")
+@router.get(
+    "",
+    response_model=Page[MentorshipRead],
+    operation_id="list_mentorships",
+    summary="List mentorships",
+)
 async def list_mentorships(
     request: Request,
-    response: Response,
     principal: ReadKey,
-    session: Session,
+    db: Db,
     params: PageParams = Depends(page_params),
     mentor_id: Annotated[uuid.UUID | None, Query(description="Mentorships of this mentor.")] = None,
     mentee_id: Annotated[uuid.UUID | None, Query(description="Mentorships of this mentee.")] = None,
@@ -62,10 +66,10 @@ async def list_mentorships(
     updated_since: Annotated[
         AwareDatetime | None, Query(description="Only mentorships changed at or after this time.")
     ] = None,
-) -> Page[MentorshipRead]:
+) -> Response:
     """Mentorships, newest first."""
-    rows = await service.list_mentorships(
-        session,
+    rows = await service.fetch_page(
+        db,
         principal.tenant_id,
         params,
         mentor_id=mentor_id,
@@ -74,8 +78,7 @@ async def list_mentorships(
         status=status,
         updated_since=updated_since,
     )
-    items = [MentorshipRead.model_validate(m) for m in rows]
-    return build_page(rows, params, items, request, response)
+    return service.READER.answer_page(request, rows, params)
 
 
 @router.get(
@@ -83,14 +86,11 @@ async def list_mentorships(
     operation_id="get_mentorship",
     summary="Get a mentorship",
     responses=problem_responses(404),
+    response_model=MentorshipRead,
 )
-async def get_mentorship(
-    mentorship_id: uuid.UUID, response: Response, principal: ReadKey, session: Session
-) -> MentorshipRead:
+async def get_mentorship(mentorship_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One mentorship, with an `ETag` to send back as `If-Match` when updating."""
-    mentorship = await service.get(session, principal.tenant_id, mentorship_id)
-    with_etag(response, mentorship)
-    return MentorshipRead.model_validate(mentorship)
+    return service.READER.answer(await service.READER.one(db, principal.tenant_id, mentorship_id))
 
 
 @router.patch(

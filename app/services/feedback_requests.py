@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from app.core.pagination import PageParams, keyset
+from app.core.pagination import PageParams
+from app.core.rows import Shape
 from app.models.base import utcnow
 from app.models.conversation import Conversation
 from app.models.feedback import Feedback, FeedbackRequest
@@ -28,6 +29,7 @@ from app.schemas.feedback import (
 from app.services import events
 from app.services import feedback as feedback_service
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     check_reference,
@@ -102,8 +104,11 @@ async def snapshot(session: AsyncSession, request_id: uuid.UUID) -> dict[str, An
     return FeedbackRequestRead.model_validate(request).model_dump(mode="json")
 
 
-async def list_requests(
-    session: AsyncSession,
+READER = Reader(FeedbackRequest, Shape(FeedbackRequestRead))
+
+
+async def fetch_page(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
     *,
@@ -111,19 +116,18 @@ async def list_requests(
     responder_id: uuid.UUID | None = None,
     status: str | None = None,
     updated_since: datetime | None = None,
-) -> Sequence[FeedbackRequest]:
-    stmt = select(FeedbackRequest).where(FeedbackRequest.tenant_id == tenant_id)
+) -> list[asyncpg.Record]:
+    """A page of rows, newest first (one more than the limit): one statement."""
+    where = READER.where(tenant_id)
     if requester_id is not None:
-        stmt = stmt.where(FeedbackRequest.requester_id == requester_id)
+        where.add("t.requester_id = {}", requester_id)
     if responder_id is not None:
-        stmt = stmt.where(FeedbackRequest.responder_id == responder_id)
+        where.add("t.responder_id = {}", responder_id)
     if status is not None:
-        stmt = stmt.where(FeedbackRequest.status == status)
+        where.add("t.status = {}", status)
     if updated_since is not None:
-        stmt = stmt.where(FeedbackRequest.updated_at >= updated_since)
-    return (
-        await session.scalars(keyset(stmt, FeedbackRequest.created_at, FeedbackRequest.id, params))
-    ).all()
+        where.add("t.updated_at >= {}", updated_since)
+    return await READER.page(db, where, params)
 
 
 async def update(

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
-import sqlalchemy as sa
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.auth import Principal
+from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, ValidationFailed
-from app.core.pagination import PageParams, keyset
+from app.core.pagination import PageParams
+from app.core.rows import Shape
 from app.models.base import utcnow
 from app.models.mentorship import Mentorship
 from app.models.person import Person
@@ -24,6 +25,7 @@ from app.schemas.mentorships import (
 )
 from app.services import events
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     check_reference,
@@ -95,8 +97,11 @@ async def get(
     return await get_owned(session, Mentorship, tenant_id, mentorship_id, for_update=for_update)
 
 
-async def list_mentorships(
-    session: AsyncSession,
+READER = Reader(Mentorship, Shape(MentorshipRead))
+
+
+async def fetch_page(
+    db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
     *,
@@ -105,21 +110,20 @@ async def list_mentorships(
     person_id: uuid.UUID | None = None,
     status: str | None = None,
     updated_since: datetime | None = None,
-) -> Sequence[Mentorship]:
-    stmt = select(Mentorship).where(Mentorship.tenant_id == tenant_id)
+) -> list[asyncpg.Record]:
+    """A page of rows, newest first (one more than the limit): one statement."""
+    where = READER.where(tenant_id)
     if mentor_id is not None:
-        stmt = stmt.where(Mentorship.mentor_id == mentor_id)
+        where.add("t.mentor_id = {}", mentor_id)
     if mentee_id is not None:
-        stmt = stmt.where(Mentorship.mentee_id == mentee_id)
+        where.add("t.mentee_id = {}", mentee_id)
     if person_id is not None:
-        stmt = stmt.where(
-            sa.or_(col(Mentorship.mentor_id) == person_id, col(Mentorship.mentee_id) == person_id)
-        )
+        where.add("(t.mentor_id = {0} OR t.mentee_id = {0})", person_id)
     if status is not None:
-        stmt = stmt.where(Mentorship.status == status)
+        where.add("t.status = {}", status)
     if updated_since is not None:
-        stmt = stmt.where(Mentorship.updated_at >= updated_since)
-    return (await session.scalars(keyset(stmt, Mentorship.created_at, Mentorship.id, params))).all()
+        where.add("t.updated_at >= {}", updated_since)
+    return await READER.page(db, where, params)
 
 
 async def update(
