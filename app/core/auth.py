@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,11 +18,6 @@ from app.models.base import utcnow
 
 __all__ = ["CurrentPrincipal", "Principal", "ReadKey", "WebhooksKey", "WriteKey"]
 
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ApiKey",
-    description="A tenant API key: `Authorization: Bearer cck_live_…`.",
-)
 admin_bearer = HTTPBearer(
     auto_error=False,
     scheme_name="AdminToken",
@@ -37,8 +32,7 @@ KEY_SQL = (
 
 
 async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     """The calling key's principal: from the process's key cache, else one lookup."""
     state = request.state
@@ -83,28 +77,35 @@ async def record_use(request: Request, db: RequestDb) -> None:
     entry.last_used_at = now
 
 
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+class ApiKey(HTTPBearer):
+    """The API key dependency, as one callable: the ``ApiKey`` bearer scheme in the OpenAPI
+    document (it is a ``SecurityBase``), and reading the header, authenticating and checking
+    ``scope`` in one call (FastAPI resolves a nested dependency per level, at a cost)."""
 
+    def __init__(self, scope: str | None) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="ApiKey",
+            description="A tenant API key: `Authorization: Bearer cck_live_…`.",
+        )
+        self.scope = scope
 
-def require_scope(scope: str) -> Any:
-    """A dependency that admits keys holding ``scope`` (``write`` includes ``read``)."""
-
-    async def check(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        principal = await authenticate(request, credentials)
-        scopes = principal.scopes
-        if scope not in scopes and not (scope == "read" and "write" in scopes):
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await authenticate(request, await super().__call__(request))
+        scope, scopes = self.scope, principal.scopes
+        if (
+            scope is not None
+            and scope not in scopes
+            and not (scope == "read" and "write" in scopes)
+        ):
             raise Forbidden(f"This API key lacks the '{scope}' scope.")
         return principal
 
-    return Depends(check)
 
-
-ReadKey = Annotated[Principal, require_scope("read")]
-WriteKey = Annotated[Principal, require_scope("write")]
-WebhooksKey = Annotated[Principal, require_scope("webhooks")]
+CurrentPrincipal = Annotated[Principal, Depends(ApiKey(None))]
+ReadKey = Annotated[Principal, Depends(ApiKey("read"))]  # ``write`` includes ``read``
+WriteKey = Annotated[Principal, Depends(ApiKey("write"))]
+WebhooksKey = Annotated[Principal, Depends(ApiKey("webhooks"))]
 
 
 async def require_admin(
