@@ -4,6 +4,7 @@ commits or rolls back as a whole, and the connection goes back to the pool clean
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -95,3 +96,24 @@ async def test_a_refused_write_through_the_api_changes_nothing(
         people = await conn.scalar(sa.text("SELECT count(*) FROM people"))
     assert people == 1
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_concurrent_creates_of_one_external_id_store_one(
+    committed_client: httpx.AsyncClient, tenant_c: TenantKey, engine: AsyncEngine
+) -> None:
+    """The one-statement create checks the external id before it inserts; two racing past
+    the check meet at the unique index, and the loser's error answers 409, never 500."""
+    headers = tenant_c.headers
+    people = [
+        (await committed_client.post("/v1/people", json={"name": n}, headers=headers)).json()
+        for n in ("Ada", "Grace")
+    ]
+    body = {"employee_id": people[0]["id"], "facilitator_id": people[1]["id"], "external_id": "X"}
+    answers = await asyncio.gather(
+        *(committed_client.post("/v1/conversations", json=body, headers=headers) for _ in range(8))
+    )
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 7
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"conflict"}
+    async with engine.connect() as conn:
+        stored = await conn.scalar(sa.text("SELECT count(*) FROM conversations"))
+    assert stored == 1

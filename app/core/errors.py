@@ -263,14 +263,18 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     # SQLSTATE class 22 (data exception): a value that passed validation but that PostgreSQL
     # cannot take, e.g. a datetime whose UTC instant falls outside years 1-9999. Bad input.
     if str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
-        return problem_response(
-            request,
-            status=422,
-            code="validation_failed",
-            title="Validation failed",
-            detail="A value is outside the range the service can store or compare.",
-        )
+        return _out_of_range(request)
     return await _unhandled(request, exc)
+
+
+def _out_of_range(request: Request) -> Response:
+    return problem_response(
+        request,
+        status=422,
+        code="validation_failed",
+        title="Validation failed",
+        detail="A value is outside the range the service can store or compare.",
+    )
 
 
 async def _asyncpg_error(request: Request, exc: Exception) -> Response:
@@ -279,13 +283,7 @@ async def _asyncpg_error(request: Request, exc: Exception) -> Response:
     class 22) is bad input, a constraint a race slipped past (class 23) a conflict."""
     sqlstate = str(getattr(exc, "sqlstate", None) or "")
     if isinstance(exc, asyncpg.DataError) or sqlstate.startswith("22"):
-        return problem_response(
-            request,
-            status=422,
-            code="validation_failed",
-            title="Validation failed",
-            detail="A value is outside the range the service can store or compare.",
-        )
+        return _out_of_range(request)
     if sqlstate.startswith("23"):
         return await _integrity_error(request, exc)
     return await _unhandled(request, exc)
