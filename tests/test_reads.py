@@ -58,12 +58,18 @@ async def test_people(client: Client, auth: dict[str, str]) -> None:
             "manager_id": manager["id"],
             "timezone": "Europe/Paris",
             "external_id": "HR-1",
-            "metadata": {"level": 3, "tags": ["a", "é"], "nested": {"x": None, "f": 1.5}},
+            "metadata": {
+                "level": 3,
+                "tags": ["a", "é"],
+                "nested": {"x": None, "f": 1.5},
+                "big": 10**30,  # beyond orjson's 64 bits: still answered, never a 500
+            },
         },
         headers=auth,
     )
     url = f"/v1/people/{created.json()['id']}"
     body = await same_as_read(client, auth, created, url, "/v1/people")
+    assert body["metadata"]["big"] == 10**30
     assert (await last_event(client, auth))["data"] == body
     patched = await client.patch(url, json={"title": None, "status": "inactive"}, headers=auth)
     await same_as_read(client, auth, patched, url, "/v1/people")
@@ -82,7 +88,7 @@ async def test_conversations(client: Client, auth: dict[str, str]) -> None:
             "location": "Room 4",
             "meeting_url": "https://meet.example.com/x",
             "employee_objectives": "Grow",
-            "metadata": {"k": "v"},
+            "metadata": {"k": "v", "big": -(10**25)},
         },
         headers=auth,
     )

@@ -15,6 +15,7 @@ return a ``Response`` (``json_response``), so FastAPI neither validates nor re-e
 from __future__ import annotations
 
 import hashlib
+import json
 import typing
 import uuid
 from collections.abc import Callable
@@ -41,8 +42,19 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return _default(value)
+
+
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        # What orjson refuses but JSON allows: integers beyond 64 bits (in ``metadata``).
+        text = json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
 
 
 def _is_uuid(annotation: Any, *, optional: bool) -> bool:

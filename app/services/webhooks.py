@@ -24,6 +24,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, ValidationFailed
 from app.core.metrics import WEBHOOK_DELIVERIES
 from app.core.pagination import PageParams, keyset
+from app.core.rows import dumps
 from app.models.base import utcnow, uuid7
 from app.models.event import Event
 from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -63,14 +64,10 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _envelope(type: str, occurred_at: datetime, data: bytes) -> bytes:
     return b'{"type":%b,"timestamp":%b,"data":%b}' % (
-        _dump(type),
-        _dump(rfc3339(occurred_at)),
+        dumps(type),
+        dumps(rfc3339(occurred_at)),
         data,
     )
 
@@ -78,9 +75,9 @@ def _envelope(type: str, occurred_at: datetime, data: bytes) -> bytes:
 def build_body(event: Event | events.EventSql, style: str) -> bytes:
     """The delivery body, serialised once: these exact bytes are signed and sent."""
     if style == "thin":
-        data = _dump({"object": event.subject_type, "id": str(event.subject_id)})
+        data = dumps({"object": event.subject_type, "id": str(event.subject_id)})
     else:
-        data = event.data if isinstance(event.data, bytes) else _dump(event.data)
+        data = event.data if isinstance(event.data, bytes) else dumps(event.data)
     return _envelope(event.type, event.occurred_at, data)
 
 
