@@ -33,6 +33,7 @@ from sqlmodel import SQLModel
 
 from app.core import migrations
 from app.core.config import Settings, to_asyncpg_url
+from app.core.db import JSON_CODECS
 from app.core.embedded import EmbeddedPostgres
 from app.main import create_app
 from app.services import tenants
@@ -104,7 +105,9 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(to_asyncpg_url(database_url), pool_size=5, max_overflow=10)
+    engine = create_async_engine(
+        to_asyncpg_url(database_url), pool_size=5, max_overflow=10, **JSON_CODECS
+    )
     yield engine
     await engine.dispose()
 

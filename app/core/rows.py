@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import typing
 import uuid
 from collections.abc import Callable
@@ -62,6 +63,19 @@ def _is_uuid(annotation: Any, *, optional: bool) -> bool:
         return not optional
     args = typing.get_args(annotation)
     return optional and len(args) == 2 and uuid.UUID in args and type(None) in args
+
+
+# A run of 19 digits may be an integer orjson would turn into a float (it has 64 bits).
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def loads(text: str) -> Any:
+    """JSON from PostgreSQL (jsonb columns): orjson, unless a number may not fit it."""
+    return json.loads(text) if _LONG_NUMBER.search(text) else orjson.loads(text)
+
+
+def dumps_text(value: Any) -> str:
+    return dumps(value).decode()
 
 
 class Shape:
