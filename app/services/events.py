@@ -34,6 +34,9 @@ _hooks: list[EventHook] = []
 
 
 def on_event(hook: EventHook) -> EventHook:
+    """Register ``hook`` for events written by ``record`` (the ORM path). Events written by
+    ``record_sql`` run the fan-outs registered with ``on_event_sql`` instead: a hook that
+    must see every event registers both (as webhook delivery does)."""
     _hooks.append(hook)
     return hook
 
