@@ -190,3 +190,15 @@ async def test_mentorships_and_feedback_requests(client: Client, auth: dict[str,
     url = f"/v1/feedback-requests/{asked['id']}"
     declined = await client.post(f"{url}/decline", json={"reason": "Busy"}, headers=auth)
     await same_as_read(client, auth, declined, url, "/v1/feedback-requests")
+
+
+async def test_tenant(client: Client, auth: dict[str, str]) -> None:
+    patched = await client.patch(
+        "/v1/tenant",
+        json={"metadata": {"plan": "pro"}, "settings": {"conversation_reminder_lead_minutes": 30}},
+        headers=auth,
+    )
+    assert patched.status_code == 200, patched.text
+    read = await client.get("/v1/tenant", headers=auth)
+    assert read.json() == patched.json()
+    assert read.json()["settings"]["conversation_reminder_lead_minutes"] == 30

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from fastapi import Response
+
 from app.core.auth import CurrentPrincipal, WriteKey
-from app.core.deps import Session
+from app.core.deps import Db, Session
+from app.core.rows import json_response
 from app.routers.base import api_router
 from app.schemas.tenants import TenantRead, TenantUpdate
 from app.services import tenants as service
@@ -11,10 +14,15 @@ from app.services import tenants as service
 router = api_router(prefix="/v1", tags=["tenant"])
 
 
-@router.get("/tenant", operation_id="get_current_tenant", summary="Get your tenant")
-async def get_tenant(principal: CurrentPrincipal, session: Session) -> TenantRead:
+@router.get(
+    "/tenant",
+    operation_id="get_current_tenant",
+    summary="Get your tenant",
+    response_model=TenantRead,
+)
+async def get_tenant(principal: CurrentPrincipal, db: Db) -> Response:
     """The tenant the API key belongs to: the smallest authenticated call."""
-    return TenantRead.model_validate(await service.get_tenant(session, principal.tenant_id))
+    return json_response(service.TENANT(await service.fetch_tenant(db, principal.tenant_id)))
 
 
 @router.patch("/tenant", operation_id="update_current_tenant", summary="Update your tenant")

@@ -6,17 +6,21 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from app.core import keycache
+from app.core.db import RequestDb
 from app.core.errors import NotFound
 from app.core.pagination import PageParams, keyset
+from app.core.rows import Shape
 from app.core.security import display_prefix, generate_api_key, hash_api_key
 from app.models.api_key import ApiKey
 from app.models.base import utcnow
 from app.models.tenant import Tenant
+from app.schemas.tenants import TenantRead, TenantSettings
 from app.services.common import apply_changes, reject_nulls
 
 
@@ -32,6 +36,18 @@ async def create_tenant(
 async def list_tenants(session: AsyncSession, params: PageParams) -> Sequence[Tenant]:
     stmt = keyset(select(Tenant), Tenant.created_at, Tenant.id, params)
     return (await session.scalars(stmt)).all()
+
+
+_SETTINGS = tuple(TenantSettings.model_fields)
+TENANT = Shape(TenantRead, settings=lambda row: {name: row[name] for name in _SETTINGS})
+
+
+async def fetch_tenant(db: RequestDb, tenant_id: uuid.UUID) -> asyncpg.Record:
+    """The caller's tenant row, in one statement."""
+    row = await (await db.raw()).fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
+    if row is None:
+        raise NotFound("No tenant with this id.")
+    return row
 
 
 async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
