@@ -97,7 +97,7 @@ async def update_person(
     if_match: IfMatch = None,
 ) -> PersonRead:
     """Change the fields you send; others stay. A new manager may not create a cycle."""
-    person = await service.get(session, principal.tenant_id, person_id)
+    person = await service.get(session, principal.tenant_id, person_id, for_update=True)
     check_if_match(if_match, person)
     person = await service.update(session, principal, person, body)
     with_etag(response, person)
@@ -151,7 +151,7 @@ async def delete_person(
 ) -> Response:
     """Delete a person without history (204). A person with history is refused with 409
     unless `erase=true`, which anonymises them everywhere and keeps the records (200)."""
-    person = await service.get(session, principal.tenant_id, person_id)
+    person = await service.get(session, principal.tenant_id, person_id, for_update=True)
     check_if_match(if_match, person)
     erased = await service.delete(session, principal, person, erase=erase)
     if erased is None:

@@ -111,7 +111,7 @@ async def update_webhook_endpoint(
 ) -> WebhookEndpointRead:
     """Change the fields you send. Disabling fails its queued deliveries; enabling clears
     `disabled_reason` (resend failed deliveries with `recover`)."""
-    endpoint = await service.get(session, principal.tenant_id, endpoint_id)
+    endpoint = await service.get(session, principal.tenant_id, endpoint_id, for_update=True)
     check_if_match(if_match, endpoint)
     endpoint = await service.update(session, principal, settings, endpoint, body)
     with_etag(response, endpoint)
@@ -129,7 +129,7 @@ async def delete_webhook_endpoint(
     endpoint_id: uuid.UUID, principal: WebhooksKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete the endpoint together with its deliveries and their attempts."""
-    endpoint = await service.get(session, principal.tenant_id, endpoint_id)
+    endpoint = await service.get(session, principal.tenant_id, endpoint_id, for_update=True)
     check_if_match(if_match, endpoint)
     await service.delete(session, endpoint)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -161,7 +161,7 @@ async def rotate_webhook_endpoint_secret(
 ) -> WebhookSecret:
     """Issue a new secret. For 24 hours deliveries carry two signatures, one per secret,
     so receivers can switch without losing any."""
-    endpoint = await service.get(session, principal.tenant_id, endpoint_id)
+    endpoint = await service.get(session, principal.tenant_id, endpoint_id, for_update=True)
     return await service.rotate_secret(session, endpoint)
 
 

@@ -87,8 +87,12 @@ async def create(session: AsyncSession, principal: Principal, body: PersonCreate
     return person
 
 
-async def get(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> Person:
-    return await get_owned(session, Person, tenant_id, person_id)
+async def get(
+    session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID, *, for_update: bool = False
+) -> Person:
+    """The person (404 if missing or another tenant's); writes lock the row before their
+    If-Match check, so of concurrent writers holding one ETag exactly one wins."""
+    return await get_owned(session, Person, tenant_id, person_id, for_update=for_update)
 
 
 READER = Reader(Person, Shape(PersonRead))

@@ -227,9 +227,15 @@ async def create(
 
 
 async def get(
-    session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    for_update: bool = False,
 ) -> WebhookEndpoint:
-    return await get_owned(session, WebhookEndpoint, tenant_id, endpoint_id)
+    """The endpoint (404 if missing or another tenant's); writes lock the row before their
+    If-Match check, so of concurrent writers holding one ETag exactly one wins."""
+    return await get_owned(session, WebhookEndpoint, tenant_id, endpoint_id, for_update=for_update)
 
 
 async def list_endpoints(
