@@ -11,11 +11,35 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 MAX_METADATA_BYTES = 8 * 1024
 MAX_METADATA_KEYS = 50
+# Deeper values are refused: PostgreSQL and the JSON libraries stop near 255 levels, and
+# a stored value must always read back (an event holding one would block the event feed).
+MAX_METADATA_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_METADATA_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > MAX_METADATA_KEYS:
         raise ValueError(f"metadata may hold at most {MAX_METADATA_KEYS} keys")
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata may nest objects and arrays at most {MAX_METADATA_DEPTH} deep")
     if len(json.dumps(value)) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata may be at most {MAX_METADATA_BYTES} bytes as JSON")
     return value
@@ -25,7 +49,8 @@ Metadata = Annotated[
     dict[str, Any],
     AfterValidator(_check_metadata),
     Field(
-        description="Free key-value data for integrators (at most 50 keys, 8 KiB).",
+        description="Free key-value data for integrators (at most 50 keys, 8 KiB, objects "
+        "and arrays nested at most 32 deep).",
         examples=[{"hris_department": "ENG-42"}],
     ),
 ]

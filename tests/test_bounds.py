@@ -1,0 +1,55 @@
+"""Bounds on free-form input: whatever is accepted must read back, and what cannot is a 422
+naming the field, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """``{"a": {"a": … 1}}`` with ``depth`` objects."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    result: dict[str, Any] = value
+    return result
+
+
+async def test_metadata_nested_32_deep_is_stored_and_reads_back(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    created = await client.post(
+        "/v1/people", json={"name": "Ada", "metadata": nested(32)}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    person = await client.get(f"/v1/people/{created.json()['id']}", headers=auth)
+    assert person.json()["metadata"] == nested(32)
+    events = await client.get("/v1/events", headers=auth)
+    assert events.status_code == 200
+    assert events.json()["data"][-1]["data"]["metadata"] == nested(32)
+
+
+async def test_metadata_nested_deeper_is_refused_naming_the_field(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    for depth in (33, 255, 256):
+        body = '{"name": "Ada", "metadata": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+        refused = await client.post(
+            "/v1/people",
+            content=body,
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert refused.status_code == 422, (depth, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert [e["pointer"] for e in refused.json()["errors"]] == ["/body/metadata"], depth
+    # Deeper than the JSON parser itself goes: the body cannot be read at all (400).
+    body = '{"name": "Ada", "metadata": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}"
+    unreadable = await client.post(
+        "/v1/people", content=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert unreadable.status_code == 400
+    assert unreadable.json()["code"] == "bad_request"
+    listed = await client.get("/v1/people", headers=auth)
+    assert listed.json()["data"] == []
