@@ -3,9 +3,12 @@ naming the field, never a 500."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
+
+from tests.factories import create_person
 
 
 def nested(depth: int) -> dict[str, Any]:
@@ -53,3 +56,45 @@ async def test_metadata_nested_deeper_is_refused_naming_the_field(
     assert unreadable.json()["code"] == "bad_request"
     listed = await client.get("/v1/people", headers=auth)
     assert listed.json()["data"] == []
+
+
+async def test_instants_outside_1900_to_2200_are_refused_naming_the_field(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    employee = await create_person(client, auth, name="Ada")
+    facilitator = await create_person(client, auth, name="Grace")
+    pair = {"employee_id": employee["id"], "facilitator_id": facilitator["id"]}
+    for moment in (
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-01:00",
+        "1899-12-31T23:59:59Z",
+        "2200-01-01T00:00:00Z",
+    ):
+        refused = await client.post(
+            "/v1/conversations", json={**pair, "scheduled_start": moment}, headers=auth
+        )
+        assert refused.status_code == 422, (moment, refused.text)
+        assert [e["pointer"] for e in refused.json()["errors"]] == ["/body/scheduled_start"]
+        made = await client.post(
+            "/v1/follow-ups",
+            json={
+                "conversation_id": str(uuid.uuid4()),
+                "assignee_id": employee["id"],
+                "due_at": moment,
+            },
+            headers=auth,
+        )
+        assert made.status_code == 422
+        assert "/body/due_at" in [e["pointer"] for e in made.json()["errors"]]
+    edges = ("1900-01-01T00:00:00Z", "2199-12-31T23:59:59.999999Z", "1900-01-01T01:00:00+01:00")
+    for moment in edges:
+        accepted = await client.post(
+            "/v1/conversations", json={**pair, "scheduled_start": moment}, headers=auth
+        )
+        assert accepted.status_code == 201, (moment, accepted.text)
+        read = await client.get(f"/v1/conversations/{accepted.json()['id']}", headers=auth)
+        assert read.json()["scheduled_start"] == accepted.json()["scheduled_start"]
+    conversations = (await client.get("/v1/conversations", headers=auth)).json()["data"]
+    assert len(conversations) == len(edges)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
 MAX_METADATA_BYTES = 8 * 1024
 MAX_METADATA_KEYS = 50
@@ -82,6 +82,27 @@ class ResourceRead(ReadSchema):
     metadata: dict[str, Any] = Field(validation_alias=AliasChoices("metadata_", "metadata"))
     created_at: datetime
     updated_at: datetime
+
+
+# Instants clients may send: a range where every offset converts and nothing reaches the
+# edges PostgreSQL and asyncpg treat specially (asyncpg sends datetime.min as -infinity).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _to_utc_in_range(value: datetime) -> datetime:
+    # Stored and returned in UTC, so a create answers exactly what a later read does.
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise ValueError("must be from 1900-01-01T00:00:00Z up to (not including) 2200-01-01")
+    return moment
+
+
+# RFC 3339 with an offset, from 1900 up to 2200, stored and returned in UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc_in_range)]
 
 
 def _check_timezone(value: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, computed_field
+from pydantic import AfterValidator, BaseModel, Field, computed_field
 
 from app.schemas.common import (
     ExternalId,
@@ -15,6 +15,7 @@ from app.schemas.common import (
     ReadSchema,
     ResourceRead,
     TimeZone,
+    UtcDatetime,
     WriteSchema,
 )
 
@@ -26,11 +27,6 @@ AgendaCategory = Literal[
 NoteVisibility = Literal["shared", "private"]
 
 MIN_DURATION, MAX_DURATION = 5, 480
-
-
-def _to_utc(value: datetime) -> datetime:
-    # Stored and returned in UTC, so a create answers exactly what a later read does.
-    return value.astimezone(UTC)
 
 
 def _check_http_url(value: str) -> str:
@@ -45,11 +41,10 @@ def _check_http_url(value: str) -> str:
 
 
 StartTime = Annotated[
-    AwareDatetime,
-    AfterValidator(_to_utc),
+    UtcDatetime,
     Field(
-        description="RFC 3339 with an offset (`Z` or `+01:00`); returned in UTC. Times "
-        "without an offset are refused.",
+        description="RFC 3339 with an offset (`Z` or `+01:00`), from 1900 up to 2200; "
+        "returned in UTC. Times without an offset are refused.",
         examples=["2025-03-04T09:30:00+01:00"],
     ),
 ]

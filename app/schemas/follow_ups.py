@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from app.schemas.common import ExternalId, Metadata, ResourceRead, WriteSchema
+from app.schemas.common import ExternalId, Metadata, ResourceRead, UtcDatetime, WriteSchema
 
 FollowUpStatus = Literal["pending", "completed", "canceled"]
-
-
-def _to_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("date out of range") from exc
-
-
-# RFC 3339 with an offset, stored and returned in UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 _EXAMPLE: dict[str, Any] = {
