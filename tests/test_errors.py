@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -267,3 +269,46 @@ async def test_out_of_range_datetime_is_422_not_500(
     )
     body = assert_problem(response, 422, "validation_failed", "/v1/people")
     assert body["detail"] == "A value is outside the range the service can store or compare."
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+) -> tuple[int, dict[str, str]]:
+    """One HTTP/1.1 request on an open connection: the status and headers (body read)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(lines[0].split()[1]), headers
+
+
+async def test_a_500_keeps_the_connection_open(
+    settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Over a real server: after an unhandled error's 500, the same keep-alive connection
+    answers the next request (it used to be closed, and the next request reset)."""
+    app = _app_with_crashing_route(settings, engine, sessionmaker)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):  # bounded: 5 s at most
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        status, headers = await _exchange(reader, writer, "/boom")
+        assert status == 500
+        assert headers["content-type"] == "application/problem+json"
+        assert headers.get("connection") != "close"
+        assert (await _exchange(reader, writer, "/healthz"))[0] == 200
+        assert (await _exchange(reader, writer, "/boom"))[0] == 500
+        assert (await _exchange(reader, writer, "/v1/no-such-route"))[0] == 404
+        assert (await _exchange(reader, writer, "/healthz"))[0] == 200
+        writer.close()
+    finally:
+        server.should_exit = True
+        await serving

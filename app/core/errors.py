@@ -264,7 +264,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     # cannot take, e.g. a datetime whose UTC instant falls outside years 1-9999. Bad input.
     if str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
         return _out_of_range(request)
-    return await _unhandled(request, exc)
+    return await unhandled_response(request, exc)
 
 
 def _out_of_range(request: Request) -> Response:
@@ -286,10 +286,12 @@ async def _asyncpg_error(request: Request, exc: Exception) -> Response:
         return _out_of_range(request)
     if sqlstate.startswith("23"):
         return await _integrity_error(request, exc)
-    return await _unhandled(request, exc)
+    return await unhandled_response(request, exc)
 
 
-async def _unhandled(request: Request, exc: Exception) -> Response:
+async def unhandled_response(request: Request, exc: Exception) -> Response:
+    """The 500 for an error nothing else answered: logged with the request id, and nothing
+    of the error in the body."""
     log.exception("unhandled error", exc_info=exc)
     # Sent by Starlette's outermost middleware, past the one that adds X-Request-ID.
     request_id = getattr(request.state, "request_id", None)
@@ -311,7 +313,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(asyncpg.PostgresError, _asyncpg_error)
     app.add_exception_handler(asyncpg.DataError, _asyncpg_error)
-    app.add_exception_handler(Exception, _unhandled)
+    app.add_exception_handler(Exception, unhandled_response)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import problem_response
+from app.core.errors import problem_response, unhandled_response
 from app.core.logging import access, request_id_var
 from app.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -30,7 +31,8 @@ class _TooLarge(HTTPException):
 class RequestMiddleware:
     """One pure ASGI layer for every request: assigns ``X-Request-ID`` (or keeps a sane
     incoming one), refuses bodies over ``max_bytes`` with 413 (by Content-Length or while
-    streaming), logs and measures the request."""
+    streaming), answers an unhandled error with a 500 problem, logs and measures the
+    request."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -87,6 +89,14 @@ class RequestMiddleware:
                     if response_started:
                         raise
                     await self._reject(scope, receive, send_wrapper)
+                except Exception as exc:
+                    # Answered here rather than by Starlette's outermost middleware, which
+                    # re-raises after answering, so the server dropped the keep-alive
+                    # connection: the client's next request on it was reset.
+                    if response_started:
+                        raise
+                    response = await unhandled_response(Request(scope), exc)
+                    await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -107,8 +117,6 @@ class RequestMiddleware:
             request_id_var.reset(token)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from starlette.requests import Request
-
         response = problem_response(
             Request(scope),
             status=413,
