@@ -98,3 +98,20 @@ async def test_instants_outside_1900_to_2200_are_refused_naming_the_field(
         assert read.json()["scheduled_start"] == accepted.json()["scheduled_start"]
     conversations = (await client.get("/v1/conversations", headers=auth)).json()["data"]
     assert len(conversations) == len(edges)
+
+
+async def test_only_real_iana_time_zones_are_accepted(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    for zone in ("localtime", "posixrules", "Factory", "Mars/Olympus", "europe/paris", ""):
+        refused = await client.post(
+            "/v1/people", json={"name": "Ada", "timezone": zone}, headers=auth
+        )
+        assert refused.status_code == 422, zone
+        assert [e["pointer"] for e in refused.json()["errors"]] == ["/body/timezone"]
+    for zone in ("UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT+5"):
+        accepted = await client.post(
+            "/v1/people", json={"name": "Ada", "timezone": zone}, headers=auth
+        )
+        assert accepted.status_code == 201, (zone, accepted.text)
+        assert accepted.json()["timezone"] == zone
