@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -59,7 +60,13 @@ async def readyz(request: Request) -> Response:
     )
 
 
-@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "The Prometheus text exposition format, version 0.0.4."}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition: HTTP traffic, events and webhook delivery figures."""
     refresh = getattr(request.app.state, "refresh_metrics", None)
