@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core import migrations
-from app.core.config import Settings, get_settings
+from app.core.config import PLACEHOLDER_ADMIN_TOKEN, Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.docs import install_docs
 from app.core.embedded import EmbeddedPostgres
@@ -90,6 +90,12 @@ def create_app(
 
             background = BackgroundWorkers(app.state.engine, app.state.sessionmaker, settings)
             await background.start()
+        if settings.admin_token == PLACEHOLDER_ADMIN_TOKEN:
+            # Refused outside development (Settings); here it still opens /v1/admin/*.
+            log.warning(
+                "CCAPI_ADMIN_TOKEN is the placeholder 'change-me': anyone who can reach this "
+                "server can administer it; set a secret of your own"
+            )
         # Everything built so far (routes, schemas, SQLAlchemy metadata) lives as long as the
         # process: keep it out of the collector's sight, so a full collection scans only
         # what requests allocate (full collections over it paused requests for tens of ms).

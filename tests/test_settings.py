@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import PLACEHOLDER_ADMIN_TOKEN, Settings, to_asyncpg_url
+from app.main import create_app
 
 
 def test_placeholder_admin_token_is_refused_outside_development() -> None:
@@ -34,3 +38,15 @@ def test_database_urls_are_converted_to_asyncpg() -> None:
     assert to_asyncpg_url("postgresql+asyncpg://a@h/d") == "postgresql+asyncpg://a@h/d"
     with pytest.raises(ValueError, match="postgresql"):
         to_asyncpg_url("mysql://a@h/d")
+
+
+async def test_the_placeholder_admin_token_warns_at_start(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Development accepts the placeholder admin token, but says so when serving starts."""
+    settings = Settings(env="development", admin_token=PLACEHOLDER_ADMIN_TOKEN)
+    app = create_app(settings, engine=engine)
+    with caplog.at_level(logging.WARNING, logger="app.main"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert any("placeholder" in r.getMessage() for r in caplog.records)
