@@ -115,3 +115,16 @@ async def test_only_real_iana_time_zones_are_accepted(
         )
         assert accepted.status_code == 201, (zone, accepted.text)
         assert accepted.json()["timezone"] == zone
+
+
+async def test_time_filters_take_rfc_3339_with_an_offset_only(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    for path in ("/v1/people", "/v1/goals", "/v1/conversations", "/v1/action-items"):
+        for value in ("0.5", "1700000000", "2026-01-31", "2026-01-31T09:00:00", "yesterday"):
+            refused = await client.get(path, params={"updated_since": value}, headers=auth)
+            assert refused.status_code == 422, (path, value, refused.text)
+            assert [e["pointer"] for e in refused.json()["errors"]] == ["/query/updated_since"]
+        for value in ("2026-01-31T09:00:00Z", "2026-01-31T10:00:00+01:00", "2026-01-31T09:00Z"):
+            accepted = await client.get(path, params={"updated_since": value}, headers=auth)
+            assert accepted.status_code == 200, (path, value, accepted.text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
@@ -25,6 +25,7 @@ from app.schemas.action_plans import (
     ItemStatus,
     PlanStatus,
 )
+from app.schemas.common import Instant
 from app.services import action_plans as service
 from app.services.common import check_if_match
 
@@ -70,7 +71,7 @@ async def list_action_plans(
     conversation_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[PlanStatus | None, Query()] = None,
     updated_since: Annotated[
-        datetime | None,
+        Instant | None,
         Query(description="Only plans changed (including their items) at or after this time."),
     ] = None,
 ) -> Response:
@@ -262,7 +263,7 @@ async def list_all_action_items(
     due_before: Annotated[
         date | None, Query(description="Only items due strictly before this date.")
     ] = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Response:
     """Action items of every plan, newest first: what someone owes, and by when."""
     rows = await service.fetch_all_items(

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
 from app.core.deps import Db, Session
@@ -17,6 +16,7 @@ from app.core.pagination import Page, PageParams, page_params, page_response
 from app.core.rows import etag_for, json_response
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.common import Instant
 from app.schemas.conversations import (
     CancelRequest,
     CompleteRequest,
@@ -82,13 +82,13 @@ async def list_conversations(
     status: Annotated[ConversationStatus | None, Query()] = None,
     kind: Annotated[ConversationKind | None, Query()] = None,
     scheduled_after: Annotated[
-        AwareDatetime | None, Query(description="Starting at or after this time.")
+        Instant | None, Query(description="Starting at or after this time.")
     ] = None,
     scheduled_before: Annotated[
-        AwareDatetime | None, Query(description="Starting before this time.")
+        Instant | None, Query(description="Starting before this time.")
     ] = None,
     updated_since: Annotated[
-        AwareDatetime | None, Query(description="Changed at or after this time.")
+        Instant | None, Query(description="Changed at or after this time.")
     ] = None,
 ) -> Response:
     """Conversations with their agendas, newest first."""

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
 from app.core.deps import Db, Session
@@ -15,6 +14,7 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.common import Instant
 from app.schemas.feedback import FeedbackCreate, FeedbackKind, FeedbackRead, FeedbackUpdate
 from app.services import feedback as service
 from app.services.common import check_if_match
@@ -66,7 +66,7 @@ async def list_feedback(
         ),
     ] = None,
     updated_since: Annotated[
-        AwareDatetime | None, Query(description="Only feedback changed at or after this time.")
+        Instant | None, Query(description="Only feedback changed at or after this time.")
     ] = None,
 ) -> Response:
     """Feedback, newest first. Filter with `visible_to` before showing it to someone."""

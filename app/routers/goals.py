@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Body, Depends, Query, Request, Response, status
@@ -15,6 +14,7 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.common import Instant
 from app.schemas.goals import (
     GoalAbandon,
     GoalAgree,
@@ -62,7 +62,7 @@ async def list_goals(
         uuid.UUID | None, Query(description="Goals linked to this conversation.")
     ] = None,
     updated_since: Annotated[
-        datetime | None, Query(description="Only goals changed at or after this time.")
+        Instant | None, Query(description="Only goals changed at or after this time.")
     ] = None,
 ) -> Response:
     """Goals, newest first, each with its `conversation_ids`."""

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
 from app.core.deps import Db, Session
@@ -15,6 +14,7 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.common import Instant
 from app.schemas.mentorships import (
     MentorshipCreate,
     MentorshipEnd,
@@ -64,7 +64,7 @@ async def list_mentorships(
     ] = None,
     status: Annotated[MentorshipStatus | None, Query()] = None,
     updated_since: Annotated[
-        AwareDatetime | None, Query(description="Only mentorships changed at or after this time.")
+        Instant | None, Query(description="Only mentorships changed at or after this time.")
     ] = None,
 ) -> Response:
     """Mentorships, newest first."""

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from app.core.auth import ReadKey, WriteKey
 from app.core.deps import Session
@@ -16,6 +15,7 @@ from app.core.pagination import Page, PageParams, build_page, page_params
 from app.models.conversation import ConversationNote
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.common import Instant
 from app.schemas.conversations import NoteCreate, NoteRead, NoteUpdate
 from app.services import conversations
 from app.services import notes as service
@@ -75,7 +75,7 @@ async def list_notes(
     params: PageParams = Depends(page_params),
     as_person_id: AsPersonId = None,
     updated_since: Annotated[
-        AwareDatetime | None, Query(description="Changed at or after this time.")
+        Instant | None, Query(description="Changed at or after this time.")
     ] = None,
 ) -> Page[NoteRead]:
     """Shared notes, plus `as_person_id`'s own private notes; newest first."""

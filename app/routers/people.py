@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Response, status
@@ -15,6 +14,7 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.common import Instant
 from app.schemas.people import PersonCreate, PersonRead, PersonStatus, PersonUpdate, PersonUpsert
 from app.services import people as service
 from app.services.common import check_if_match
@@ -54,7 +54,7 @@ async def list_people(
         str | None, Query(max_length=320, description="Exact, case-insensitive.")
     ] = None,
     updated_since: Annotated[
-        datetime | None, Query(description="Only people changed at or after this time.")
+        Instant | None, Query(description="Only people changed at or after this time.")
     ] = None,
 ) -> Response:
     """People, newest first."""

@@ -15,6 +15,7 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, build_page, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.common import Instant
 from app.schemas.webhooks import (
     DeliveryStatus,
     EventTypeName,
@@ -68,7 +69,7 @@ async def list_webhook_endpoints(
     params: PageParams = Depends(page_params),
     enabled: Annotated[bool | None, Query(description="Only enabled or disabled ones.")] = None,
     updated_since: Annotated[
-        datetime | None, Query(description="Only endpoints changed at or after this time.")
+        Instant | None, Query(description="Only endpoints changed at or after this time.")
     ] = None,
 ) -> Page[WebhookEndpointRead]:
     """Webhook endpoints, newest first."""

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 import zoneinfo
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 MAX_METADATA_BYTES = 8 * 1024
 MAX_METADATA_KEYS = 50
@@ -102,6 +111,21 @@ def _to_utc_in_range(value: datetime) -> datetime:
         raise ValueError("must be from 1900-01-01T00:00:00Z up to (not including) 2200-01-01")
     return moment
 
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$"
+)
+
+
+def _rfc3339_only(value: Any) -> Any:
+    # pydantic alone also takes numbers as Unix times ("0.5"), and dates without a time.
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T09:00:00Z")
+
+
+# A time filter in a query string: RFC 3339 with an offset, nothing else.
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
 # RFC 3339 with an offset, from 1900 up to 2200, stored and returned in UTC.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc_in_range)]
