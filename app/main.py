@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core import migrations
@@ -139,6 +140,13 @@ def create_app(
     install_docs(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Which methods each path allows, for the Allow header of a 405 (core/errors.py).
+    app.state.route_methods = [
+        (route.path_regex, route.methods)
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
     app.add_middleware(RequestMiddleware, max_bytes=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

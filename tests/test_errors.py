@@ -77,7 +77,18 @@ async def test_405(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     response = await client.put("/v1/tenant", json={}, headers=auth)
     body = assert_problem(response, 405, "method_not_allowed", "/v1/tenant")
     assert body["title"] == "Method not allowed"
-    assert response.headers["Allow"] == "GET"
+    # Every method the path allows, not only the first route's (GET and PATCH here).
+    assert response.headers["Allow"] == "GET, PATCH"
+    assert body["detail"] == "PUT is not allowed here; use GET, PATCH."
+    person = "/v1/people/0190e3c4-0000-7000-8000-000000000000"
+    for method, path, allowed in (
+        ("DELETE", "/v1/people", "GET, POST"),
+        ("PUT", person, "DELETE, GET, PATCH"),
+        ("GET", f"{person.replace('people', 'conversations')}/schedule", "POST"),
+        ("POST", "/healthz", "GET"),
+    ):
+        refused = await client.request(method, path, headers=auth)
+        assert (refused.status_code, refused.headers["Allow"]) == (405, allowed), path
 
 
 async def test_413_by_content_length(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -8,6 +8,7 @@ pointers in ``errors``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -236,13 +237,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
     if exc.status_code == 404 and detail in (None, "Not Found"):
         detail = f"No route matches {request.method} {request.url.path}."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route matching the path; a path served by several
+        # routes (GET, PATCH and DELETE on one resource) allows all their methods.
+        table: list[tuple[re.Pattern[str], set[str]]] = getattr(
+            request.app.state, "route_methods", []
+        )
+        path = request.scope["path"]
+        allowed = sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}."
     return problem_response(
         request,
         status=exc.status_code,
         code=code,
         title=title,
         detail=detail,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
 
 
