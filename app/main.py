@@ -19,7 +19,7 @@ from app.core.config import PLACEHOLDER_ADMIN_TOKEN, Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.docs import install_docs
 from app.core.embedded import EmbeddedPostgres
-from app.core.errors import Problem, install_error_handlers
+from app.core.errors import Problem, install_error_handlers, problem_responses
 from app.core.keycache import KeyCache
 from app.core.logging import configure_logging
 from app.core.middleware import RequestMiddleware
@@ -163,6 +163,14 @@ def create_app(
             Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         )
         add_webhooks(schema)
+        # A body that cannot be read at all (not JSON, not UTF-8, nested past the parser's
+        # limit) is a 400 before any field is validated: documented wherever there is one.
+        bad_request = problem_responses(400)[400]
+        bad_request = {k: v for k, v in bad_request.items() if k != "model"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "requestBody" in operation:
+                    operation["responses"].setdefault("400", bad_request)
         app.openapi_schema = schema
         return schema
 
