@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from app.core.rows import loads
 from tests.factories import create_person
 
 
@@ -128,3 +129,23 @@ async def test_time_filters_take_rfc_3339_with_an_offset_only(
         for value in ("2026-01-31T09:00:00Z", "2026-01-31T10:00:00+01:00", "2026-01-31T09:00Z"):
             accepted = await client.get(path, params={"updated_since": value}, headers=auth)
             assert accepted.status_code == 200, (path, value, accepted.text)
+
+
+async def test_metadata_numbers_must_be_finite(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    for literal in ("NaN", "Infinity", "-Infinity", "1e400"):
+        body = '{"name": "Ada", "metadata": {"x": ' + literal + "}}"
+        refused = await client.post(
+            "/v1/people", content=body, headers={**auth, "Content-Type": "application/json"}
+        )
+        assert refused.status_code == 422, (literal, refused.text)
+        assert [e["pointer"] for e in refused.json()["errors"]] == ["/body/metadata"]
+
+
+def test_jsonb_values_orjson_refuses_still_decode() -> None:
+    """What PostgreSQL's jsonb holds but orjson cannot take decodes all the same."""
+    big = 123456789012345678901234567890
+    assert loads('{"big": ' + str(big) + "}") == {"big": big}
+    assert loads('{"x": 1e400}') == {"x": float("inf")}
+    assert loads('{"a": [1, "b", null]}') == {"a": [1, "b", None]}

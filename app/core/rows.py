@@ -71,7 +71,12 @@ _LONG_NUMBER = re.compile(r"\d{19}")
 
 def loads(text: str) -> Any:
     """JSON from PostgreSQL (jsonb columns): orjson, unless a number may not fit it."""
-    return json.loads(text) if _LONG_NUMBER.search(text) else orjson.loads(text)
+    if not _LONG_NUMBER.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # e.g. 1e400, which jsonb stores and orjson refuses
+            pass
+    return json.loads(text)
 
 
 def dumps_text(value: Any) -> str:

@@ -51,7 +51,11 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"metadata may hold at most {MAX_METADATA_KEYS} keys")
     if _depth(value) > MAX_METADATA_DEPTH:
         raise ValueError(f"metadata may nest objects and arrays at most {MAX_METADATA_DEPTH} deep")
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+    try:
+        size = len(json.dumps(value, allow_nan=False))
+    except ValueError as exc:
+        raise ValueError("metadata numbers must be finite (no NaN or Infinity)") from exc
+    if size > MAX_METADATA_BYTES:
         raise ValueError(f"metadata may be at most {MAX_METADATA_BYTES} bytes as JSON")
     return value
 
