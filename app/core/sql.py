@@ -28,6 +28,10 @@ class Where:
         self.clauses.append(condition.format(*marks))
         return self
 
+    def filter(self, condition: str, value: Any) -> Where:
+        """``add(condition, value)`` when ``value`` is given (not None): an optional filter."""
+        return self if value is None else self.add(condition, value)
+
     def arg(self, value: Any) -> str:
         """A parameter placeholder for ``value`` outside a condition (e.g. LIMIT)."""
         self.params.append(value)

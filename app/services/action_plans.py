@@ -209,16 +209,11 @@ async def fetch_plans(
 ) -> list[asyncpg.Record]:
     """A page of plans with their items, newest first: one statement."""
     where = PLANS.where(tenant_id)
-    for column, value in (
-        ("owner_id", owner_id),
-        ("goal_id", goal_id),
-        ("conversation_id", conversation_id),
-        ("status", status),
-    ):
-        if value is not None:
-            where.add(f"t.{column} = {{}}", value)
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.owner_id = {}", owner_id)
+    where.filter("t.goal_id = {}", goal_id)
+    where.filter("t.conversation_id = {}", conversation_id)
+    where.filter("t.status = {}", status)
+    where.filter("t.updated_at >= {}", updated_since)
     return await PLANS.page(db, where, params)
 
 
@@ -377,14 +372,10 @@ async def fetch_all_items(
 ) -> list[asyncpg.Record]:
     """Items across plans, newest first: "what does this person owe"; one statement."""
     where = ITEMS.where(tenant_id)
-    if assignee_id is not None:
-        where.add("t.assignee_id = {}", assignee_id)
-    if status is not None:
-        where.add("t.status = {}", status)
-    if due_before is not None:
-        where.add("t.due_date < {}", due_before)
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.assignee_id = {}", assignee_id)
+    where.filter("t.status = {}", status)
+    where.filter("t.due_date < {}", due_before)
+    where.filter("t.updated_at >= {}", updated_since)
     return await ITEMS.page(db, where, params)
 
 

@@ -210,22 +210,14 @@ async def fetch_page(
 ) -> list[asyncpg.Record]:
     """A page of conversation rows, newest first (one more than the limit): one statement."""
     where = Where("c.tenant_id = {}", tenant_id)
-    if employee_id is not None:
-        where.add("c.employee_id = {}", employee_id)
-    if facilitator_id is not None:
-        where.add("c.facilitator_id = {}", facilitator_id)
-    if person_id is not None:
-        where.add("(c.employee_id = {0} OR c.facilitator_id = {0})", person_id)
-    if status is not None:
-        where.add("c.status = {}", status)
-    if kind is not None:
-        where.add("c.kind = {}", kind)
-    if scheduled_after is not None:
-        where.add("c.scheduled_start >= {}", scheduled_after)
-    if scheduled_before is not None:
-        where.add("c.scheduled_start < {}", scheduled_before)
-    if updated_since is not None:
-        where.add("c.updated_at >= {}", updated_since)
+    where.filter("c.employee_id = {}", employee_id)
+    where.filter("c.facilitator_id = {}", facilitator_id)
+    where.filter("(c.employee_id = {0} OR c.facilitator_id = {0})", person_id)
+    where.filter("c.status = {}", status)
+    where.filter("c.kind = {}", kind)
+    where.filter("c.scheduled_start >= {}", scheduled_after)
+    where.filter("c.scheduled_start < {}", scheduled_before)
+    where.filter("c.updated_at >= {}", updated_since)
     tail = keyset_sql(where, params, "c")
     return await (await db.raw()).fetch(_SELECT + where.sql + tail, *where.params)
 

@@ -93,26 +93,20 @@ async def fetch_page(
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
     where = READER.where(tenant_id)
-    for column, value in (
-        ("recipient_id", recipient_id),
-        ("giver_id", giver_id),
-        ("conversation_id", conversation_id),
-        ("goal_id", goal_id),
-        ("request_id", request_id),
-        ("kind", kind),
-    ):
-        if value is not None:
-            where.add(f"t.{column} = {{}}", value)
-    if visible_to is not None:
-        # Giver, recipient, or the recipient's manager when visibility includes the manager.
-        where.add(
-            "(t.giver_id = {0} OR t.recipient_id = {0} OR (t.visibility = "
-            "'recipient_and_manager' AND t.recipient_id IN (SELECT id FROM people "
-            "WHERE tenant_id = t.tenant_id AND manager_id = {0})))",
-            visible_to,
-        )
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.recipient_id = {}", recipient_id)
+    where.filter("t.giver_id = {}", giver_id)
+    where.filter("t.conversation_id = {}", conversation_id)
+    where.filter("t.goal_id = {}", goal_id)
+    where.filter("t.request_id = {}", request_id)
+    where.filter("t.kind = {}", kind)
+    # Giver, recipient, or the recipient's manager when visibility includes the manager.
+    where.filter(
+        "(t.giver_id = {0} OR t.recipient_id = {0} OR (t.visibility = "
+        "'recipient_and_manager' AND t.recipient_id IN (SELECT id FROM people "
+        "WHERE tenant_id = t.tenant_id AND manager_id = {0})))",
+        visible_to,
+    )
+    where.filter("t.updated_at >= {}", updated_since)
     return await READER.page(db, where, params)
 
 

@@ -119,14 +119,10 @@ async def fetch_page(
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
     where = READER.where(tenant_id)
-    if requester_id is not None:
-        where.add("t.requester_id = {}", requester_id)
-    if responder_id is not None:
-        where.add("t.responder_id = {}", responder_id)
-    if status is not None:
-        where.add("t.status = {}", status)
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.requester_id = {}", requester_id)
+    where.filter("t.responder_id = {}", responder_id)
+    where.filter("t.status = {}", status)
+    where.filter("t.updated_at >= {}", updated_since)
     return await READER.page(db, where, params)
 
 

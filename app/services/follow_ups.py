@@ -102,18 +102,12 @@ async def fetch_page(
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
     where = READER.where(tenant_id)
-    if conversation_id is not None:
-        where.add("t.conversation_id = {}", conversation_id)
-    if assignee_id is not None:
-        where.add("t.assignee_id = {}", assignee_id)
-    if status is not None:
-        where.add("t.status = {}", status)
-    if due_before is not None:
-        where.add("t.due_at < {}", due_before)
-    if due_after is not None:
-        where.add("t.due_at >= {}", due_after)
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.conversation_id = {}", conversation_id)
+    where.filter("t.assignee_id = {}", assignee_id)
+    where.filter("t.status = {}", status)
+    where.filter("t.due_at < {}", due_before)
+    where.filter("t.due_at >= {}", due_after)
+    where.filter("t.updated_at >= {}", updated_since)
     return await READER.page(db, where, params)
 
 

@@ -140,20 +140,15 @@ async def fetch_page(
 ) -> list[asyncpg.Record]:
     """A page of goal rows with their links, newest first: one statement."""
     where = READER.where(tenant_id)
-    if owner_id is not None:
-        where.add("t.owner_id = {}", owner_id)
-    if status is not None:
-        where.add("t.status = {}", status)
-    if category is not None:
-        where.add("t.category = {}", category)
-    if conversation_id is not None:
-        where.add(
-            "t.id IN (SELECT goal_id FROM goal_conversations WHERE conversation_id = {} "
-            "AND tenant_id = t.tenant_id)",
-            conversation_id,
-        )
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.owner_id = {}", owner_id)
+    where.filter("t.status = {}", status)
+    where.filter("t.category = {}", category)
+    where.filter(
+        "t.id IN (SELECT goal_id FROM goal_conversations WHERE conversation_id = {} "
+        "AND tenant_id = t.tenant_id)",
+        conversation_id,
+    )
+    where.filter("t.updated_at >= {}", updated_since)
     return await READER.page(db, where, params)
 
 

@@ -113,16 +113,11 @@ async def fetch_page(
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
     where = READER.where(tenant_id)
-    if mentor_id is not None:
-        where.add("t.mentor_id = {}", mentor_id)
-    if mentee_id is not None:
-        where.add("t.mentee_id = {}", mentee_id)
-    if person_id is not None:
-        where.add("(t.mentor_id = {0} OR t.mentee_id = {0})", person_id)
-    if status is not None:
-        where.add("t.status = {}", status)
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.mentor_id = {}", mentor_id)
+    where.filter("t.mentee_id = {}", mentee_id)
+    where.filter("(t.mentor_id = {0} OR t.mentee_id = {0})", person_id)
+    where.filter("t.status = {}", status)
+    where.filter("t.updated_at >= {}", updated_since)
     return await READER.page(db, where, params)
 
 

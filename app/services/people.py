@@ -110,14 +110,10 @@ async def fetch_page(
 ) -> list[asyncpg.Record]:
     """A page of people rows, newest first (one more than the limit): one statement."""
     where = READER.where(tenant_id)
-    if manager_id is not None:
-        where.add("t.manager_id = {}", manager_id)
-    if status is not None:
-        where.add("t.status = {}", status)
-    if email is not None:
-        where.add("lower(t.email) = {}", email.lower())
-    if updated_since is not None:
-        where.add("t.updated_at >= {}", updated_since)
+    where.filter("t.manager_id = {}", manager_id)
+    where.filter("t.status = {}", status)
+    where.filter("lower(t.email) = {}", None if email is None else email.lower())
+    where.filter("t.updated_at >= {}", updated_since)
     return await READER.page(db, where, params)
 
 
