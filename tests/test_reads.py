@@ -1,7 +1,7 @@
-"""The hot read paths (plain SQL shaped into JSON, app/services/common.py ``Reader``) answer
-exactly what the ORM path answers: every write returns the resource through the ORM and
-pydantic, and the following GET one, list page and event must carry the same JSON and
-the same ETag."""
+"""The hot read paths (plain SQL shaped into JSON by orjson, app/services/common.py
+``Reader``) answer exactly what the writes answer: a write returns its resource through the
+ORM and pydantic (reading it back with the Reader's statement where the schema nests rows),
+and the following GET one, list page and event must carry the same JSON and ETag."""
 
 from __future__ import annotations
 

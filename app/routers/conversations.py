@@ -12,7 +12,7 @@ from app.core.auth import ReadKey, WriteKey
 from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
-from app.core.pagination import Page, PageParams, page_params, page_response
+from app.core.pagination import Page, PageParams, page_params
 from app.core.rows import etag_for, json_response
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
@@ -105,7 +105,7 @@ async def list_conversations(
         scheduled_before=scheduled_before,
         updated_since=updated_since,
     )
-    return page_response(request, rows, params, service.CONVERSATION)
+    return service.READER.answer_page(request, rows, params)
 
 
 @router.get(
@@ -117,8 +117,7 @@ async def list_conversations(
 )
 async def get_conversation(conversation_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One conversation with its agenda, reschedule history and preparation state."""
-    row = await service.fetch_one(db, principal.tenant_id, conversation_id)
-    return json_response(service.CONVERSATION(row), etag=etag_for(row["id"], row["updated_at"]))
+    return service.READER.answer(await service.READER.one(db, principal.tenant_id, conversation_id))
 
 
 @router.patch(

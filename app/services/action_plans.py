@@ -9,7 +9,6 @@ snapshot — items and completion — changed), without a plan event of its own.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -36,7 +35,6 @@ from app.schemas.action_plans import (
     ActionPlanCreate,
     ActionPlanRead,
     ActionPlanUpdate,
-    Completion,
 )
 from app.services import events
 from app.services.common import (
@@ -46,58 +44,15 @@ from app.services.common import (
     check_reference,
     get_owned,
     has_references,
-    in_ids,
     reject_nulls,
 )
 
 # ---------------------------------------------------------------------------- presenting
 
 
-def completion_of(items: Sequence[ActionItem]) -> Completion:
-    done = sum(1 for i in items if i.status == "done")
-    total = len(items)
-    return Completion(done=done, total=total, ratio=round(done / total, 4) if total else 0.0)
-
-
-def _present(plan: ActionPlan, items: Sequence[ActionItem]) -> ActionPlanRead:
-    return ActionPlanRead.model_validate(
-        {
-            "id": plan.id,
-            "external_id": plan.external_id,
-            "metadata_": plan.metadata_,
-            "created_at": plan.created_at,
-            "updated_at": plan.updated_at,
-            "title": plan.title,
-            "owner_id": plan.owner_id,
-            "goal_id": plan.goal_id,
-            "conversation_id": plan.conversation_id,
-            "status": plan.status,
-            "items": [ActionItemRead.model_validate(i) for i in items],
-            "completion": completion_of(items),
-        }
-    )
-
-
-async def _items_of(
-    session: AsyncSession, plan_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[ActionItem]]:
-    """The items of many plans, by position, in one query."""
-    out: dict[uuid.UUID, list[ActionItem]] = defaultdict(list)
-    if not plan_ids:
-        return out
-    rows = await session.scalars(
-        select(ActionItem)
-        .where(in_ids(col(ActionItem.plan_id), plan_ids))
-        .order_by(col(ActionItem.plan_id), col(ActionItem.position), col(ActionItem.id))
-    )
-    for item in rows:
-        out[item.plan_id].append(item)
-    return out
-
-
 async def read_plan(session: AsyncSession, plan: ActionPlan) -> ActionPlanRead:
-    items = await _items_of(session, [plan.id])
-    return _present(plan, items.get(plan.id, []))
+    """The plan as the API shows it (items, completion), after the session's changes."""
+    return ActionPlanRead.model_validate(await PLANS.reread(session, plan.id))
 
 
 async def _emit_plan(

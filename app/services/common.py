@@ -40,7 +40,8 @@ class Reader:
     arrays of child rows) from its table as one statement on the request's connection, no
     ORM and no transaction, shaped into the read schema's JSON by ``shape``.
 
-    Its answers are exactly the ORM path's (``tests/test_reads.py`` compares both)."""
+    Writes answer through it too (``reread``); ``tests/test_reads.py`` checks a write's
+    pydantic answer equals the reads' JSON."""
 
     def __init__(self, model: type[SQLModel], shape: Shape, extra: str = "") -> None:
         table: str = model.__tablename__  # type: ignore[assignment]
@@ -56,6 +57,17 @@ class Reader:
         if row is None:
             raise NotFound(f"No {self.label} with id {ident}.")
         return row
+
+    async def reread(self, session: AsyncSession, ident: uuid.UUID) -> dict[str, Any]:
+        """The row as the API shows it, read with the same statement in the session's
+        transaction after flushing its changes: a write answers exactly what a read will."""
+        await session.flush()
+        pooled = await (await session.connection()).get_raw_connection()
+        raw = pooled.driver_connection
+        assert isinstance(raw, asyncpg.Connection)
+        row = await raw.fetchrow(self.select + "t.id = $1", ident)
+        assert row is not None, f"{self.label} {ident} vanished inside its own transaction"
+        return self.shape(row)
 
     def where(self, tenant_id: uuid.UUID) -> Where:
         """Conditions over ``t``, starting with the tenant's."""

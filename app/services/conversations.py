@@ -2,32 +2,30 @@
 
 ``draft → scheduled → completed | canceled``; a scheduled conversation may be rescheduled
 (counted, with history) and either party may mark themselves prepared before it happens.
-A conversation is always read with its agenda and reschedule history, loaded with one
-query each (``IN`` over a page's ids), so the cost does not grow with the agenda's size.
+A conversation is always read with its agenda and reschedule history, as row arrays in the
+one statement that reads it (``READER``), so the cost does not grow with the agenda's size;
+writes answer through the same statement.
 Notes are separate resources and never part of a conversation's payload.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from app.core.pagination import PageParams, keyset_sql
+from app.core.pagination import PageParams
 from app.core.rows import Record, Shape, dumps
-from app.core.sql import Where
 from app.models.base import utcnow, uuid7
-from app.models.conversation import AgendaItem, Conversation, ConversationReschedule
+from app.models.conversation import Conversation, ConversationReschedule
 from app.models.person import Person
 from app.schemas.conversations import (
     AgendaItemRead,
@@ -36,7 +34,6 @@ from app.schemas.conversations import (
     ConversationCreate,
     ConversationRead,
     ConversationUpdate,
-    Preparation,
     PrepareRequest,
     RescheduleRead,
     RescheduleRequest,
@@ -44,11 +41,11 @@ from app.schemas.conversations import (
 )
 from app.services import events
 from app.services.common import (
+    Reader,
     apply_changes,
     check_external_id_free,
     external_id_taken,
     get_owned,
-    in_ids,
     reject_nulls,
     unknown_reference,
 )
@@ -75,81 +72,7 @@ class ConversationClosed(Conflict):
         super().__init__(detail, extra={"current_status": current})
 
 
-# Reading ---------------------------------------------------------------------------------
-
-
-ConversationRow = Conversation | sa.Row[Any]
-
-
-def to_read(
-    conversation: ConversationRow,
-    agenda: Sequence[AgendaItem] = (),
-    reschedules: Sequence[ConversationReschedule] = (),
-) -> ConversationRead:
-    """The read schema of a conversation, from its table model or a Core row (lists)."""
-    fields: dict[str, Any] = (
-        conversation.model_dump()
-        if isinstance(conversation, Conversation)
-        else dict(conversation._mapping)
-    )
-    parties = (
-        (fields["employee_id"], fields["employee_prepared_at"]),
-        (fields["facilitator_id"], fields["facilitator_prepared_at"]),
-    )
-    fields["preparation"] = Preparation(
-        employee_prepared_at=fields["employee_prepared_at"],
-        facilitator_prepared_at=fields["facilitator_prepared_at"],
-        unprepared=[person for person, at in parties if at is None],
-    )
-    fields["agenda_items"] = [AgendaItemRead.model_validate(i) for i in agenda]
-    fields["reschedules"] = [RescheduleRead.model_validate(r) for r in reschedules]
-    return ConversationRead.model_validate(fields)
-
-
-async def to_reads(
-    session: AsyncSession, conversations: Sequence[ConversationRow]
-) -> list[ConversationRead]:
-    """Read schemas for many conversations: at most two queries, whatever their agendas."""
-    if not conversations:
-        return []
-    ids = [c.id for c in conversations]
-    agenda: dict[uuid.UUID, list[AgendaItem]] = defaultdict(list)
-    items = await session.scalars(
-        select(AgendaItem)
-        .where(in_ids(col(AgendaItem.conversation_id), ids))
-        .order_by(col(AgendaItem.conversation_id), col(AgendaItem.position), col(AgendaItem.id))
-    )
-    for item in items:
-        agenda[item.conversation_id].append(item)
-    history: dict[uuid.UUID, list[ConversationReschedule]] = defaultdict(list)
-    moved = [c.id for c in conversations if c.reschedule_count]
-    if moved:  # most conversations never move: skip the query then
-        moves = await session.scalars(
-            select(ConversationReschedule)
-            .where(in_ids(col(ConversationReschedule.conversation_id), moved))
-            .order_by(
-                col(ConversationReschedule.conversation_id),
-                col(ConversationReschedule.created_at),
-                col(ConversationReschedule.id),
-            )
-        )
-        for move in moves:
-            history[move.conversation_id].append(move)
-    return [to_read(c, agenda[c.id], history[c.id]) for c in conversations]
-
-
-# Reading in one statement (the hot path) ------------------------------------------------
-
-# A conversation with its agenda and reschedule history as arrays of rows, in one statement
-# (asyncpg decodes the row arrays); a consistent snapshot without a transaction.
-_SELECT = (
-    "SELECT c.*, "
-    "ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = c.id "
-    "ORDER BY a.position, a.id) AS agenda, "
-    "CASE WHEN c.reschedule_count > 0 THEN ARRAY(SELECT r FROM conversation_reschedules r "
-    "WHERE r.conversation_id = c.id ORDER BY r.created_at, r.id) END AS moves "
-    "FROM conversations c WHERE "
-)
+# Reading: one statement for a conversation or a page, also behind every write's answer ----
 
 
 def _preparation(row: Record) -> dict[str, Any]:
@@ -180,18 +103,16 @@ CONVERSATION = Shape(
     agenda_items=lambda row: AGENDA_ITEM.many(row["agenda"]),
     scheduled_end=_scheduled_end,
 )
-
-
-async def fetch_one(
-    db: RequestDb, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> asyncpg.Record:
-    """The conversation row with its agenda and moves (404 if missing or another tenant's)."""
-    row = await (await db.raw()).fetchrow(
-        _SELECT + "c.id = $1 AND c.tenant_id = $2", conversation_id, tenant_id
-    )
-    if row is None:
-        raise NotFound(f"No conversation with id {conversation_id}.")
-    return row
+# A conversation with its agenda and reschedule history as arrays of rows, in one statement
+# (asyncpg decodes the row arrays); a consistent snapshot without a transaction.
+READER = Reader(
+    Conversation,
+    CONVERSATION,
+    extra=", ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = t.id "
+    "ORDER BY a.position, a.id) AS agenda, "
+    "CASE WHEN t.reschedule_count > 0 THEN ARRAY(SELECT r FROM conversation_reschedules r "
+    "WHERE r.conversation_id = t.id ORDER BY r.created_at, r.id) END AS moves",
+)
 
 
 async def fetch_page(
@@ -209,21 +130,21 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of conversation rows, newest first (one more than the limit): one statement."""
-    where = Where("c.tenant_id = {}", tenant_id)
-    where.filter("c.employee_id = {}", employee_id)
-    where.filter("c.facilitator_id = {}", facilitator_id)
-    where.filter("(c.employee_id = {0} OR c.facilitator_id = {0})", person_id)
-    where.filter("c.status = {}", status)
-    where.filter("c.kind = {}", kind)
-    where.filter("c.scheduled_start >= {}", scheduled_after)
-    where.filter("c.scheduled_start < {}", scheduled_before)
-    where.filter("c.updated_at >= {}", updated_since)
-    tail = keyset_sql(where, params, "c")
-    return await (await db.raw()).fetch(_SELECT + where.sql + tail, *where.params)
+    where = READER.where(tenant_id)
+    where.filter("t.employee_id = {}", employee_id)
+    where.filter("t.facilitator_id = {}", facilitator_id)
+    where.filter("(t.employee_id = {0} OR t.facilitator_id = {0})", person_id)
+    where.filter("t.status = {}", status)
+    where.filter("t.kind = {}", kind)
+    where.filter("t.scheduled_start >= {}", scheduled_after)
+    where.filter("t.scheduled_start < {}", scheduled_before)
+    where.filter("t.updated_at >= {}", updated_since)
+    return await READER.page(db, where, params)
 
 
 async def read(session: AsyncSession, conversation: Conversation) -> ConversationRead:
-    return (await to_reads(session, [conversation]))[0]
+    """The conversation as the API shows it, after the session's changes (flushed)."""
+    return ConversationRead.model_validate(await READER.reread(session, conversation.id))
 
 
 async def snapshot(session: AsyncSession, conversation_id: uuid.UUID) -> dict[str, Any]:

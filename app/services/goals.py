@@ -64,36 +64,6 @@ MATERIAL_FIELDS = ("title", "description", "success_criteria", "target_date")
 EDITABLE_WHEN_FINAL = ("external_id", "metadata", "conversation_ids")
 
 
-def _present(goal: Goal, conversation_ids: Sequence[uuid.UUID]) -> GoalRead:
-    return GoalRead.model_validate(
-        {
-            "id": goal.id,
-            "external_id": goal.external_id,
-            "metadata_": goal.metadata_,
-            "created_at": goal.created_at,
-            "updated_at": goal.updated_at,
-            "owner_id": goal.owner_id,
-            "title": goal.title,
-            "description": goal.description,
-            "category": goal.category,
-            "target_date": goal.target_date,
-            "success_criteria": goal.success_criteria,
-            "progress": goal.progress,
-            "status": goal.status,
-            "target_role": goal.target_role,
-            "conversation_ids": list(conversation_ids),
-            "agreement": {
-                "employee_agreed_at": goal.employee_agreed_at,
-                "facilitator_agreed_at": goal.facilitator_agreed_at,
-                "facilitator_id": goal.facilitator_agreed_by,
-            },
-            "achieved_at": goal.achieved_at,
-            "abandoned_at": goal.abandoned_at,
-            "abandon_reason": goal.abandon_reason,
-        }
-    )
-
-
 async def _links(
     session: AsyncSession, goal_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -153,8 +123,8 @@ async def fetch_page(
 
 
 async def read(session: AsyncSession, goal: Goal) -> GoalRead:
-    links = await _links(session, [goal.id])
-    return _present(goal, links.get(goal.id, []))
+    """The goal as the API shows it, after the session's changes."""
+    return GoalRead.model_validate(await READER.reread(session, goal.id))
 
 
 async def _emit(session: AsyncSession, principal: Principal, type: str, goal: Goal) -> GoalRead:
@@ -310,7 +280,7 @@ async def link_conversation(
     )
     current = (await _links(session, [goal.id])).get(goal.id, [])
     if conversation_id in current:
-        return _present(goal, current)
+        return await read(session, goal)
     if len(current) >= MAX_GOAL_CONVERSATIONS:
         raise ValidationFailed.field(
             "/body/conversation_id",
