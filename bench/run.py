@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import hashlib
 import json
@@ -62,6 +61,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import psutil
+from yardstick_shared import encode_cursor
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -107,12 +107,6 @@ def uuid7_at(moment: datetime, rng: random.Random) -> uuid.UUID:
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rng.getrandbits(12) << 64
     value |= 0b10 << 62 | rng.getrandbits(62)
     return uuid.UUID(int=value)
-
-
-def encode_cursor(created_at: datetime, ident: uuid.UUID) -> str:
-    """As app/core/pagination.py encode_cursor([created_at, id])."""
-    raw = json.dumps([created_at.isoformat(), str(ident)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def free_port() -> int:
