@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -138,11 +139,21 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
+def steady_keys(app: FastAPI) -> FastAPI:
+    """Keep cached API keys for the whole test. Without a LISTEN connection (tests run no
+    lifespan) entries live 1 s, so a slow test would see an extra key lookup at a random
+    moment (statement counts). Keys are revoked here only through this app's own admin
+    API, which clears its cache; revocation across processes is tested in
+    tests/test_key_cache.py with listening apps."""
+    app.state.key_cache.fallback_ttl = 3600.0
+    return app
+
+
 @pytest.fixture
 async def client(
     settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, engine=engine, sessionmaker=sessionmaker)
+    app = steady_keys(create_app(settings, engine=engine, sessionmaker=sessionmaker))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
@@ -169,7 +180,7 @@ async def committed_client(
     engine: AsyncEngine,
     committed_app_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, engine=engine, sessionmaker=committed_app_sessionmaker)
+    app = steady_keys(create_app(settings, engine=engine, sessionmaker=committed_app_sessionmaker))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
