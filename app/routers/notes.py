@@ -125,7 +125,7 @@ async def update_note(
     """Change a note's `body`, `external_id` or `metadata`; a private note only with
     `as_person_id` = its author."""
     conversation = await conversations.get(session, principal.tenant_id, conversation_id)
-    note = await service.get(session, conversation, note_id, as_person_id)
+    note = await service.get(session, conversation, note_id, as_person_id, for_update=True)
     check_if_match(if_match, note)
     return _answer(response, await service.update(session, principal, note, body))
 
@@ -147,7 +147,7 @@ async def delete_note(
 ) -> Response:
     """Delete a note; a private note only with `as_person_id` = its author."""
     conversation = await conversations.get(session, principal.tenant_id, conversation_id)
-    note = await service.get(session, conversation, note_id, as_person_id)
+    note = await service.get(session, conversation, note_id, as_person_id, for_update=True)
     check_if_match(if_match, note)
     await service.delete(session, principal, note)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -77,9 +77,12 @@ async def get(
     conversation: Conversation,
     note_id: uuid.UUID,
     as_person_id: uuid.UUID | None,
+    *,
+    for_update: bool = False,
 ) -> ConversationNote:
-    """A note of this conversation; a private note is 404 unless read as its author."""
-    note = await session.get(ConversationNote, note_id)
+    """A note of this conversation; a private note is 404 unless read as its author.
+    Writes lock it (``for_update``) so the If-Match check sees the latest version."""
+    note = await session.get(ConversationNote, note_id, with_for_update=for_update)
     if (
         note is None
         or note.conversation_id != conversation.id
