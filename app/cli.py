@@ -40,7 +40,7 @@ async def _database() -> AsyncIterator[str]:
         embedded = EmbeddedPostgres(settings.data_dir)
         url = await asyncio.to_thread(embedded.start)
     try:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await asyncio.to_thread(migrations.upgrade, url, settings)
         yield url
     finally:
         if embedded is not None:
