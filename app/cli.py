@@ -40,7 +40,7 @@ async def _database() -> AsyncIterator[str]:
         embedded = EmbeddedPostgres(settings.data_dir)
         url = await asyncio.to_thread(embedded.start)
     try:
-        await asyncio.to_thread(migrations.upgrade, url)
+        await asyncio.to_thread(migrations.upgrade, url, settings)
         yield url
     finally:
         if embedded is not None:
@@ -178,6 +178,40 @@ def keys_revoke(key_id: Annotated[uuid.UUID, typer.Argument(help="The key's id."
 
     _in_transaction(work)
     typer.echo(f"revoked {key_id}")
+
+
+@app.command("generate-secret-key")
+def generate_secret_key() -> None:
+    """Print a new random key for CCAPI_SECRET_KEY (32 bytes, URL-safe base64)."""
+    from app.core.sealing import generate_key
+
+    typer.echo(generate_key())
+
+
+@app.command("rotate-secret-key")
+def rotate_secret_key() -> None:
+    """Re-seal every stored webhook secret under the first key of CCAPI_SECRET_KEY.
+
+    Put the new key first and keep the old ones, restart, run this; afterwards the old
+    keys can be removed from the setting."""
+    from app.core.sealing import SealError
+    from app.services.sealed import Resealed, reseal_all
+
+    keyring = get_settings().keyring
+
+    async def work(session: AsyncSession) -> Resealed:
+        return await reseal_all(session, keyring)
+
+    try:
+        done = _in_transaction(work)
+    except SealError as exc:
+        typer.echo(f"error: {exc}; nothing was changed", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"resealed {done.endpoints} webhook endpoint(s) and {done.responses} idempotent "
+        f"response(s); everything is now sealed under key {keyring.primary_id}, the "
+        "other keys in CCAPI_SECRET_KEY can be removed"
+    )
 
 
 @app.command()

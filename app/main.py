@@ -75,12 +75,22 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         embedded: EmbeddedPostgres | None = None
         owned_engine: AsyncEngine | None = None
+        # Reads (in development, creates) the key sealing webhook secrets: a bad key
+        # stops the start here rather than at the first delivery.
+        _ = settings.keyring
+        if settings.secret_key is None:
+            # Refused outside development (Settings).
+            log.warning(
+                "CCAPI_SECRET_KEY is not set: webhook secrets are sealed with a development "
+                f"key kept in {settings.development_key_path}; set CCAPI_SECRET_KEY outside "
+                "development (`ccapi generate-secret-key` makes one)"
+            )
         if engine is None:
             url = settings.database_url
             if not url:
                 embedded = EmbeddedPostgres(settings.data_dir)
                 url = await asyncio.to_thread(embedded.start)
-            await asyncio.to_thread(migrations.upgrade, url)
+            await asyncio.to_thread(migrations.upgrade, url, settings)
             owned_engine = create_engine(url, settings)
             app.state.engine = owned_engine
             app.state.sessionmaker = create_sessionmaker(owned_engine)

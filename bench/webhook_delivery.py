@@ -44,10 +44,11 @@ import app.services.webhooks  # noqa: F401  (registers the hook)
 from app.core import migrations
 from app.core.config import Settings, to_asyncpg_url
 from app.core.db import create_engine, create_sessionmaker
+from app.core.sealing import generate_key
 from app.models.base import uuid7
 from app.models.webhook import WebhookDelivery, WebhookEndpoint
 from app.services import events, tenants
-from app.services.webhooks import new_secret
+from app.services.webhooks import new_secret, seal_secret
 from app.services.worker import BackgroundWorkers
 
 
@@ -160,6 +161,7 @@ async def run(url: str, deliveries: int, endpoint_count: int, samples: int) -> N
         database_url=url,
         webhook_allow_http=True,
         webhook_allowed_networks="127.0.0.0/8",  # type: ignore[arg-type]
+        secret_key=generate_key(),
     )
     engine = create_engine(url, settings)
     sessionmaker = create_sessionmaker(engine)
@@ -168,14 +170,18 @@ async def run(url: str, deliveries: int, endpoint_count: int, samples: int) -> N
     try:
         async with sessionmaker() as session:
             tenant = await tenants.create_tenant(session, "Bench")
-            endpoints = [
-                WebhookEndpoint(
-                    tenant_id=tenant.id,
-                    url=f"http://127.0.0.1:{receiver.port}/e{i}",
-                    secret=new_secret(),
+            endpoints = []
+            for i in range(endpoint_count):
+                endpoint_id = uuid7()
+                sealed = seal_secret(settings.keyring, tenant.id, endpoint_id, new_secret())
+                endpoints.append(
+                    WebhookEndpoint(
+                        id=endpoint_id,
+                        tenant_id=tenant.id,
+                        url=f"http://127.0.0.1:{receiver.port}/e{i}",
+                        secret_sealed=sealed,
+                    )
                 )
-                for i in range(endpoint_count)
-            ]
             session.add_all(endpoints)
             await session.commit()
 

@@ -40,6 +40,11 @@ from app.main import create_app
 from app.services import tenants
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# CCAPI_SECRET_KEY of the test settings (and of the worker subprocesses): two keys, so
+# sealing uses the first and opening accepts either.
+TEST_SECRET_KEY = (
+    "dGVzdC1zZWNyZXQta2V5LW9uZS0wMTIzNDU2Nzg5YWI=,dGVzdC1zZWNyZXQta2V5LXR3by0wMTIzNDU2Nzg5YWI="
+)
 
 
 def _external_database(base_url: str) -> Iterator[str]:
@@ -96,6 +101,7 @@ def settings(database_url: str) -> Settings:
         env="test",
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
+        secret_key=TEST_SECRET_KEY,  # type: ignore[arg-type]
         rate_limit_per_minute=100_000,
         webhook_allow_http=True,
         webhook_allowed_networks="127.0.0.0/8",  # type: ignore[arg-type]

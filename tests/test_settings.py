@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -41,10 +42,12 @@ def test_database_urls_are_converted_to_asyncpg() -> None:
 
 
 async def test_the_placeholder_admin_token_warns_at_start(
-    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """Development accepts the placeholder admin token, but says so when serving starts."""
-    settings = Settings(env="development", admin_token=PLACEHOLDER_ADMIN_TOKEN)
+    settings = Settings(
+        env="development", admin_token=PLACEHOLDER_ADMIN_TOKEN, data_dir=tmp_path / "data"
+    )
     app = create_app(settings, engine=engine)
     with caplog.at_level(logging.WARNING, logger="app.main"):
         async with app.router.lifespan_context(app):

@@ -586,11 +586,20 @@ async def test_a_worker_whose_lease_lapsed_cannot_overwrite_the_result(
     endpoint = await create_endpoint(committed_client, auth, "http://127.0.0.1:9/hook")
     await create_person(committed_client, auth)
     # A zero-second lease lapses at once: the row is due again for the next claimer.
-    [stale] = await webhook_delivery.claim(committed_app_sessionmaker, 10, lease_seconds=0)
-    [fresh] = await webhook_delivery.claim(committed_app_sessionmaker, 10, lease_seconds=60)
+    [stale] = await webhook_delivery.claim(
+        committed_app_sessionmaker, settings.keyring, 10, lease_seconds=0
+    )
+    [fresh] = await webhook_delivery.claim(
+        committed_app_sessionmaker, settings.keyring, 10, lease_seconds=60
+    )
     assert fresh.id == stale.id
     assert fresh.lease_token != stale.lease_token
-    assert await webhook_delivery.claim(committed_app_sessionmaker, 10, lease_seconds=60) == []
+    assert (
+        await webhook_delivery.claim(
+            committed_app_sessionmaker, settings.keyring, 10, lease_seconds=60
+        )
+        == []
+    )
 
     in_flight = await committed_client.post(
         f"/v1/webhook-deliveries/{fresh.id}/retry", headers=auth

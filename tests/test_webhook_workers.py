@@ -25,7 +25,7 @@ import app.services.webhooks  # noqa: F401  (registers the hook that queues deli
 from app.models.base import uuid7
 from app.models.webhook import WebhookDelivery
 from app.services import events
-from tests.conftest import ADMIN_TOKEN, make_tenant
+from tests.conftest import ADMIN_TOKEN, TEST_SECRET_KEY, make_tenant
 from tests.webhook_receiver import Reply, create_endpoint, eventually, running_receiver
 
 Sessionmaker = async_sessionmaker[AsyncSession]
@@ -46,6 +46,7 @@ async def worker_process(
         "DATABASE_URL": database_url,
         "CCAPI_ENV": "test",
         "CCAPI_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CCAPI_SECRET_KEY": TEST_SECRET_KEY,
         "CCAPI_DATA_DIR": str(workdir),
         "CCAPI_LOG_LEVEL": "WARNING",
         "CCAPI_WEBHOOK_ALLOW_HTTP": "true",

@@ -7,15 +7,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core.sealing import DEV_KEY_FILE, Keyring, development_key, parse_keys
 
 PLACEHOLDER_ADMIN_TOKEN = "change-me"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CCAPI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="CCAPI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # A refused setting must not print its value (keys, tokens) into a start-up log.
+        hide_input_in_errors=True,
     )
 
     env: Literal["development", "test", "production"] = "development"
@@ -26,6 +33,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path(".ccapi")
     admin_token: str = PLACEHOLDER_ADMIN_TOKEN
+    # Seals webhook signing secrets at rest (AES-GCM): base64 32-byte keys, comma-separated;
+    # the first seals, all open. Required outside development (see app/core/sealing.py).
+    secret_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -53,6 +63,19 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 0
     scheduler_interval: float = 1.0
 
+    _keyring: tuple[str, Keyring] | None = PrivateAttr(default=None)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            parse_keys(value.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"CCAPI_SECRET_KEY: {exc}") from None
+        return value
+
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
     def _split_schedule(cls, value: object) -> object:
@@ -79,7 +102,40 @@ class Settings(BaseSettings):
             )
         if self.env == "production" and len(self.admin_token) < 16:
             raise ValueError("CCAPI_ADMIN_TOKEN must be at least 16 characters in production")
+        if self.env != "development" and self.secret_key is None:
+            raise ValueError(
+                "CCAPI_SECRET_KEY is not set: webhook signing secrets are encrypted at rest "
+                "with it, and outside development it is required. Make one with `ccapi "
+                "generate-secret-key` and keep it safe (without it stored secrets are lost)"
+            )
         return self
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keys that seal and open secrets at rest: ``CCAPI_SECRET_KEY``, or in
+        development without it a key generated once into ``data_dir/secret.key``."""
+        source = (
+            self.secret_key.get_secret_value()
+            if self.secret_key is not None
+            else str(self.development_key_path)
+        )
+        # Cached for the settings it came from (a model_copy may change them).
+        if self._keyring is not None and self._keyring[0] == source:
+            return self._keyring[1]
+        if self.secret_key is not None:
+            keyring = Keyring.from_setting(source)
+        else:
+            value, _ = development_key(self.data_dir)
+            try:
+                keyring = Keyring.from_setting(value)
+            except ValueError as exc:
+                raise ValueError(f"{self.development_key_path}: {exc}") from None
+        self._keyring = (source, keyring)
+        return keyring
+
+    @property
+    def development_key_path(self) -> Path:
+        return self.data_dir / DEV_KEY_FILE
 
     @property
     def async_database_url(self) -> str | None:

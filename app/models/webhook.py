@@ -36,9 +36,10 @@ class WebhookEndpoint(TenantResource, table=True):
     disabled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     # Start of the current run of failed attempts; cleared by any success.
     failing_since: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    # Signing needs the secret itself, so it is stored (unlike API keys, which are hashed).
-    secret: str = Field(max_length=100)
-    previous_secret: str | None = Field(default=None, max_length=100)
+    # Signing needs the secret itself, so it is stored (unlike API keys, which are hashed),
+    # sealed with AES-GCM under CCAPI_SECRET_KEY (app/core/sealing.py); never plain text.
+    secret_sealed: str = Field(max_length=255)
+    previous_secret_sealed: str | None = Field(default=None, max_length=255)
     previous_secret_expires_at: datetime | None = Field(
         default=None, sa_type=sa.DateTime(timezone=True)
     )

@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request, Response, status
 from app.core.auth import WebhooksKey
 from app.core.deps import AppSettings, Session
 from app.core.errors import problem_responses
-from app.core.idempotency import Idempotent
+from app.core.idempotency import Idempotent, SealedIdempotent
 from app.core.pagination import Page, PageParams, build_page, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
@@ -42,7 +42,7 @@ ENDPOINTS = "/webhook-endpoints"
     status_code=status.HTTP_201_CREATED,
     operation_id="create_webhook_endpoint",
     summary="Create a webhook endpoint",
-    dependencies=[Idempotent],
+    dependencies=[SealedIdempotent],
     responses=problem_responses(409),
 )
 async def create_webhook_endpoint(
@@ -54,10 +54,11 @@ async def create_webhook_endpoint(
 ) -> WebhookEndpointCreated:
     """Register a URL to receive signed event deliveries. The response carries the signing
     secret; a URL on a private, loopback or link-local address is refused (422)."""
-    endpoint = await service.create(session, principal, settings, body)
+    endpoint, secret = await service.create(session, principal, settings, body)
     with_etag(response, endpoint)
     response.headers["Location"] = f"/v1/webhook-endpoints/{endpoint.id}"
-    return WebhookEndpointCreated.model_validate(endpoint)
+    read = WebhookEndpointRead.model_validate(endpoint).model_dump()
+    return WebhookEndpointCreated(**read, secret=secret)
 
 
 @router.get(ENDPOINTS, operation_id="list_webhook_endpoints", summary="List webhook endpoints")
@@ -143,27 +144,27 @@ async def delete_webhook_endpoint(
     responses=problem_responses(404),
 )
 async def get_webhook_endpoint_secret(
-    endpoint_id: uuid.UUID, principal: WebhooksKey, session: Session
+    endpoint_id: uuid.UUID, principal: WebhooksKey, session: Session, settings: AppSettings
 ) -> WebhookSecret:
     """The secret that signs this endpoint's deliveries (`whsec_…`)."""
     endpoint = await service.get(session, principal.tenant_id, endpoint_id)
-    return service.get_secret(endpoint)
+    return service.get_secret(settings.keyring, endpoint)
 
 
 @router.post(
     ENDPOINTS + "/{endpoint_id}/rotate-secret",
     operation_id="rotate_webhook_endpoint_secret",
     summary="Rotate the signing secret",
-    dependencies=[Idempotent],
-    responses=problem_responses(404),
+    dependencies=[SealedIdempotent],
+    responses=problem_responses(404, 409),
 )
 async def rotate_webhook_endpoint_secret(
-    endpoint_id: uuid.UUID, principal: WebhooksKey, session: Session
+    endpoint_id: uuid.UUID, principal: WebhooksKey, session: Session, settings: AppSettings
 ) -> WebhookSecret:
     """Issue a new secret. For 24 hours deliveries carry two signatures, one per secret,
     so receivers can switch without losing any."""
     endpoint = await service.get(session, principal.tenant_id, endpoint_id, for_update=True)
-    return await service.rotate_secret(session, endpoint)
+    return await service.rotate_secret(session, settings.keyring, endpoint)
 
 
 @router.post(

@@ -35,6 +35,7 @@ from app.core.metrics import (
     WEBHOOK_OLDEST_PENDING,
     WEBHOOK_QUEUE_DEPTH,
 )
+from app.core.sealing import Keyring, SealError
 from app.models.base import utcnow, uuid7
 from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.services import ssrf
@@ -205,9 +206,17 @@ async def _autocommit(session: AsyncSession) -> AsyncConnection:
 
 
 async def claim(
-    sessionmaker: async_sessionmaker[AsyncSession], limit: int, lease_seconds: float
+    sessionmaker: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    limit: int,
+    lease_seconds: float,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due deliveries: one statement, so one short transaction."""
+    """Lease up to ``limit`` due deliveries: one statement, so one short transaction.
+
+    The endpoints' secrets are opened here to sign. A delivery whose secret does not open
+    (sealed under a key ``CCAPI_SECRET_KEY`` no longer holds) is logged and left leased:
+    it comes due again when the lease lapses, without spending an attempt, and goes out
+    once the key is back."""
     due = (
         select(col(WebhookDelivery.id))
         .where(
@@ -243,8 +252,8 @@ async def claim(
         leased,
         col(WebhookEndpoint.url),
         col(WebhookEndpoint.enabled),
-        col(WebhookEndpoint.secret),
-        col(WebhookEndpoint.previous_secret),
+        col(WebhookEndpoint.secret_sealed),
+        col(WebhookEndpoint.previous_secret_sealed),
         col(WebhookEndpoint.previous_secret_expires_at),
     ).join(WebhookEndpoint, col(WebhookEndpoint.id) == leased.c.endpoint_id)
     # A delivery whose endpoint is being deleted goes with it (the join drops it).
@@ -253,28 +262,46 @@ async def claim(
         conn = await _autocommit(session)
         rows = (await conn.execute(stmt)).all()
     now = utcnow()
-    return [
-        Claimed(
-            id=row.id,
-            tenant_id=row.tenant_id,
-            endpoint_id=row.endpoint_id,
-            event_id=row.event_id,
-            payload=row.payload,
-            lease_token=row.lease_token,
-            attempt_count=row.attempt_count,
-            cycle_attempts=row.cycle_attempts,
-            created_at=row.created_at,
-            url=row.url,
-            enabled=row.enabled,
-            secrets=tuple(
-                service.signing_secrets(
-                    row.secret, row.previous_secret, row.previous_secret_expires_at, now
-                )
-            ),
-            lease_deadline=deadline,
+    claimed: list[Claimed] = []
+    for row in rows:
+        try:
+            secrets = service.signing_secrets(
+                keyring,
+                row.tenant_id,
+                row.endpoint_id,
+                row.secret_sealed,
+                row.previous_secret_sealed,
+                row.previous_secret_expires_at,
+                now,
+            )
+        except SealError as exc:
+            log.error(
+                "webhook secret does not open; delivery postponed",
+                extra={
+                    "delivery_id": str(row.id),
+                    "endpoint_id": str(row.endpoint_id),
+                    "reason": str(exc),
+                },
+            )
+            continue
+        claimed.append(
+            Claimed(
+                id=row.id,
+                tenant_id=row.tenant_id,
+                endpoint_id=row.endpoint_id,
+                event_id=row.event_id,
+                payload=row.payload,
+                lease_token=row.lease_token,
+                attempt_count=row.attempt_count,
+                cycle_attempts=row.cycle_attempts,
+                created_at=row.created_at,
+                url=row.url,
+                enabled=row.enabled,
+                secrets=tuple(secrets),
+                lease_deadline=deadline,
+            )
         )
-        for row in rows
-    ]
+    return claimed
 
 
 def _guarded(claimed: Claimed) -> sa.Update:

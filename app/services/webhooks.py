@@ -25,6 +25,7 @@ from app.core.errors import Conflict, ValidationFailed
 from app.core.metrics import WEBHOOK_DELIVERIES
 from app.core.pagination import PageParams, keyset
 from app.core.rows import dumps
+from app.core.sealing import Keyring, webhook_secret_context
 from app.models.base import utcnow, uuid7
 from app.models.event import Event
 from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -58,6 +59,15 @@ DISABLED_EVENT = "webhook_endpoint.disabled"
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def seal_secret(keyring: Keyring, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, secret: str) -> str:
+    """The secret as stored: sealed, and bound to its endpoint."""
+    return keyring.seal_text(secret, webhook_secret_context(tenant_id, endpoint_id))
+
+
+def open_secret(keyring: Keyring, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, sealed: str) -> str:
+    return keyring.open_text(sealed, webhook_secret_context(tenant_id, endpoint_id))
 
 
 def rfc3339(moment: datetime) -> str:
@@ -195,7 +205,8 @@ async def _check_url(url: str, settings: Settings) -> None:
 
 async def create(
     session: AsyncSession, principal: Principal, settings: Settings, body: WebhookEndpointCreate
-) -> WebhookEndpoint:
+) -> tuple[WebhookEndpoint, str]:
+    """The new endpoint and its signing secret (stored only sealed)."""
     tenant_id = principal.tenant_id
     await check_external_id_free(session, WebhookEndpoint, tenant_id, body.external_id)
     await _check_url(body.url, settings)
@@ -209,7 +220,10 @@ async def create(
             f"A tenant may have at most {MAX_ENDPOINTS_PER_TENANT} webhook endpoints; "
             "delete one first."
         )
+    endpoint_id = uuid7()
+    secret = new_secret()
     endpoint = WebhookEndpoint(
+        id=endpoint_id,
         tenant_id=tenant_id,
         external_id=body.external_id,
         metadata_=body.metadata,
@@ -219,11 +233,11 @@ async def create(
         payload=body.payload,
         enabled=body.enabled,
         disabled_at=None if body.enabled else utcnow(),
-        secret=new_secret(),
+        secret_sealed=seal_secret(settings.keyring, tenant_id, endpoint_id, secret),
     )
     session.add(endpoint)
     await session.flush()
-    return endpoint
+    return endpoint, secret
 
 
 async def get(
@@ -345,35 +359,46 @@ async def disable(session: AsyncSession, endpoint: WebhookEndpoint, reason: str)
 # Secrets
 
 
-def _secret_view(endpoint: WebhookEndpoint) -> WebhookSecret:
+def _secret_view(endpoint: WebhookEndpoint, secret: str) -> WebhookSecret:
     expires = endpoint.previous_secret_expires_at
     if expires is not None and expires <= utcnow():
         expires = None
-    return WebhookSecret(secret=endpoint.secret, previous_secret_expires_at=expires)
+    return WebhookSecret(secret=secret, previous_secret_expires_at=expires)
 
 
-def get_secret(endpoint: WebhookEndpoint) -> WebhookSecret:
-    return _secret_view(endpoint)
+def get_secret(keyring: Keyring, endpoint: WebhookEndpoint) -> WebhookSecret:
+    secret = open_secret(keyring, endpoint.tenant_id, endpoint.id, endpoint.secret_sealed)
+    return _secret_view(endpoint, secret)
 
 
-async def rotate_secret(session: AsyncSession, endpoint: WebhookEndpoint) -> WebhookSecret:
-    """A new secret; the current one keeps signing too for 24 hours."""
-    endpoint.previous_secret = endpoint.secret
+async def rotate_secret(
+    session: AsyncSession, keyring: Keyring, endpoint: WebhookEndpoint
+) -> WebhookSecret:
+    """A new secret; the current one keeps signing too for 24 hours (it moves, still
+    sealed, to ``previous_secret_sealed``: both are bound to the endpoint alike)."""
+    secret = new_secret()
+    endpoint.previous_secret_sealed = endpoint.secret_sealed
     endpoint.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
-    endpoint.secret = new_secret()
+    endpoint.secret_sealed = seal_secret(keyring, endpoint.tenant_id, endpoint.id, secret)
     touch(endpoint)
     await session.flush()
-    return _secret_view(endpoint)
+    return _secret_view(endpoint, secret)
 
 
 def signing_secrets(
-    secret: str, previous: str | None, previous_expires_at: datetime | None, now: datetime
+    keyring: Keyring,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    sealed: str,
+    previous_sealed: str | None,
+    previous_expires_at: datetime | None,
+    now: datetime,
 ) -> list[str]:
-    """The secrets a delivery is signed with now: the current one, and the previous one
-    while its overlap lasts."""
-    found = [secret]
-    if previous and previous_expires_at is not None and previous_expires_at > now:
-        found.append(previous)
+    """The secrets a delivery is signed with now, opened: the current one, and the
+    previous one while its overlap lasts."""
+    found = [open_secret(keyring, tenant_id, endpoint_id, sealed)]
+    if previous_sealed and previous_expires_at is not None and previous_expires_at > now:
+        found.append(open_secret(keyring, tenant_id, endpoint_id, previous_sealed))
     return found
 
 

@@ -89,7 +89,9 @@ class DeliveryWorker:
                 wanted = min(free, self.batch_size)
                 self.wake.clear()
                 try:
-                    batch = await delivery.claim(self.sessionmaker, wanted, self.lease_seconds)
+                    batch = await delivery.claim(
+                        self.sessionmaker, self.settings.keyring, wanted, self.lease_seconds
+                    )
                 except Exception:
                     log.exception("claiming webhook deliveries failed")
                     await self._idle(self.settings.worker_poll_interval)
