@@ -6,6 +6,7 @@ leases, the same database (or Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -228,6 +229,29 @@ async def test_leases_take_batches_from_the_shared_counter(
             await raw.exec_driver_sql("SELECT key, taken, granted FROM rate_limit_counters")
         ).all()
     assert [tuple(r) for r in rows] == [(f"default:{tenant_c.key_id}", 18, 6)]
+
+
+async def test_concurrent_requests_share_one_lease(
+    settings: Settings,
+    engine: AsyncEngine,
+    committed_app_sessionmaker: async_sessionmaker[AsyncSession],
+    tenant_c: TenantKey,
+) -> None:
+    """4 requests at once with an empty lease wait for one lease instead of each sending
+    its own: 2 leases of 6 in all (12 units taken), not 5 (30). (4: fewer than the test
+    pool's 5 connections, whose overflow connections RequestDb cannot close.)"""
+    six = settings.model_copy(update={"rate_limit_per_minute": 600})
+    async with instance(six, engine, committed_app_sessionmaker) as (_, client):
+        for _ in range(6):  # use up the first lease (and cache the key)
+            await client.get("/v1/tenant", headers=tenant_c.headers)
+        answers = await asyncio.gather(
+            *(client.get("/v1/tenant", headers=tenant_c.headers) for _ in range(4))
+        )
+    assert [a.status_code for a in answers] == [200] * 4
+    async with committed_app_sessionmaker() as session:
+        raw = await session.connection()
+        taken = (await raw.exec_driver_sql("SELECT taken FROM rate_limit_counters")).scalar()
+    assert taken == 12
 
 
 async def test_a_window_that_ended_starts_afresh_and_old_ones_are_removed(

@@ -24,6 +24,7 @@ recent requests show up only when this one leases again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -176,6 +177,7 @@ class RateLimiter:
         self.counters = counters
         self.policy = (b"ratelimit-policy", f'"{name}";q={limit};w={window}'.encode())
         self._leases: dict[str, _Lease] = {}
+        self._leasing: dict[str, asyncio.Event] = {}
 
     def _decide(self, allowed: bool, lease: _Lease, now: float) -> Decision:
         remaining = max(0, self.limit - lease.taken + lease.tokens)
@@ -194,33 +196,51 @@ class RateLimiter:
         return self._decide(False, lease, now)
 
     async def acquire(self, key: str, db: RequestDb | None) -> Decision:
-        """Use one unit of ``key``'s limit, leasing more from the shared counter if needed."""
-        now = time.monotonic()
-        lease = self._leases.get(key)
-        if lease is not None and lease.deadline <= now:
-            lease = None
-        if lease is None or not lease.tokens:
+        """Use one unit of ``key``'s limit, leasing more from the shared counter if needed.
+
+        Concurrent requests of one key that find the lease empty wait for a single lease
+        rather than each sending one (which would hoard units in this process)."""
+        while True:
+            now = time.monotonic()
+            lease = self._leases.get(key)
+            if lease is not None and lease.deadline <= now:
+                lease = None
+            if lease is not None and lease.tokens:
+                lease.tokens -= 1
+                return self._decide(True, lease, now)
             if lease is not None and lease.taken >= self.limit:
                 return self._decide(False, lease, now)
-            grant = await self.counters.take(
-                f"{self.name}:{key}", self.lease, self.limit, self.window, db
-            )
+            leasing = self._leasing.get(key)
+            if leasing is not None:
+                await leasing.wait()  # then look again: its units may be left
+                continue
+            leasing = self._leasing[key] = asyncio.Event()
+            try:
+                lease = await self._take(key, db)
+            finally:
+                del self._leasing[key]
+                leasing.set()
             now = time.monotonic()
-            deadline = now + grant.reset
-            current = self._leases.get(key)
-            # The same window if its end agrees (a later window ends at least a window on).
-            if current is not None and abs(current.deadline - deadline) < self.window / 2:
-                current.tokens += grant.granted
-                current.taken = max(current.taken, grant.taken)
-                lease = current
-            else:
-                if len(self._leases) >= MAX_KEYS:
-                    self._leases.clear()
-                lease = self._leases[key] = _Lease(grant.granted, grant.taken, deadline)
             if not lease.tokens:
                 return self._decide(False, lease, now)
-        lease.tokens -= 1
-        return self._decide(True, lease, now)
+            lease.tokens -= 1
+            return self._decide(True, lease, now)
+
+    async def _take(self, key: str, db: RequestDb | None) -> _Lease:
+        grant = await self.counters.take(
+            f"{self.name}:{key}", self.lease, self.limit, self.window, db
+        )
+        deadline = time.monotonic() + grant.reset
+        current = self._leases.get(key)
+        # The same window if its end agrees (a later window ends at least a window on).
+        if current is not None and abs(current.deadline - deadline) < self.window / 2:
+            current.tokens += grant.granted
+            current.taken = max(current.taken, grant.taken)
+            return current
+        if len(self._leases) >= MAX_KEYS:
+            self._leases.clear()
+        lease = self._leases[key] = _Lease(grant.granted, grant.taken, deadline)
+        return lease
 
 
 class RateLimits:
