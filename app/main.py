@@ -23,7 +23,7 @@ from app.core.errors import Problem, install_error_handlers, problem_responses
 from app.core.keycache import KeyCache
 from app.core.logging import configure_logging
 from app.core.middleware import RequestMiddleware
-from app.core.ratelimit import RateLimiter
+from app.core.ratelimit import RateLimits
 from app.routers import ROUTERS
 from app.services.webhook_delivery import refresh_queue_metrics
 from app.services.webhook_openapi import add_webhooks
@@ -58,6 +58,46 @@ OPENAPI_TAGS = [
 def listen_dsn(engine: AsyncEngine) -> str:
     """A plain asyncpg DSN for the engine's database (for LISTEN connections)."""
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+RATE_LIMIT_HEADERS: dict[str, dict[str, Any]] = {
+    "RateLimit-Policy": {
+        "description": "The limit this answer counts against (IETF draft "
+        'draft-ietf-httpapi-ratelimit-headers): `"default";q=600;w=60` is 600 requests per '
+        'API key a 60-second window; `"auth";q=30;w=60` (on 401s and the 429s they lead '
+        "to) 30 failed authentications per client address.",
+        "schema": {"type": "string"},
+        "example": '"default";q=600;w=60',
+    },
+    "RateLimit": {
+        "description": "What is left of that limit: `r` requests remaining and `t` seconds "
+        'until the window resets, e.g. `"default";r=42;t=17`.',
+        "schema": {"type": "string"},
+        "example": '"default";r=42;t=17',
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (the window's reset).",
+        "schema": {"type": "integer"},
+        "example": 17,
+    },
+}
+
+
+def add_rate_limit_headers(schema: dict[str, Any]) -> None:
+    """Every response of an operation authenticated by an API key carries the RateLimit
+    headers (a 429 also Retry-After): one shared component each, referenced."""
+    schema.setdefault("components", {})["headers"] = RATE_LIMIT_HEADERS
+    refs = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if {"ApiKey": []} not in operation.get("security", []):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                headers["RateLimit-Policy"] = refs["RateLimit-Policy"]
+                headers["RateLimit"] = refs["RateLimit"]
+                if status == "429":
+                    headers["Retry-After"] = refs["Retry-After"]
 
 
 def create_app(
@@ -119,6 +159,7 @@ def create_app(
             if background is not None:
                 await background.stop()
             await app.state.key_cache.stop()
+            await app.state.rate_limits.close()
             if owned_engine is not None:
                 await owned_engine.dispose()
             if embedded is not None:
@@ -134,7 +175,7 @@ def create_app(
         openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.rate_limits = RateLimits.from_settings(settings)
     app.state.key_cache = KeyCache()
     app.state.head_revision = migrations.head_revision()
     if engine is not None:
@@ -181,6 +222,7 @@ def create_app(
             for operation in operations.values():
                 if "requestBody" in operation:
                     operation["responses"].setdefault("400", bad_request)
+        add_rate_limit_headers(schema)
         app.openapi_schema = schema
         return schema
 

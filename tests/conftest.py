@@ -103,6 +103,7 @@ def settings(database_url: str) -> Settings:
         admin_token=ADMIN_TOKEN,
         secret_key=TEST_SECRET_KEY,  # type: ignore[arg-type]
         rate_limit_per_minute=100_000,
+        auth_failures_per_minute=100_000,
         webhook_allow_http=True,
         webhook_allowed_networks="127.0.0.0/8",  # type: ignore[arg-type]
         webhook_retry_schedule="1,1,1",  # type: ignore[arg-type]

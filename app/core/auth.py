@@ -13,6 +13,7 @@ from app.core.db import RequestDb
 from app.core.deps import AppSettings
 from app.core.errors import Forbidden, RateLimited, Unauthorized
 from app.core.keycache import KeyCache, KeyEntry, Principal
+from app.core.ratelimit import RateLimits
 from app.core.security import KEY_PREFIX, hash_api_key
 from app.models.base import utcnow
 
@@ -26,6 +27,8 @@ admin_bearer = HTTPBearer(
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
+AUTH_FAILURES_DETAIL = "Too many failed authentication attempts from this address"
+
 KEY_SQL = (
     "SELECT id, tenant_id, scopes, revoked_at, last_used_at FROM api_keys WHERE secret_hash = $1"
 )
@@ -34,11 +37,49 @@ KEY_SQL = (
 async def authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """The calling key's principal: from the process's key cache, else one lookup."""
+    """The calling key's principal: from the process's key cache, else one lookup.
+
+    Failed attempts count against the client address's limit (``auth_failures``); once it
+    is used up, further attempts answer 429 before any lookup. A key's requests count
+    against its limit (``requests``). Either way the answer carries ``RateLimit`` headers
+    (``request.state.rate_limit_headers``, added by the middleware)."""
     state = request.state
     known: Principal | None = getattr(state, "principal", None)
     if known is not None:  # a second dependency of the same request asking again
         return known
+    limits: RateLimits = request.app.state.rate_limits
+    client = request.client
+    address = client.host if client is not None else "unknown"
+    refused = limits.auth_failures.refused(address)
+    if refused is not None:
+        state.rate_limit_headers = refused.headers
+        raise RateLimited(refused.reset, AUTH_FAILURES_DETAIL)
+    db: RequestDb = state.db
+    try:
+        entry = await _key_entry(request, credentials, db)
+    except Unauthorized:
+        failure = await limits.auth_failures.acquire(address, db)
+        state.rate_limit_headers = failure.headers
+        if not failure.allowed:
+            raise RateLimited(failure.reset, AUTH_FAILURES_DETAIL) from None
+        raise
+    principal = entry.principal
+    assert principal is not None
+    decision = await limits.requests.acquire(str(principal.api_key_id), db)
+    state.rate_limit_headers = decision.headers
+    if not decision.allowed:
+        raise RateLimited(decision.reset)
+    last_used = entry.last_used_at
+    if last_used is None or utcnow() - last_used > LAST_USED_RESOLUTION:
+        state.key_used = entry
+    state.principal = principal
+    return principal
+
+
+async def _key_entry(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, db: RequestDb
+) -> KeyEntry:
+    """The cached lookup of a valid, unrevoked key; ``Unauthorized`` for anything else."""
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer cck_live_…`.")
     secret = credentials.credentials
@@ -48,21 +89,12 @@ async def authenticate(
     cache: KeyCache = request.app.state.key_cache
     entry = cache.get(digest)
     if entry is None:
-        db: RequestDb = state.db
         entry = cache.put(digest, await (await db.raw()).fetchrow(KEY_SQL, digest))
-    principal = entry.principal
-    if principal is None:
+    if entry.principal is None:
         raise Unauthorized("The API key is not valid.")
     if entry.revoked:
         raise Unauthorized("The API key has been revoked.")
-    retry_after = request.app.state.rate_limiter.acquire(principal.api_key_id)
-    if retry_after is not None:
-        raise RateLimited(retry_after)
-    last_used = entry.last_used_at
-    if last_used is None or utcnow() - last_used > LAST_USED_RESOLUTION:
-        state.key_used = entry
-    state.principal = principal
-    return principal
+    return entry
 
 
 async def record_use(request: Request, db: RequestDb) -> None:

@@ -41,7 +41,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     db_pool_size: int = 20
     max_body_bytes: int = 1024 * 1024
-    rate_limit_per_minute: int = 600
+    # Requests per API key and minute, shared by every process (PostgreSQL, or Redis when
+    # redis_url is set); failed authentications per client address and minute likewise.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    auth_failures_per_minute: int = Field(default=30, ge=1)
+    # Units a process leases from the shared counter at a time (0: 1 % of the limit, 1..1000).
+    rate_limit_lease: int = Field(default=0, ge=0)
+    redis_url: str | None = None
+    redis_key_prefix: str = "ccapi"
     public_base_url: str = ""
 
     webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(

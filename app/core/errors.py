@@ -135,9 +135,9 @@ class IdempotencyInProgress(Conflict):
 class RateLimited(ProblemError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, detail: str = "Rate limit exceeded") -> None:
         super().__init__(
-            f"Rate limit exceeded; retry after {retry_after} seconds.",
+            f"{detail}; retry after {retry_after} seconds.",
             headers={"Retry-After": str(retry_after)},
         )
 

@@ -51,7 +51,8 @@ class RequestMiddleware:
             elif name == b"content-length":
                 length = value
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -76,6 +77,11 @@ class RequestMiddleware:
                 response_started = True
                 headers = [h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"]
                 headers.append(header)
+                # RateLimit-Policy and RateLimit, set by authentication (app/core/auth.py),
+                # on whatever answer the request gets, errors included.
+                limit_headers = state.get("rate_limit_headers")
+                if limit_headers:
+                    headers.extend(limit_headers)
                 message["headers"] = headers
             await send(message)
 
