@@ -1,6 +1,6 @@
 """rate limit counters: one shared fixed-window counter per limit key (UNLOGGED)
 
-Revision ID: 7282bd30e044
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-30 18:57:34.484799
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "7282bd30e044"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
