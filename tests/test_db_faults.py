@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -126,22 +127,28 @@ async def timed(call: Any) -> tuple[httpx.Response, float]:
     return response, time.monotonic() - started
 
 
-@pytest.fixture
-async def served(data_dir: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The app as ``ccapi serve`` runs it: its lifespan starts the embedded server (and
     supervises it), migrates, and runs the webhook worker and the scheduler."""
-    app = create_app(fault_settings(data_dir), run_worker=True)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield app, client
+            yield client
 
 
 async def test_killed_postgres_answers_503_then_restarts_and_everything_resumes(
-    served: tuple[FastAPI, httpx.AsyncClient], data_dir: Path
+    data_dir: Path,
 ) -> None:
-    app, client = served
+    app = create_app(fault_settings(data_dir), run_worker=True)
     pgdata = data_dir / "pg"
+    async with served(app) as client:
+        await _kill_and_heal(app, client, pgdata)
+    # The clean stop after the restart stops the restarted server.
+    assert live_postgres(pgdata) == []
+
+
+async def _kill_and_heal(app: FastAPI, client: httpx.AsyncClient, pgdata: Path) -> None:
     tenant: TenantKey = await make_tenant(app.state.sessionmaker)
     auth = tenant.headers
     async with running_receiver() as receiver:
