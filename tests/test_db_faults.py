@@ -39,7 +39,7 @@ from tests.factories import create_person
 from tests.factories_conversations import create_conversation
 from tests.webhook_receiver import create_endpoint, running_receiver
 
-pytestmark = pytest.mark.skipif(
+needs_server = pytest.mark.skipif(
     bool(os.environ.get("DATABASE_URL")),
     reason="needs control of the PostgreSQL server (embedded only)",
 )
@@ -137,6 +137,7 @@ async def served(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+@needs_server
 async def test_killed_postgres_answers_503_then_restarts_and_everything_resumes(
     data_dir: Path,
 ) -> None:
@@ -172,6 +173,8 @@ async def _kill_and_heal(app: FastAPI, client: httpx.AsyncClient, pgdata: Path) 
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["code"] == "not_ready"
+        # Metrics need no database: the queue figures keep their last values.
+        assert (await client.get("/metrics")).status_code == 200
 
         # The supervisor starts the server again; the pool replaces its dead connections.
         async with asyncio.timeout(RESTART_WITHIN):
@@ -223,6 +226,7 @@ async def _kill_and_heal(app: FastAPI, client: httpx.AsyncClient, pgdata: Path) 
             await asyncio.sleep(0.05)
 
 
+@needs_server
 async def test_frozen_postgres_answers_503_within_the_timeouts_and_the_pool_recovers(
     data_dir: Path,
 ) -> None:
@@ -297,6 +301,7 @@ time.sleep(600)
 """
 
 
+@needs_server
 def test_a_clean_stop_after_a_crash_leaves_no_postgres_behind(data_dir: Path) -> None:
     pgdata = data_dir / "pg"
     owner = subprocess.Popen(
@@ -319,6 +324,7 @@ def test_a_clean_stop_after_a_crash_leaves_no_postgres_behind(data_dir: Path) ->
     assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
 
 
+@needs_server
 def test_a_start_after_the_server_and_its_owner_crashed_starts_a_fresh_server(
     data_dir: Path,
 ) -> None:
@@ -344,3 +350,25 @@ def test_a_start_after_the_server_and_its_owner_crashed_starts_a_fresh_server(
     finally:
         embedded.stop()
     assert live_postgres(pgdata) == []
+
+
+async def test_no_free_pooled_connection_answers_503_after_the_pool_timeout(
+    settings: Settings, database_url: str, tenant_c: TenantKey
+) -> None:
+    """Every pooled connection busy (held here) for longer than the pool timeout."""
+    tight = settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout": 0.5})
+    engine = create_engine(database_url, tight)
+    try:
+        app = create_app(tight, engine=engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/v1/tenant", headers=tenant_c.headers)).status_code == 200
+            async with engine.connect():
+                response, took = await timed(client.get("/v1/tenant", headers=tenant_c.headers))
+                assert_unavailable(response)
+                assert took < 5.0
+                ready = await client.get("/readyz")
+                assert ready.status_code == 503
+            assert (await client.get("/v1/tenant", headers=tenant_c.headers)).status_code == 200
+    finally:
+        await engine.dispose()

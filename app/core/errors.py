@@ -174,7 +174,9 @@ def database_unavailable(exc: BaseException | None) -> bool:
     for _ in range(4):
         if exc is None:
             return False
-        if isinstance(exc, (TimeoutError, ConnectionError, PoolTimeout)):
+        # OSError: refused, reset, or no socket at all (a Unix socket's file is missing
+        # while the server restarts), or the host's name does not resolve.
+        if isinstance(exc, (TimeoutError, OSError, PoolTimeout)):
             return True
         if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
             return True
