@@ -34,7 +34,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.embedded import EmbeddedPostgres, process_alive
 from app.main import create_app
-from tests.conftest import ADMIN_TOKEN, TenantKey, make_tenant
+from tests.conftest import ADMIN_TOKEN, TEST_SECRET_KEY, TenantKey, make_tenant
 from tests.factories import create_person
 from tests.factories_conversations import create_conversation
 from tests.webhook_receiver import create_endpoint, running_receiver
@@ -63,6 +63,7 @@ def fault_settings(data_dir: Path, **overrides: Any) -> Settings:
         "database_url": None,
         "data_dir": data_dir,
         "admin_token": ADMIN_TOKEN,
+        "secret_key": TEST_SECRET_KEY,
         "rate_limit_per_minute": 100_000,
         "db_pool_size": 3,
         "db_connect_timeout": 1.0,
