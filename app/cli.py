@@ -31,8 +31,9 @@ T = TypeVar("T")
 
 
 @asynccontextmanager
-async def _database() -> AsyncIterator[str]:
-    """The configured database, or the embedded one under the data folder; migrated."""
+async def _database(*, supervise: bool = False) -> AsyncIterator[str]:
+    """The configured database, or the embedded one under the data folder; migrated. A
+    long-running command ``supervise``s the embedded server (restarts it if it dies)."""
     settings = get_settings()
     embedded = None
     url = settings.database_url
@@ -41,7 +42,11 @@ async def _database() -> AsyncIterator[str]:
         url = await asyncio.to_thread(embedded.start)
     try:
         await asyncio.to_thread(migrations.upgrade, url, settings)
-        yield url
+        if embedded is not None and supervise:
+            async with embedded.supervised():
+                yield url
+        else:
+            yield url
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -100,7 +105,7 @@ def worker() -> None:
     configure_logging(settings.log_level)
 
     async def run() -> None:
-        async with _database() as url:
+        async with _database(supervise=True) as url:
             engine = create_engine(url, settings)
             workers = BackgroundWorkers(engine, create_sessionmaker(engine), settings)
             stop = asyncio.Event()

@@ -125,12 +125,19 @@ def create_app(
                 f"key kept in {settings.development_key_path}; set CCAPI_SECRET_KEY outside "
                 "development (`ccapi generate-secret-key` makes one)"
             )
+        supervisor: asyncio.Task[None] | None = None
+        stop_supervising = asyncio.Event()
         if engine is None:
             url = settings.database_url
             if not url:
                 embedded = EmbeddedPostgres(settings.data_dir)
                 url = await asyncio.to_thread(embedded.start)
             await asyncio.to_thread(migrations.upgrade, url, settings)
+            if embedded is not None:
+                # Restarted (with backoff) if it dies; requests answer 503 meanwhile.
+                supervisor = asyncio.create_task(
+                    embedded.supervise(stop_supervising), name="embedded-postgres-supervisor"
+                )
             owned_engine = create_engine(url, settings)
             app.state.engine = owned_engine
             app.state.sessionmaker = create_sessionmaker(owned_engine)
@@ -162,6 +169,9 @@ def create_app(
             await app.state.rate_limits.close()
             if owned_engine is not None:
                 await owned_engine.dispose()
+            if supervisor is not None:
+                stop_supervising.set()
+                await supervisor
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)
 
@@ -176,7 +186,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limits = RateLimits.from_settings(settings)
-    app.state.key_cache = KeyCache()
+    app.state.key_cache = KeyCache(connect_timeout=settings.db_connect_timeout)
     app.state.head_revision = migrations.head_revision()
     if engine is not None:
         app.state.engine = engine

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
     db_pool_size: int = 20
+    # Bounds on waiting for the database, so a frozen or unreachable server answers 503
+    # instead of hanging: opening a connection, one statement, a free pooled connection.
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_statement_timeout: float = Field(default=10.0, gt=0)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
     max_body_bytes: int = 1024 * 1024
     # Requests per API key and minute, shared by every process (PostgreSQL, or Redis when
     # redis_url is set); failed authentications per client address and minute likewise.

@@ -19,6 +19,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from app.core.config import Settings, to_asyncpg_url
+from app.core.errors import DatabaseUnavailable
 from app.core.rows import dumps_text, loads
 
 # jsonb in and out with orjson (the standard library's decoder cost 2-3 µs a value, and a
@@ -34,9 +35,18 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=0,
         # No pre-ping: it costs a round trip per request. Dead connections are replaced
-        # when they fail (and recycled hourly so idle-timeouts in between don't bite).
+        # when they fail (RequestDb.discard, or SQLAlchemy's own disconnect handling) and
+        # recycled hourly so idle-timeouts in between don't bite.
         pool_recycle=3600,
-        connect_args={"server_settings": {"application_name": "ccapi"}},
+        # Nothing waits on the database unboundedly: a frozen or unreachable server makes
+        # a request fail (503) within these bounds instead of hanging.
+        pool_timeout=settings.db_pool_timeout,
+        connect_args={
+            "server_settings": {"application_name": "ccapi"},
+            "timeout": settings.db_connect_timeout,
+            # asyncpg's client-side bound on each statement (and on its cancel request).
+            "command_timeout": settings.db_statement_timeout,
+        },
         **JSON_CODECS,
     )
 
@@ -68,13 +78,24 @@ class RequestDb:
     connection (hence the ``sqlalchemy<2.2`` pin).
     """
 
-    __slots__ = ("_adapter", "_bind", "_conn", "_fairy", "_raw", "_raw_tx", "_session", "_tx")
+    __slots__ = (
+        "_adapter",
+        "_bind",
+        "_conn",
+        "_fairy",
+        "_pooled",
+        "_raw",
+        "_raw_tx",
+        "_session",
+        "_tx",
+    )
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         bind = sessionmaker.kw["bind"]
         self._bind: AsyncEngine | AsyncConnection = bind
         self._conn: AsyncConnection | None = bind if isinstance(bind, AsyncConnection) else None
         self._fairy: PoolProxiedConnection | None = None
+        self._pooled: PoolProxiedConnection | None = None  # ours, whoever owns it now
         self._adapter: Any = None
         self._raw: asyncpg.Connection | None = None
         self._raw_tx: Transaction | None = None  # a raw write's transaction
@@ -96,7 +117,13 @@ class RequestDb:
                 fairy = await self._conn.get_raw_connection()
             else:
                 assert isinstance(self._bind, AsyncEngine)
-                fairy = self._fairy = await greenlet_spawn(self._bind.sync_engine.raw_connection)
+                try:
+                    fairy = await greenlet_spawn(self._bind.sync_engine.raw_connection)
+                except Exception as exc:
+                    # Whatever stops a checkout (refused, timed out, pool exhausted, a
+                    # server starting up) is the database being unavailable.
+                    raise DatabaseUnavailable() from exc
+                self._fairy = self._pooled = fairy
             self._adapter = fairy.dbapi_connection
             self._raw = self._adapter.driver_connection
         assert self._raw is not None
@@ -159,6 +186,27 @@ class RequestDb:
         self._adapter._transaction = None
         await (transaction.commit() if commit else transaction.rollback())
 
+    def discard(self, exc: BaseException) -> None:
+        """The connection failed under the request (lost, or a statement timed out): close
+        it without another round trip and never give it back to the pool. A lost
+        connection says the server went away, so every pooled connection opened before
+        now is replaced at its next checkout (as SQLAlchemy does on a disconnect); after a
+        timeout only this one is, the others may be fine."""
+        fairy, self._pooled = self._pooled, None
+        self._fairy = self._adapter = self._raw = self._raw_tx = None
+        self._session = self._tx = None
+        if self._conn is not None and not self._external:
+            # The ORM Connection around ``fairy``: dropped without closing, which would
+            # roll back on the dead connection (or check out a new one).
+            self._conn = None
+        if fairy is None or not fairy.is_valid:
+            return
+        engine = self._bind
+        if isinstance(engine, AsyncEngine) and not isinstance(exc, TimeoutError):
+            engine.sync_engine.pool._invalidate(fairy, exc, _checkin=False)
+        # Outside a greenlet SQLAlchemy closes it at once (asyncpg terminate), no I/O.
+        fairy.invalidate(exc)
+
     async def close(self) -> None:
         """Give the connection back (rolling back anything left open)."""
         try:
@@ -174,4 +222,4 @@ class RequestDb:
                     await greenlet_spawn(fairy.close)
             elif self._conn is not None and not self._external:
                 await self._conn.close()
-            self._conn = self._raw = self._adapter = self._session = None
+            self._conn = self._raw = self._adapter = self._session = self._pooled = None

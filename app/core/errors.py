@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -146,6 +147,53 @@ class InternalError(ProblemError):
     status, code, title = 500, "internal_error", "Internal server error"
 
 
+class DatabaseUnavailable(ProblemError):
+    """The database cannot be reached, dropped the connection or did not answer in time.
+    Nothing the request wrote was committed (or, for a lost commit, the outcome is unknown
+    and a retry with the same ``Idempotency-Key`` is safe)."""
+
+    status, code, title = 503, "database_unavailable", "Database unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database is unavailable; retry after a short wait.",
+            headers={"Retry-After": "1"},
+        )
+
+
+# SQLSTATEs of a server that is going away or cannot take the connection: class 08
+# (connection exception), 57P01-57P03 (shutdown, crash shutdown, cannot connect now), 53300
+# (too many connections).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it wraps) says the database connection failed, as opposed
+    to a statement being refused: the connection was lost or refused, a connect or a
+    statement timed out, or no pooled connection became free in time."""
+    for _ in range(4):
+        if exc is None:
+            return False
+        # OSError: refused, reset, or no socket at all (a Unix socket's file is missing
+        # while the server restarts), or the host's name does not resolve.
+        if isinstance(exc, (TimeoutError, OSError, PoolTimeout)):
+            return True
+        if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
+            return True
+        if isinstance(exc, asyncpg.PostgresError):
+            sqlstate = str(getattr(exc, "sqlstate", None) or "")
+            return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+        if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+            return True
+        if isinstance(exc, DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            exc = exc.orig
+            continue
+        exc = exc.__cause__
+    return False
+
+
 _STATUS_CODES: dict[int, tuple[str, str]] = {
     400: ("bad_request", "Bad request"),
     401: ("unauthorized", "Unauthorized"),
@@ -160,6 +208,7 @@ _STATUS_CODES: dict[int, tuple[str, str]] = {
     428: ("precondition_required", "Precondition required"),
     429: ("rate_limited", "Too many requests"),
     500: ("internal_error", "Internal server error"),
+    503: ("service_unavailable", "Service unavailable"),
 }
 
 
@@ -304,17 +353,30 @@ async def _asyncpg_error(request: Request, exc: Exception) -> Response:
 
 async def unhandled_response(request: Request, exc: Exception) -> Response:
     """The 500 for an error nothing else answered: logged with the request id, and nothing
-    of the error in the body."""
-    log.exception("unhandled error", exc_info=exc)
+    of the error in the body. A lost or refused database connection outside a
+    transactional route is a 503, as it is inside one (app/core/routing.py)."""
     # Sent by Starlette's outermost middleware, past the one that adds X-Request-ID.
     request_id = getattr(request.state, "request_id", None)
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    if database_unavailable(exc):
+        log.warning("database unavailable", extra={"error": repr(exc)[:300]})
+        unavailable = DatabaseUnavailable()
+        return problem_response(
+            request,
+            status=unavailable.status,
+            code=unavailable.code,
+            title=unavailable.title,
+            detail=unavailable.detail,
+            headers={**headers, **unavailable.headers},
+        )
+    log.exception("unhandled error", exc_info=exc)
     return problem_response(
         request,
         status=500,
         code="internal_error",
         title="Internal server error",
         detail="An unexpected error occurred; it has been logged with the request id.",
-        headers={"X-Request-ID": request_id} if request_id else None,
+        headers=headers or None,
     )
 
 

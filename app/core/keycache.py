@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "ccapi_api_keys"
 NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', $1)"
 MAX_ENTRIES = 10_000
+# How often an idle LISTEN connection is checked (a statement bounded by connect_timeout).
+PING_INTERVAL = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,12 @@ class KeyEntry:
 
 
 class KeyCache:
-    def __init__(self, ttl: float = 30.0, fallback_ttl: float = 1.0) -> None:
+    def __init__(
+        self, ttl: float = 30.0, fallback_ttl: float = 1.0, connect_timeout: float = 5.0
+    ) -> None:
         self.ttl = ttl
         self.fallback_ttl = fallback_ttl
+        self.connect_timeout = connect_timeout
         self.listening = False
         self._entries: dict[str, KeyEntry] = {}
         self._task: asyncio.Task[None] | None = None
@@ -113,20 +118,30 @@ class KeyCache:
             lost = asyncio.Event()
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(dsn, timeout=5)
+                conn = await asyncpg.connect(dsn, timeout=self.connect_timeout)
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
                 # Whatever was cached while not listening may have missed a revocation.
                 self.clear()
                 self.listening = True
-                await lost.wait()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("key cache listener down", extra={"error": str(exc)[:200]})
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(PING_INTERVAL):
+                            await lost.wait()
+                    if not lost.is_set():
+                        # A connection that went quiet (server frozen, network gone)
+                        # would otherwise keep entries alive while missing revocations.
+                        await conn.execute("SELECT 1", timeout=self.connect_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Any failure (refused, reset, timed out, the server restarting): listen
+                # again after a pause; never let the task die.
+                log.warning("key cache listener down", extra={"error": repr(exc)[:200]})
             finally:
                 self.listening = False
                 self.clear()
                 if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
+                    conn.terminate()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=1.0)

@@ -38,5 +38,5 @@ class IndexedRouter(APIRouter):
 
 
 def api_router(**kwargs: Any) -> APIRouter:
-    responses = {**problem_responses(401, 422, 429, 500), **kwargs.pop("responses", {})}
+    responses = {**problem_responses(401, 422, 429, 500, 503), **kwargs.pop("responses", {})}
     return IndexedRouter(route_class=TransactionalRoute, responses=responses, **kwargs)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import logging
+
 from fastapi import Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.core.errors import problem_response, problem_responses
+from app.core.db import RequestDb
+from app.core.errors import database_unavailable, problem_response, problem_responses
 from app.routers.base import IndexedRouter
 
+log = logging.getLogger(__name__)
 router = IndexedRouter(tags=["health"])
 
 
@@ -35,17 +39,27 @@ async def healthz() -> Health:
 async def readyz(request: Request) -> Response:
     """200 when the database answers and its schema is at the latest migration, else 503."""
     expected = request.app.state.head_revision
+    # On the engine's pool, not the app's sessionmaker (tests bind that to one connection),
+    # with a request's discipline: bounded by the connect and statement timeouts, and a
+    # connection that failed is discarded rather than pooled again.
+    db = RequestDb(async_sessionmaker(request.app.state.engine))
     try:
-        async with request.app.state.engine.connect() as conn:
-            current = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-    except Exception:
+        raw = await db.raw()
+        current = await raw.fetchval("SELECT version_num FROM alembic_version")
+    except Exception as exc:
+        log.warning("readiness check failed", extra={"error": repr(exc)[:300]})
+        if database_unavailable(exc):
+            db.discard(exc)
         return problem_response(
             request,
             status=503,
             code="not_ready",
             title="Not ready",
             detail="The database is not reachable.",
+            headers={"Retry-After": "1"},
         )
+    finally:
+        await db.close()
     if current != expected:
         return problem_response(
             request,
@@ -71,5 +85,11 @@ async def metrics(request: Request) -> Response:
     """Prometheus text exposition: HTTP traffic, events and webhook delivery figures."""
     refresh = getattr(request.app.state, "refresh_metrics", None)
     if refresh is not None:
-        await refresh()
+        try:
+            await refresh()
+        except Exception as exc:
+            # The queue figures keep their last values; the rest needs no database.
+            if not database_unavailable(exc):
+                raise
+            log.warning("metrics: queue figures not refreshed", extra={"error": repr(exc)[:300]})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from app.core.errors import database_unavailable
 from app.models.base import utcnow
 from app.models.scheduled_firing import ScheduledFiring
 from app.services import events
@@ -215,7 +216,11 @@ async def run_forever(
         try:
             while await run_once(sessionmaker) >= BATCH:
                 pass  # a backlog: keep going without waiting
-        except Exception:
-            log.exception("scheduler pass failed")
+        except Exception as exc:
+            # Never ends the loop: the next pass retries (the database may be back).
+            if database_unavailable(exc):
+                log.warning("scheduler pass failed: database unavailable")
+            else:
+                log.exception("scheduler pass failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

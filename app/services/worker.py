@@ -22,6 +22,7 @@ from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
+from app.core.errors import database_unavailable
 from app.core.metrics import WEBHOOK_ATTEMPTS
 from app.services import scheduler, ssrf, webhooks  # webhooks registers the delivery hook
 from app.services import webhook_delivery as delivery
@@ -34,12 +35,13 @@ METRICS_REFRESH_INTERVAL = 10.0
 SHUTDOWN_GRACE_EXTRA = 5.0
 
 
-def asyncpg_connect_kwargs(engine: AsyncEngine) -> dict[str, Any]:
+def asyncpg_connect_kwargs(engine: AsyncEngine, timeout: float = 5.0) -> dict[str, Any]:
     """asyncpg.connect() arguments for the engine's database (for a LISTEN connection)."""
     _, kwargs = engine.dialect.create_connect_args(engine.url)
     for key in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback"):
         kwargs.pop(key, None)
     kwargs["server_settings"] = {"application_name": "ccapi-listener"}
+    kwargs["timeout"] = timeout
     return dict(kwargs)
 
 
@@ -92,8 +94,11 @@ class DeliveryWorker:
                     batch = await delivery.claim(
                         self.sessionmaker, self.settings.keyring, wanted, self.lease_seconds
                     )
-                except Exception:
-                    log.exception("claiming webhook deliveries failed")
+                except Exception as exc:
+                    if database_unavailable(exc):  # it comes back: keep polling
+                        log.warning("claiming webhook deliveries failed: database unavailable")
+                    else:
+                        log.exception("claiming webhook deliveries failed")
                     await self._idle(self.settings.worker_poll_interval)
                     continue
                 for claimed in batch:
@@ -114,8 +119,11 @@ class DeliveryWorker:
         poll = self.settings.worker_poll_interval
         try:
             due_in = await delivery.seconds_until_next_due(self.sessionmaker)
-        except Exception:
-            log.exception("reading the delivery queue failed")
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning("reading the delivery queue failed: database unavailable")
+            else:
+                log.exception("reading the delivery queue failed")
             return poll
         if due_in is None:
             return poll
@@ -179,8 +187,10 @@ class DeliveryWorker:
         backoff = 1.0
         while True:
             try:
-                conn = await asyncpg.connect(**asyncpg_connect_kwargs(self.engine))
-            except (OSError, asyncpg.PostgresError, TimeoutError):
+                conn = await asyncpg.connect(
+                    **asyncpg_connect_kwargs(self.engine, self.settings.db_connect_timeout)
+                )
+            except Exception:
                 log.warning("webhook listener cannot connect; polling only", exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
