@@ -5,9 +5,11 @@ commits or rolls back as a whole, and the connection goes back to the pool clean
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -117,3 +119,23 @@ async def test_concurrent_creates_of_one_external_id_store_one(
     async with engine.connect() as conn:
         stored = await conn.scalar(sa.text("SELECT count(*) FROM conversations"))
     assert stored == 1
+
+
+async def test_reads_beyond_the_pool_size_give_overflow_connections_back(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """More concurrent reads than the pool keeps: an overflow connection is closed on
+    check-in, which is I/O (from plain code the pool logged MissingGreenlet and dropped
+    it), and the pool ends with no connection checked out."""
+    pool = engine.sync_engine.pool
+    sessionmaker = async_sessionmaker(engine)
+
+    async def read() -> None:
+        db = RequestDb(sessionmaker)
+        await (await db.raw()).fetchval("SELECT pg_sleep(0.1)")
+        await db.close()
+
+    with caplog.at_level(logging.WARNING):
+        await asyncio.gather(*(read() for _ in range(pool.size() + 3)))  # type: ignore[attr-defined]
+    assert [record.getMessage() for record in caplog.records] == []
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from app.core.config import Settings, to_asyncpg_url
@@ -216,10 +216,19 @@ class RequestDb:
         finally:
             fairy, self._fairy = self._fairy, None
             if fairy is not None:
-                if self._adapter is not None and self._adapter._transaction is None:
-                    fairy.close()  # nothing open on it: the checkin needs no I/O
+                if self._adapter is not None and self._adapter._transaction is None and _keeps(
+                    fairy
+                ):
+                    fairy.close()  # nothing open on it and the pool keeps it: no I/O
                 else:
                     await greenlet_spawn(fairy.close)
             elif self._conn is not None and not self._external:
                 await self._conn.close()
             self._conn = self._raw = self._adapter = self._session = self._pooled = None
+
+
+def _keeps(fairy: PoolProxiedConnection) -> bool:
+    """Whether checking ``fairy`` in only queues it. A pool that is full (an overflow
+    connection) closes it instead, which is I/O and must run in a greenlet."""
+    pool = getattr(fairy, "_pool", None)
+    return isinstance(pool, QueuePool) and fairy.is_valid and pool.checkedin() < pool.size()
