@@ -10,7 +10,6 @@ import asyncio
 import os
 import signal
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,11 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 import app.services.webhooks  # noqa: F401  (registers the hook that queues deliveries)
-from app.models.base import uuid7
 from app.models.webhook import WebhookDelivery
-from app.services import events
 from tests.conftest import ADMIN_TOKEN, TEST_SECRET_KEY, make_tenant
-from tests.webhook_receiver import Reply, create_endpoint, eventually, running_receiver
+from tests.webhook_receiver import Reply, create_endpoint, enqueue, eventually, running_receiver
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 CCAPI = Path(sys.executable).parent / "ccapi"
@@ -71,24 +68,6 @@ async def worker_process(
                 except TimeoutError:
                     process.kill()
                     await process.wait()
-
-
-async def enqueue(sessionmaker: Sessionmaker, tenant_id: uuid.UUID, count: int) -> list[str]:
-    """``count`` person.updated events in one committed transaction; their ids."""
-    ids = []
-    async with sessionmaker() as session:
-        for i in range(count):
-            event = await events.record(
-                session,
-                tenant_id=tenant_id,
-                type="person.updated",
-                subject_type="person",
-                subject_id=uuid7(),
-                data={"n": i},
-            )
-            ids.append(str(event.id))
-        await session.commit()
-    return ids
 
 
 async def status_counts(sessionmaker: Sessionmaker) -> dict[str, int]:
