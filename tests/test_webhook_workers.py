@@ -158,3 +158,36 @@ async def test_two_workers_share_a_queue_without_sending_anything_twice_at_once(
     async with committed_app_sessionmaker() as session:
         attempts = await session.scalars(select(col(WebhookDelivery.attempt_count)).distinct())
         assert attempts.all() == [1]
+
+
+async def test_two_workers_together_keep_each_endpoint_under_its_cap(
+    committed_client: httpx.AsyncClient,
+    committed_app_sessionmaker: Sessionmaker,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """Each worker could send eight at once; the receiver never sees more than the cap
+    (3) in flight to one endpoint, whichever worker sent them."""
+    tenant = await make_tenant(committed_app_sessionmaker, "Capco")
+    async with running_receiver() as rx:
+        for path in ("/capped", "/other"):
+            rx.reply(path, Reply(200, delay=0.3))
+            await create_endpoint(committed_client, tenant.headers, rx.url(path))
+        event_ids = await enqueue(committed_app_sessionmaker, tenant.tenant_id, 30)
+        capped = {"worker_concurrency": "8", "webhook_endpoint_concurrency": "3"}
+
+        async with (
+            worker_process(database_url, tmp_path, "a", **capped) as a,
+            worker_process(database_url, tmp_path, "b", **capped) as b,
+        ):
+
+            async def drained() -> bool:
+                return "pending" not in await status_counts(committed_app_sessionmaker)
+
+            await eventually(drained, within=90, interval=0.2)
+        assert (a.returncode, b.returncode) == (0, 0)
+
+    assert await status_counts(committed_app_sessionmaker) == {"succeeded": 60}
+    assert rx.peak == {"/capped": 3, "/other": 3}
+    assert rx.overlaps == []
+    assert sorted(r.webhook_id for r in rx.at("/capped")) == sorted(event_ids)
