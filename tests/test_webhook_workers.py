@@ -10,7 +10,6 @@ import asyncio
 import os
 import signal
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,11 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 import app.services.webhooks  # noqa: F401  (registers the hook that queues deliveries)
-from app.models.base import uuid7
 from app.models.webhook import WebhookDelivery
-from app.services import events
 from tests.conftest import ADMIN_TOKEN, TEST_SECRET_KEY, make_tenant
-from tests.webhook_receiver import Reply, create_endpoint, eventually, running_receiver
+from tests.webhook_receiver import Reply, create_endpoint, enqueue, eventually, running_receiver
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 CCAPI = Path(sys.executable).parent / "ccapi"
@@ -71,24 +68,6 @@ async def worker_process(
                 except TimeoutError:
                     process.kill()
                     await process.wait()
-
-
-async def enqueue(sessionmaker: Sessionmaker, tenant_id: uuid.UUID, count: int) -> list[str]:
-    """``count`` person.updated events in one committed transaction; their ids."""
-    ids = []
-    async with sessionmaker() as session:
-        for i in range(count):
-            event = await events.record(
-                session,
-                tenant_id=tenant_id,
-                type="person.updated",
-                subject_type="person",
-                subject_id=uuid7(),
-                data={"n": i},
-            )
-            ids.append(str(event.id))
-        await session.commit()
-    return ids
 
 
 async def status_counts(sessionmaker: Sessionmaker) -> dict[str, int]:
@@ -179,3 +158,36 @@ async def test_two_workers_share_a_queue_without_sending_anything_twice_at_once(
     async with committed_app_sessionmaker() as session:
         attempts = await session.scalars(select(col(WebhookDelivery.attempt_count)).distinct())
         assert attempts.all() == [1]
+
+
+async def test_two_workers_together_keep_each_endpoint_under_its_cap(
+    committed_client: httpx.AsyncClient,
+    committed_app_sessionmaker: Sessionmaker,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """Each worker could send eight at once; the receiver never sees more than the cap
+    (3) in flight to one endpoint, whichever worker sent them."""
+    tenant = await make_tenant(committed_app_sessionmaker, "Capco")
+    async with running_receiver() as rx:
+        for path in ("/capped", "/other"):
+            rx.reply(path, Reply(200, delay=0.3))
+            await create_endpoint(committed_client, tenant.headers, rx.url(path))
+        event_ids = await enqueue(committed_app_sessionmaker, tenant.tenant_id, 30)
+        capped = {"worker_concurrency": "8", "webhook_endpoint_concurrency": "3"}
+
+        async with (
+            worker_process(database_url, tmp_path, "a", **capped) as a,
+            worker_process(database_url, tmp_path, "b", **capped) as b,
+        ):
+
+            async def drained() -> bool:
+                return "pending" not in await status_counts(committed_app_sessionmaker)
+
+            await eventually(drained, within=90, interval=0.2)
+        assert (a.returncode, b.returncode) == (0, 0)
+
+    assert await status_counts(committed_app_sessionmaker) == {"succeeded": 60}
+    assert rx.peak == {"/capped": 3, "/other": 3}
+    assert rx.overlaps == []
+    assert sorted(r.webhook_id for r in rx.at("/capped")) == sorted(event_ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,10 @@ import httpx
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import app.services.webhooks  # noqa: F401  (registers the hook that queues deliveries)
 from app.core.config import Settings
+from app.models.base import uuid7
+from app.services import events
 from app.services.worker import BackgroundWorkers
 
 
@@ -55,6 +59,9 @@ class Receiver:
         self.handlers: dict[str, Handler] = {}
         self.in_flight: Counter[tuple[str, str]] = Counter()
         self.overlaps: list[tuple[str, str]] = []
+        # Requests being answered per path now, and the most there ever were at once.
+        self.concurrent: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -87,6 +94,8 @@ class Receiver:
         if self.in_flight[key]:
             self.overlaps.append(key)
         self.in_flight[key] += 1
+        self.concurrent[request.path] += 1
+        self.peak[request.path] = max(self.peak[request.path], self.concurrent[request.path])
         self.requests.append(request)
         self._changed.set()
         try:
@@ -99,6 +108,7 @@ class Receiver:
                 await asyncio.sleep(reply.delay)
         finally:
             self.in_flight[key] -= 1
+            self.concurrent[request.path] -= 1
         await send(
             {
                 "type": "http.response.start",
@@ -201,3 +211,23 @@ async def create_endpoint(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def enqueue(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, count: int
+) -> list[str]:
+    """``count`` person.updated events in one committed transaction; their ids."""
+    ids = []
+    async with sessionmaker() as session:
+        for i in range(count):
+            event = await events.record(
+                session,
+                tenant_id=tenant_id,
+                type="person.updated",
+                subject_type="person",
+                subject_id=uuid7(),
+                data={"n": i},
+            )
+            ids.append(str(event.id))
+        await session.commit()
+    return ids

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     worker_batch_size: int = 20
     worker_concurrency: int = 10
     worker_lease_seconds: float = 60.0
+    # Deliveries in flight to one endpoint at once, across every worker process.
+    webhook_endpoint_concurrency: int = Field(default=4, ge=1)
     # `ccapi worker` serves Prometheus metrics on this port (0: off; `ccapi serve` has /metrics).
     worker_metrics_port: int = 0
     scheduler_interval: float = 1.0

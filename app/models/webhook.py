@@ -61,6 +61,20 @@ class WebhookDelivery(SQLModel, table=True):
             "next_attempt_at",
             postgresql_where=sa.text("status = 'pending'"),
         ),
+        # The claim: each endpoint's due deliveries, oldest first ...
+        sa.Index(
+            "ix_webhook_deliveries_endpoint_due",
+            "endpoint_id",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        # ... and its leases (in flight until they lapse), counted against its cap.
+        sa.Index(
+            "ix_webhook_deliveries_endpoint_leased",
+            "endpoint_id",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending' AND lease_token IS NOT NULL"),
+        ),
         sa.Index(
             "ix_webhook_deliveries_tenant_endpoint_created",
             "tenant_id",

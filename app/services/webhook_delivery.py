@@ -2,7 +2,9 @@
 
 1. ``claim`` leases due rows with ``FOR UPDATE SKIP LOCKED``: each gets a fresh
    ``lease_token`` and its ``next_attempt_at`` moves to the lease's expiry, so if the
-   worker dies the row simply becomes due again and another worker takes it.
+   worker dies the row simply becomes due again and another worker takes it. Unexpired
+   leases count against the endpoint's cap (``webhook_endpoint_concurrency``), and a
+   claim deals due rows round-robin across tenants and, within one, across endpoints.
 2. ``send`` makes the HTTP request outside any transaction.
 3. ``record`` writes the attempt and the delivery's new state, but only while the row
    still carries our token: a worker whose lease lapsed cannot overwrite a newer result.
@@ -19,13 +21,13 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import col
 
 from app.core.config import Settings
 from app.core.metrics import (
@@ -205,62 +207,140 @@ async def _autocommit(session: AsyncSession) -> AsyncConnection:
     return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+# Claims from every worker process take turns (a transaction-level advisory lock), so
+# each claim counts the leases committed by the one before it. Two claims at once mostly
+# pick the same oldest rows and one skips what the other locked, but not always (a retry
+# committed between their snapshots reorders the queue), and the cap is a promise. A
+# claim is one short statement, so the turns stay brief; a claimer stuck behind a stalled
+# one gives up after lock_timeout and tries again later. The commit stays synchronous: a
+# lease lost in a database crash would make the delivery due again at once, and it may
+# already be on its way (a durable lease keeps it back until the lease lapses).
+CLAIM_LOCK_KEY = 0x63636170695F7764  # "ccapi_wd"
+
+_CLAIM_TURN = sa.text(
+    "SELECT set_config('lock_timeout', '5s', true), pg_advisory_xact_lock(:key), now()"
+)
+
+# Which due deliveries to lease, fairly:
+# - ``busy``: the endpoints with pending deliveries, found by skipping through the index
+#   one endpoint at a time (idle endpoints cost nothing, nor does the size of a backlog);
+# - ``load``: each one's leases still in flight (unexpired), and its tenant's total;
+# - ``candidates``: per endpoint, its oldest due deliveries, no more than its cap leaves
+#   room for; within a tenant they are dealt round-robin across endpoints (the endpoint
+#   with fewer in flight first), then across tenants the same way (the tenant with fewer
+#   in flight first), so a large backlog in one tenant does not hold up another's first
+#   delivery;
+# - ``picked`` takes the first ``limit`` in that order; ``due`` locks them, skipping any
+#   another transaction holds (a retry or a delete at that moment: the batch comes back
+#   short and the next claim tries again), and ``leased`` leases them.
+# Every step reads an index per endpoint (ix_webhook_deliveries_endpoint_leased, …_due),
+# never the whole backlog.
+_CLAIM = sa.text(
+    """
+    WITH RECURSIVE busy (endpoint_id) AS (
+        (SELECT endpoint_id FROM webhook_deliveries
+         WHERE status = 'pending' ORDER BY endpoint_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT d.endpoint_id FROM webhook_deliveries d
+                WHERE d.status = 'pending' AND d.endpoint_id > busy.endpoint_id
+                ORDER BY d.endpoint_id LIMIT 1)
+        FROM busy
+        WHERE busy.endpoint_id IS NOT NULL
+    ), load AS (
+        SELECT e.id AS endpoint_id, e.tenant_id, f.in_flight,
+               sum(f.in_flight) OVER (PARTITION BY e.tenant_id) AS tenant_in_flight
+        FROM busy
+        JOIN webhook_endpoints e ON e.id = busy.endpoint_id
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS in_flight
+            FROM webhook_deliveries l
+            WHERE l.endpoint_id = e.id AND l.status = 'pending'
+              AND l.lease_token IS NOT NULL AND l.next_attempt_at > now()
+        ) f
+    ), candidates AS (
+        SELECT d.id, d.next_attempt_at,
+               load.tenant_in_flight + row_number() OVER (
+                   PARTITION BY load.tenant_id
+                   ORDER BY load.in_flight + d.endpoint_turn, d.next_attempt_at, d.id
+               ) AS turn
+        FROM load
+        CROSS JOIN LATERAL (
+            SELECT c.id, c.next_attempt_at,
+                   row_number() OVER (ORDER BY c.next_attempt_at, c.id) AS endpoint_turn
+            FROM webhook_deliveries c
+            WHERE c.endpoint_id = load.endpoint_id AND c.status = 'pending'
+              AND c.next_attempt_at <= now()
+            ORDER BY c.next_attempt_at, c.id
+            LIMIT greatest(CAST(:cap AS bigint) - load.in_flight, 0)
+        ) d
+        WHERE load.in_flight < CAST(:cap AS bigint)
+    ), picked AS (
+        SELECT id, turn, next_attempt_at
+        FROM candidates
+        ORDER BY turn, next_attempt_at, id
+        LIMIT :limit
+    ), due AS (
+        SELECT w.id, p.turn, p.next_attempt_at
+        FROM picked p
+        JOIN webhook_deliveries w ON w.id = p.id
+        WHERE w.status = 'pending' AND w.next_attempt_at <= now()
+        FOR UPDATE OF w SKIP LOCKED
+    ), leased AS (
+        UPDATE webhook_deliveries w
+        SET lease_token = gen_random_uuid(),
+            next_attempt_at = now() + make_interval(secs => CAST(:lease_seconds AS float8))
+        FROM due
+        WHERE w.id = due.id
+        RETURNING w.id, w.tenant_id, w.endpoint_id, w.event_id, w.payload, w.lease_token,
+                  w.attempt_count, w.cycle_attempts, w.created_at,
+                  due.turn, due.next_attempt_at AS due_at
+    )
+    SELECT leased.id, leased.tenant_id, leased.endpoint_id, leased.event_id, leased.payload,
+           leased.lease_token, leased.attempt_count, leased.cycle_attempts,
+           leased.created_at, e.url, e.enabled, e.secret_sealed, e.previous_secret_sealed,
+           e.previous_secret_expires_at
+    FROM leased
+    JOIN webhook_endpoints e ON e.id = leased.endpoint_id
+    ORDER BY leased.turn, leased.due_at, leased.id
+    """
+)
+
+
+class Batch(list[Claimed]):
+    """The deliveries one claim leased, in the order it dealt them, and the database time
+    the claim looked at: what was due by then and is not here was held back (its endpoint
+    at its cap, or its row locked)."""
+
+    def __init__(self, claimed: list[Claimed], as_of: datetime) -> None:
+        super().__init__(claimed)
+        self.as_of = as_of
+
+
 async def claim(
     sessionmaker: async_sessionmaker[AsyncSession],
     keyring: Keyring,
     limit: int,
     lease_seconds: float,
-) -> list[Claimed]:
-    """Lease up to ``limit`` due deliveries: one statement, so one short transaction.
+    endpoint_cap: int = 4,
+) -> Batch:
+    """Lease up to ``limit`` due deliveries, round-robin across tenants and their endpoints,
+    never leaving more than ``endpoint_cap`` leases in flight to one endpoint.
 
     The endpoints' secrets are opened here to sign. A delivery whose secret does not open
     (sealed under a key ``CCAPI_SECRET_KEY`` no longer holds) is logged and left leased:
     it comes due again when the lease lapses, without spending an attempt, and goes out
-    once the key is back."""
-    due = (
-        select(col(WebhookDelivery.id))
-        .where(
-            col(WebhookDelivery.status) == "pending",
-            col(WebhookDelivery.next_attempt_at) <= sa.func.now(),
-        )
-        .order_by(col(WebhookDelivery.next_attempt_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("due")
-    )
-    leased = (
-        sa.update(WebhookDelivery)
-        .where(col(WebhookDelivery.id) == due.c.id)
-        .values(
-            lease_token=sa.func.gen_random_uuid(),
-            next_attempt_at=sa.func.now() + timedelta(seconds=lease_seconds),
-        )
-        .returning(
-            col(WebhookDelivery.id),
-            col(WebhookDelivery.tenant_id),
-            col(WebhookDelivery.endpoint_id),
-            col(WebhookDelivery.event_id),
-            col(WebhookDelivery.payload),
-            col(WebhookDelivery.lease_token),
-            col(WebhookDelivery.attempt_count),
-            col(WebhookDelivery.cycle_attempts),
-            col(WebhookDelivery.created_at),
-        )
-        .cte("leased")
-    )
-    stmt = sa.select(
-        leased,
-        col(WebhookEndpoint.url),
-        col(WebhookEndpoint.enabled),
-        col(WebhookEndpoint.secret_sealed),
-        col(WebhookEndpoint.previous_secret_sealed),
-        col(WebhookEndpoint.previous_secret_expires_at),
-    ).join(WebhookEndpoint, col(WebhookEndpoint.id) == leased.c.endpoint_id)
+    once the key is back (its lease counts against the cap meanwhile)."""
+    params = {
+        "cap": max(1, endpoint_cap),
+        "limit": limit,
+        "lease_seconds": lease_seconds,
+    }
     # A delivery whose endpoint is being deleted goes with it (the join drops it).
     deadline = time.monotonic() + lease_seconds
-    async with sessionmaker() as session:
-        conn = await _autocommit(session)
-        rows = (await conn.execute(stmt)).all()
+    async with sessionmaker() as session, session.begin():
+        conn = await session.connection()
+        as_of = (await conn.execute(_CLAIM_TURN, {"key": CLAIM_LOCK_KEY})).one()[2]
+        rows = (await conn.execute(_CLAIM, params)).all()
     now = utcnow()
     claimed: list[Claimed] = []
     for row in rows:
@@ -301,7 +381,7 @@ async def claim(
                 lease_deadline=deadline,
             )
         )
-    return claimed
+    return Batch(claimed, as_of)
 
 
 def _guarded(claimed: Claimed) -> sa.Update:
@@ -513,17 +593,30 @@ async def _record(
     return status
 
 
-async def seconds_until_next_due(sessionmaker: async_sessionmaker[AsyncSession]) -> float | None:
-    """How long until the earliest pending delivery is due (negative: overdue); None: none."""
+_OUTLOOK = sa.text(
+    """
+    SELECT (SELECT extract(epoch FROM min(next_attempt_at) - now())
+            FROM webhook_deliveries
+            WHERE status = 'pending' AND next_attempt_at > :after),
+           EXISTS (SELECT FROM webhook_deliveries
+                   WHERE status = 'pending' AND next_attempt_at <= :after)
+    """
+)
+
+
+async def seconds_until_next_due(
+    sessionmaker: async_sessionmaker[AsyncSession], after: datetime | None = None
+) -> tuple[float | None, bool]:
+    """How long until the earliest pending delivery due after ``after`` (a claim's
+    ``as_of``) is due (negative: overdue; None: none), and whether deliveries due by then
+    are still waiting: the claim held them back (an endpoint at its cap, a locked row), so
+    they wait for a send to finish rather than for the clock."""
     async with sessionmaker() as session:
-        value = await session.scalar(
-            select(
-                sa.func.extract(
-                    "epoch", sa.func.min(col(WebhookDelivery.next_attempt_at)) - sa.func.now()
-                )
-            ).where(col(WebhookDelivery.status) == "pending")
-        )
-    return None if value is None else float(value)
+        conn = await _autocommit(session)
+        row = (
+            await conn.execute(_OUTLOOK, {"after": after or datetime.min.replace(tzinfo=UTC)})
+        ).one()
+    return (None if row[0] is None else float(row[0])), bool(row[1])
 
 
 async def refresh_queue_metrics(sessionmaker: async_sessionmaker[AsyncSession]) -> None:

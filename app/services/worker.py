@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import time
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -65,6 +66,9 @@ class DeliveryWorker:
         self.wake = asyncio.Event()
         self.rng = random.Random()
         self._inflight: set[asyncio.Task[None]] = set()
+        # The last claim left due deliveries behind (an endpoint at its cap): a send that
+        # finishes frees a slot, so it wakes the loop.
+        self._held_back = False
         self._stopping = False
         self._client: httpx.AsyncClient | None = None
 
@@ -92,7 +96,11 @@ class DeliveryWorker:
                 self.wake.clear()
                 try:
                     batch = await delivery.claim(
-                        self.sessionmaker, self.settings.keyring, wanted, self.lease_seconds
+                        self.sessionmaker,
+                        self.settings.keyring,
+                        wanted,
+                        self.lease_seconds,
+                        self.settings.webhook_endpoint_concurrency,
                     )
                 except Exception as exc:
                     if database_unavailable(exc):  # it comes back: keep polling
@@ -104,10 +112,10 @@ class DeliveryWorker:
                 for claimed in batch:
                     task = asyncio.create_task(self._process(claimed))
                     self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
+                    task.add_done_callback(self._finished)
                 backlog = len(batch) == wanted
                 if not backlog and not self._stopping:
-                    await self._idle(await self._idle_time())
+                    await self._idle(await self._idle_time(batch.as_of))
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -115,11 +123,19 @@ class DeliveryWorker:
             await self._drain()
             await self._client.aclose()
 
-    async def _idle_time(self) -> float:
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if self._held_back:
+            self.wake.set()
+
+    async def _idle_time(self, as_of: datetime) -> float:
         poll = self.settings.worker_poll_interval
         try:
-            due_in = await delivery.seconds_until_next_due(self.sessionmaker)
+            due_in, self._held_back = await delivery.seconds_until_next_due(
+                self.sessionmaker, as_of
+            )
         except Exception as exc:
+            self._held_back = False
             if database_unavailable(exc):
                 log.warning("reading the delivery queue failed: database unavailable")
             else:
