@@ -216,8 +216,10 @@ class RequestDb:
         finally:
             fairy, self._fairy = self._fairy, None
             if fairy is not None:
-                if self._adapter is not None and self._adapter._transaction is None and _keeps(
-                    fairy
+                if (
+                    self._adapter is not None
+                    and self._adapter._transaction is None
+                    and _keeps(fairy)
                 ):
                     fairy.close()  # nothing open on it and the pool keeps it: no I/O
                 else:
