@@ -226,12 +226,14 @@ def create_app(
         add_webhooks(schema)
         # A body that cannot be read at all (not JSON, not UTF-8, nested past the parser's
         # limit) is a 400 before any field is validated: documented wherever there is one.
-        bad_request = problem_responses(400)[400]
-        bad_request = {k: v for k, v in bad_request.items() if k != "model"}
+        # A body in another media type than JSON is a 415.
+        documented = problem_responses(400, 415)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 if "requestBody" in operation:
-                    operation["responses"].setdefault("400", bad_request)
+                    for status in (400, 415):
+                        answer = {k: v for k, v in documented[status].items() if k != "model"}
+                        operation["responses"].setdefault(str(status), answer)
         add_rate_limit_headers(schema)
         app.openapi_schema = schema
         return schema

@@ -326,3 +326,24 @@ async def test_a_500_keeps_the_connection_open(
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_415_for_a_body_that_is_not_json(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    body = json.dumps({"name": "Ada"})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
+        response = await client.post(
+            "/v1/people", content=body, headers={**auth, "Content-Type": content_type}
+        )
+        problem = assert_problem(response, 415, "unsupported_media_type", "/v1/people")
+        assert problem["detail"] == f"The body must be application/json, not {content_type}."
+        assert response.headers["Accept"] == "application/json"
+    response = await client.post("/v1/people", content=body, headers=auth)  # no Content-Type
+    problem = assert_problem(response, 415, "unsupported_media_type", "/v1/people")
+    assert problem["detail"] == ("The body must be application/json, and no Content-Type was sent.")
+    assert (await client.get("/v1/people", headers=auth)).json()["data"] == []
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        headers = {**auth, "Content-Type": content_type}
+        response = await client.post("/v1/people", content=body, headers=headers)
+        assert response.status_code == 201, (content_type, response.text)

@@ -261,8 +261,36 @@ async def _problem_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or any ``application/…+json``, whatever its parameters."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type", "")
+    sent_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    # FastAPI reads a body only when it is labelled JSON; any other (or no) media type
+    # reaches validation as bytes and failed as "Input should be a valid dictionary".
+    if (
+        sent_body
+        and not is_json_media_type(content_type)
+        and any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+    ):
+        sent = f"not {content_type[:100]}" if content_type else "and no Content-Type was sent"
+        return problem_response(
+            request,
+            status=415,
+            code="unsupported_media_type",
+            title="Unsupported media type",
+            detail=f"The body must be application/json, {sent}.",
+            headers={"Accept": "application/json"},
+        )
     errors = []
     for err in exc.errors():
         # FastAPI's loc starts with where the value came from: body, query, path, header.
