@@ -12,7 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.core.sealing import DEV_KEY_FILE, Keyring, development_key, parse_keys
 
-PLACEHOLDER_ADMIN_TOKEN = "change-me"
+# B105: the placeholder is refused outside development (_refuse_placeholder_secret)
+PLACEHOLDER_ADMIN_TOKEN = "change-me"  # nosec B105
 
 
 class Settings(BaseSettings):

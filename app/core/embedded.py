@@ -97,7 +97,8 @@ class EmbeddedPostgres:
             if (self.pgdata / "PG_VERSION").exists() and not postmaster_alive(self.pgdata):
                 self._clear_dead_server_files()
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+        # B608: DATABASE_NAME is a constant of ours
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # nosec B608
         if "(1 row)" not in exists:
             self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         url = str(self._server.get_uri(DATABASE_NAME))

@@ -125,7 +125,8 @@ async def record_sql(
 
     ctes = [f"_along AS ({along})"] if along else []
     ctes.append(
-        "_event AS (INSERT INTO events (id, tenant_id, type, occurred_at, subject_type, "
+        # B608: only $n placeholders are interpolated; values are bind parameters
+        "_event AS (INSERT INTO events (id, tenant_id, type, occurred_at, subject_type, "  # nosec B608
         f"subject_id, data, api_key_id) VALUES ({arg(event.id)}, {arg(tenant_id)}, "
         f"{arg(type)}, {arg(event.occurred_at)}, {arg(subject_type)}, {arg(subject_id)}, "
         f"{arg(data.decode())}, {arg(actor.api_key_id if actor else None)}::uuid))"
@@ -173,14 +174,17 @@ async def fetch_events(
     if after is None:
         limit_arg = where.arg(limit + 1)
         return await raw.fetch(
-            f"SELECT e.* FROM events e WHERE {where.sql} ORDER BY e.txid, e.id LIMIT {limit_arg}",
+            # B608: the Where clause is our text with $n placeholders
+            f"SELECT e.* FROM events e WHERE {where.sql} ORDER BY e.txid, e.id LIMIT {limit_arg}",  # nosec B608
             *where.params,
         )
     anchor = where.arg(after)
-    where.add(f"(e.txid, e.id) > ((SELECT txid FROM anchor), {anchor})")
+    # B608: the Where clause is our text with $n placeholders
+    where.add(f"(e.txid, e.id) > ((SELECT txid FROM anchor), {anchor})")  # nosec B608
     limit_arg = where.arg(limit + 1)
     rows = await raw.fetch(
-        f"WITH anchor AS (SELECT txid FROM events WHERE tenant_id = $1 AND id = {anchor}) "
+        # B608: the Where clause is our text with $n placeholders
+        f"WITH anchor AS (SELECT txid FROM events WHERE tenant_id = $1 AND id = {anchor}) "  # nosec B608
         "SELECT (SELECT txid FROM anchor) AS anchor_txid, e.* FROM (SELECT) AS one "
         f"LEFT JOIN LATERAL (SELECT * FROM events e WHERE {where.sql} "
         f"ORDER BY e.txid, e.id LIMIT {limit_arg}) e ON true",

@@ -64,7 +64,8 @@ class DeliveryWorker:
         # A lease must outlive the send it covers (bounded by the timeout) and its recording.
         self.lease_seconds = max(settings.worker_lease_seconds, settings.webhook_timeout + 2.0)
         self.wake = asyncio.Event()
-        self.rng = random.Random()
+        # B311: retry jitter, not security
+        self.rng = random.Random()  # nosec B311
         self._inflight: set[asyncio.Task[None]] = set()
         # The last claim left due deliveries behind (an endpoint at its cap): a send that
         # finishes frees a slot, so it wakes the loop.
