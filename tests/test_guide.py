@@ -402,3 +402,51 @@ async def test_the_guide_is_served_as_html_linked_from_the_docs(settings: Settin
     assert "/guide" not in schema["paths"]
     assert "/docs" not in schema["paths"]
     assert "The [integrator's guide](guide) (served at `/guide`)" in schema["info"]["description"]
+
+
+def test_the_comparison_catches_drift() -> None:
+    """What the guide test would let through and what it would not."""
+    a, b = "01a22e00-d4f7-7a59-9457-3e9156022cf7", "01a22e00-d0ef-7fd6-a7fe-0bdb1e8e2b10"
+    x, y = "11111111-2222-7333-8444-555555555555", "66666666-7777-7888-8999-000000000000"
+    sample = {"id": a, "at": "2026-11-30T19:48:56.623194Z", "n": 1, "s": "req_…", "l": [a]}
+    Matcher().value(
+        sample, {"id": x, "at": "2031-01-02T07:00:00Z", "n": 1, "s": "req_9", "l": [x]}, "ok"
+    )
+    Matcher().value({"id": a, "…": "…"}, {"id": x, "more": True}, "open-ended")
+    wrong: list[tuple[Any, Any]] = [
+        ({"id": a}, {"id": x, "more": True}),  # a key the guide does not show
+        ({"id": a, "gone": None}, {"id": x}),  # a key the answer lacks
+        ({"n": 1}, {"n": "1"}),  # another type
+        ({"n": 1}, {"n": 1.0}),
+        ({"b": False}, {"b": 0}),
+        ({"l": [a]}, {"l": [x, y]}),  # another length
+        ({"ids": [a, a]}, {"ids": [x, y]}),  # one sample id, two real ones
+        ({"ids": [a, b]}, {"ids": [x, x]}),  # two sample ids, one real one
+        ({"at": "2030-03-11T10:00:00Z"}, {"at": "2030-03-11T11:00:00Z"}),  # exact time
+        ({"s": "req_…"}, {"s": "other"}),
+    ]
+    for sample, actual in wrong:
+        with pytest.raises(AssertionError):
+            Matcher().value(sample, actual, "drift")
+
+
+def test_samples_that_are_not_run_must_say_why() -> None:
+    lines = [
+        "```sh",
+        "curl -sS -i $CCAPI/healthz",
+        "```",
+        "",
+        "```http",
+        "HTTP/1.1 200 OK",
+        "```",
+        "<!-- not run: a reason -->",
+        "```http",
+        "HTTP/1.1 429 Too Many Requests",
+        "```",
+        "```http",
+        "HTTP/1.1 200 OK",
+        "```",
+    ]
+    found, not_run = examples(parse(lines))
+    assert [(e.request.start, e.answer.start if e.answer else None) for e in found] == [(0, 4)]
+    assert not_run == ["a reason", "UNMARKED: line 12"]
