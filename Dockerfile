@@ -30,10 +30,13 @@ RUN groupadd --system --gid 10001 ccapi \
 
 COPY --from=builder /opt/venv /opt/venv
 
-# app/core/migrations.py finds alembic.ini in the working directory of a plain install.
+# app/core/migrations.py finds alembic.ini (and app/core/docs.py openapi.md) in the working
+# directory of a plain install.
 WORKDIR /srv/ccapi
 COPY alembic.ini ./
 COPY alembic ./alembic
+# The integrator's guide, served at /guide.
+COPY openapi.md ./
 
 USER ccapi
 # Embedded PostgreSQL's data when DATABASE_URL is unset.

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Career conversations between employees and their managers or mentors:
 preparation and agendas, career goals, action plans, feedback and follow-ups, with
-Standard Webhooks notifications. See `openapi.md` for the integrator's guide.
+Standard Webhooks notifications. The [integrator's guide](guide) (served at `/guide`)
+explains the conventions and walks through every resource with runnable examples.
 
 Authenticate with `Authorization: Bearer cck_live_…` (use **Authorize** above)."""
 

@@ -1,7 +1,10 @@
-"""Swagger UI and ReDoc served from the app itself: no CDN, works offline."""
+"""Swagger UI, ReDoc and the integrator's guide served from the app itself: no CDN, works
+offline."""
 
 from __future__ import annotations
 
+import functools
+import html
 from pathlib import Path
 
 import fastapi_offline
@@ -12,10 +15,61 @@ from fastapi.openapi.docs import (
     get_swagger_ui_oauth2_redirect_html,
 )
 from fastapi.staticfiles import StaticFiles
+from markdown_it import MarkdownIt
+from mdit_py_plugins.anchors import anchors_plugin
 from starlette.responses import HTMLResponse
 
+from app.core.errors import NotFound
+
 STATIC_URL = "/static/docs"
+GUIDE_URL = "/guide"
 _ASSETS = Path(fastapi_offline.__file__).parent / "static"
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+# A checkout or an editable install has openapi.md beside app/; the Docker image copies it
+# into its working directory (like alembic.ini, see app/core/migrations.py).
+GUIDE_FILE = (
+    _SOURCE_ROOT / "openapi.md"
+    if (_SOURCE_ROOT / "openapi.md").exists()
+    else Path.cwd() / "openapi.md"
+)
+
+_GUIDE_STYLE = """
+body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
+       max-width: 60rem; margin: 0 auto; padding: 1rem 2rem 4rem; }
+nav { font-size: 0.9em; margin-bottom: 1rem; }
+h1, h2 { border-bottom: 1px solid #d1d9e0; padding-bottom: 0.3em; }
+code, pre { font: 0.875em/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+code { background: #eff1f3; padding: 0.1em 0.3em; border-radius: 4px; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; border-radius: 6px; }
+pre code { background: none; padding: 0; }
+table { border-collapse: collapse; display: block; overflow-x: auto; }
+th, td { border: 1px solid #d1d9e0; padding: 0.35em 0.7em; vertical-align: top; }
+tr:nth-child(even) { background: #f6f8fa; }
+a { color: #0969da; }
+"""
+
+
+@functools.cache
+def guide_html(title: str) -> str:
+    """openapi.md as one HTML page, rendered on first use and kept (the file is part of the
+    release). Headings get GitHub's anchors, so the guide's own #links work here too."""
+    if not GUIDE_FILE.exists():
+        raise NotFound("The integrator's guide is not installed on this server.")
+    markdown = (
+        MarkdownIt("commonmark", {"html": True})
+        .enable("table")
+        .use(anchors_plugin, min_level=1, max_level=4, permalink=False)
+    )
+    body = markdown.render(GUIDE_FILE.read_text(encoding="utf-8"))
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)} - integrator's guide</title>"
+        f"<style>{_GUIDE_STYLE}</style></head><body>"
+        '<nav><a href="docs">Swagger UI</a> · <a href="redoc">ReDoc</a> · '
+        '<a href="openapi.json">openapi.json</a></nav>'
+        f"{body}</body></html>"
+    )
 
 
 def install_docs(app: FastAPI) -> None:
@@ -38,6 +92,10 @@ def install_docs(app: FastAPI) -> None:
                 "validatorUrl": None,
             },
         )
+
+    @app.get(GUIDE_URL, include_in_schema=False)
+    async def guide() -> HTMLResponse:
+        return HTMLResponse(guide_html(app.title))
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
