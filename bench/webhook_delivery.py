@@ -41,6 +41,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 import app.services.webhooks  # noqa: F401  (registers the hook)
+from app.background.worker import BackgroundWorkers
 from app.core import migrations
 from app.core.config import Settings, to_asyncpg_url
 from app.core.db import create_engine, create_sessionmaker
@@ -49,7 +50,6 @@ from app.models.base import uuid7
 from app.models.webhook import WebhookDelivery, WebhookEndpoint
 from app.services import events, tenants
 from app.services.webhooks import new_secret, seal_secret
-from app.services.worker import BackgroundWorkers
 
 
 def _receiver_main(port_out: Connection, arrivals_out: Connection) -> None:

@@ -20,11 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from app.background import webhook_delivery
+from app.background.webhook_delivery import Outcome, parse_retry_after, retry_delay
 from app.core.config import Settings
 from app.models.base import utcnow
 from app.models.webhook import WebhookEndpoint
-from app.services import webhook_delivery
-from app.services.webhook_delivery import Outcome, parse_retry_after, retry_delay
 from tests.conftest import TenantKey
 from tests.factories import create_person
 from tests.webhook_receiver import (

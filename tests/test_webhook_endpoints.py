@@ -302,7 +302,7 @@ async def test_disabling_fails_queued_deliveries_and_recover_requeues_them(
 
 
 async def test_openapi_lists_every_event_under_webhooks(client: httpx.AsyncClient) -> None:
-    from app.services.event_types import EVENT_TYPES
+    from app.core.event_types import EVENT_TYPES
 
     schema = (await client.get("/openapi.json")).json()
     webhooks = schema["webhooks"]

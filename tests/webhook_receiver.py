@@ -22,10 +22,10 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import app.services.webhooks  # noqa: F401  (registers the hook that queues deliveries)
+from app.background.worker import BackgroundWorkers
 from app.core.config import Settings
 from app.models.base import uuid7
 from app.services import events
-from app.services.worker import BackgroundWorkers
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from app.core.event_types import EVENT_TYPES
 from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
-from app.services.event_types import EVENT_TYPES
 
 PayloadStyle = Literal["full", "thin"]
 DeliveryStatus = Literal["pending", "succeeded", "failed"]

@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.db import RequestDb
 from app.core.errors import NotFound, ValidationFailed
+from app.core.event_types import EVENT_TYPES
 from app.core.metrics import EVENTS_WRITTEN
 from app.core.rows import Shape
 from app.core.sql import Where
 from app.models.base import utcnow, uuid7
 from app.models.event import Event
 from app.schemas.events import EventRead
-from app.services.event_types import EVENT_TYPES
 
 EventHook = Callable[[AsyncSession, Event], Awaitable[None]]
 # Called for every event, in its transaction (webhook deliveries are enqueued here).

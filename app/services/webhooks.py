@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core import ssrf
 from app.core.auth import Principal
 from app.core.config import Settings
 from app.core.errors import Conflict, ValidationFailed
@@ -38,7 +39,7 @@ from app.schemas.webhooks import (
     WebhookEndpointUpdate,
     WebhookSecret,
 )
-from app.services import events, ssrf
+from app.services import events
 from app.services.common import (
     apply_changes,
     check_external_id_free,

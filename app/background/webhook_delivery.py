@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from app.core import ssrf
 from app.core.config import Settings
 from app.core.metrics import (
     WEBHOOK_DELIVERIES,
@@ -40,7 +41,6 @@ from app.core.metrics import (
 from app.core.sealing import Keyring, SealError
 from app.models.base import utcnow, uuid7
 from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.services import ssrf
 from app.services import webhooks as service
 
 log = logging.getLogger(__name__)
