@@ -26,6 +26,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestMiddleware
 from app.core.ratelimit import RateLimits
 from app.routers import ROUTERS
+from app.services import webhooks
 from app.services.webhook_openapi import add_webhooks
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ def create_app(
     """Build the app. Tests pass their own engine/sessionmaker; ``ccapi serve`` passes none,
     so the lifespan connects (starting embedded PostgreSQL if needed) and migrates."""
     settings = settings or get_settings()
+    # Every event a request writes queues its webhook deliveries in the same transaction.
+    webhooks.register_hooks()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

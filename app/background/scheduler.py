@@ -27,7 +27,7 @@ from sqlmodel import col
 from app.core.errors import database_unavailable
 from app.models.base import utcnow
 from app.models.scheduled_firing import ScheduledFiring
-from app.services import events
+from app.services import events, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,7 @@ async def run_once(
     sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None
 ) -> int:
     """One pass over every rule, one transaction per rule."""
+    webhooks.register_hooks()  # the events fired queue webhook deliveries
     now = now or utcnow()
     total = 0
     for rule in RULES:

@@ -28,7 +28,7 @@ from app.core import ssrf
 from app.core.config import Settings
 from app.core.errors import database_unavailable
 from app.core.metrics import WEBHOOK_ATTEMPTS
-from app.services import webhooks  # webhooks registers the delivery hook
+from app.services import webhooks
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +258,8 @@ class BackgroundWorkers:
         self.engine = engine
         self.sessionmaker = sessionmaker
         self.settings = settings
+        # The scheduler's events queue webhook deliveries like a request's do.
+        webhooks.register_hooks()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.delivery = DeliveryWorker(engine, sessionmaker, settings)

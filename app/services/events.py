@@ -34,10 +34,13 @@ _hooks: list[EventHook] = []
 
 
 def on_event(hook: EventHook) -> EventHook:
-    """Register ``hook`` for events written by ``record`` (the ORM path). Events written by
-    ``record_sql`` run the fan-outs registered with ``on_event_sql`` instead: a hook that
-    must see every event registers both (as webhook delivery does)."""
-    _hooks.append(hook)
+    """Register ``hook`` for events written by ``record`` (the ORM path); registering it
+    again changes nothing. Events written by ``record_sql`` run the fan-outs registered with
+    ``on_event_sql`` instead: a hook that must see every event registers both (as webhook
+    delivery does, in ``webhooks.register_hooks``, called where the app and the background
+    workers are built)."""
+    if hook not in _hooks:
+        _hooks.append(hook)
     return hook
 
 
@@ -92,7 +95,9 @@ _fan_outs: list[FanOut] = []
 
 
 def on_event_sql(fan_out: FanOut) -> FanOut:
-    _fan_outs.append(fan_out)
+    """Register ``fan_out`` for events written by ``record_sql``; again changes nothing."""
+    if fan_out not in _fan_outs:
+        _fan_outs.append(fan_out)
     return fan_out
 
 

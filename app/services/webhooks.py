@@ -146,7 +146,6 @@ async def rewrite_payloads(session: AsyncSession, event_ids: Sequence[uuid.UUID]
     await session.flush()
 
 
-@events.on_event
 async def enqueue_deliveries(session: AsyncSession, event: Event) -> None:
     """One delivery per enabled endpoint of the tenant subscribed to the event's type."""
     if event.type == TEST_EVENT:
@@ -174,7 +173,6 @@ UUID7_SQL = (
 )
 
 
-@events.on_event_sql
 def enqueue_deliveries_sql(event: events.EventSql, arg: Callable[[Any], str]) -> tuple[str, str]:
     """``enqueue_deliveries`` inside the event's own statement: one delivery per enabled,
     subscribed endpoint, each with its body (full or thin) built here once; workers are
@@ -195,6 +193,13 @@ def enqueue_deliveries_sql(event: events.EventSql, arg: Callable[[Any], str]) ->
     # B608: the channel is a constant; {cte} is our CTE's name
     wake = f"(SELECT pg_notify('{NOTIFY_CHANNEL}', '') WHERE EXISTS (SELECT FROM {{cte}}))"  # nosec B608
     return insert, wake
+
+
+def register_hooks() -> None:
+    """Queue webhook deliveries for every event, written by either path. Called where the
+    app (``create_app``) and the background loops are built; registering twice is harmless."""
+    events.on_event(enqueue_deliveries)
+    events.on_event_sql(enqueue_deliveries_sql)
 
 
 # Endpoints
