@@ -13,11 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -27,7 +23,15 @@ from sqlmodel import col
 from app.core.errors import database_unavailable
 from app.models.base import utcnow
 from app.models.scheduled_firing import ScheduledFiring
-from app.services import events, webhooks
+from app.services import (
+    action_plans,
+    conversations,
+    events,
+    feedback_requests,
+    follow_ups,
+    webhooks,
+)
+from app.services.scheduling import Rule
 
 log = logging.getLogger(__name__)
 
@@ -36,132 +40,12 @@ BATCH = 200
 # ahead, so their scans stay an index range however many future items exist.
 MAX_LEAD = timedelta(days=30)
 
-Snapshot = Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, Any]]]
-Transition = Callable[[AsyncSession, uuid.UUID, datetime], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    type: str
-    subject_type: str
-    # SQL returning (tenant_id, subject_id, due_at) for due candidates at :now, at most :limit.
-    candidates: str
-    snapshot: Snapshot
-    # Optional state change made with the event (e.g. a feedback request expiring).
-    transition: Transition | None = None
-
-
-def _not_fired(alias: str, due: str, type_: str) -> str:
-    return (
-        # B608: alias, column and event type are constants of the rules below
-        f"NOT EXISTS (SELECT 1 FROM scheduled_firings s WHERE s.type = '{type_}' "  # nosec B608
-        f"AND s.subject_id = {alias}.id AND s.due_at = {due})"
-    )
-
-
-async def _follow_up(session: AsyncSession, ident: uuid.UUID) -> dict[str, Any]:
-    from app.services import follow_ups
-
-    return await follow_ups.snapshot(session, ident)
-
-
-async def _conversation(session: AsyncSession, ident: uuid.UUID) -> dict[str, Any]:
-    from app.services import conversations
-
-    return await conversations.snapshot(session, ident)
-
-
-async def _action_item(session: AsyncSession, ident: uuid.UUID) -> dict[str, Any]:
-    from app.services import action_plans
-
-    return await action_plans.item_snapshot(session, ident)
-
-
-async def _feedback_request(session: AsyncSession, ident: uuid.UUID) -> dict[str, Any]:
-    from app.services import feedback_requests
-
-    return await feedback_requests.snapshot(session, ident)
-
-
-async def _expire_feedback_request(session: AsyncSession, ident: uuid.UUID, now: datetime) -> None:
-    await session.execute(
-        sa.text(
-            "UPDATE feedback_requests SET status = 'expired', updated_at = :now "
-            "WHERE id = :id AND status = 'open'"
-        ),
-        {"id": ident, "now": now},
-    )
-
-
-_ITEM_DUE = "(i.due_date + 1)::timestamp AT TIME ZONE 'UTC'"
-
+# Each domain owns its rules (app/services/scheduling.py); the scheduler runs these.
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "follow_up.reminder",
-        "follow_up",
-        # B608: _not_fired() is built from constants; values are bind parameters
-        "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f JOIN tenants t ON t.id = f.tenant_id "  # nosec B608
-        "WHERE f.status = 'pending' AND f.due_at > :now AND f.due_at <= :horizon "
-        "AND f.due_at - make_interval(mins => t.follow_up_reminder_lead_minutes) <= :now "
-        f"AND {_not_fired('f', 'f.due_at', 'follow_up.reminder')} ORDER BY f.due_at LIMIT :limit",
-        _follow_up,
-    ),
-    Rule(
-        "follow_up.due",
-        "follow_up",
-        # B608: _not_fired() is built from constants; values are bind parameters
-        "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f "  # nosec B608
-        "WHERE f.status = 'pending' AND f.due_at <= :now "
-        f"AND {_not_fired('f', 'f.due_at', 'follow_up.due')} ORDER BY f.due_at LIMIT :limit",
-        _follow_up,
-    ),
-    Rule(
-        "follow_up.overdue",
-        "follow_up",
-        # B608: _not_fired() is built from constants; values are bind parameters
-        "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f JOIN tenants t ON t.id = f.tenant_id "  # nosec B608
-        "WHERE f.status = 'pending' "
-        "AND f.due_at + make_interval(mins => t.follow_up_overdue_grace_minutes) <= :now "
-        f"AND {_not_fired('f', 'f.due_at', 'follow_up.overdue')} ORDER BY f.due_at LIMIT :limit",
-        _follow_up,
-    ),
-    Rule(
-        "conversation.reminder",
-        "conversation",
-        # B608: _not_fired() is built from constants; values are bind parameters
-        "SELECT c.tenant_id, c.id, c.scheduled_start FROM conversations c "  # nosec B608
-        "JOIN tenants t ON t.id = c.tenant_id "
-        "WHERE c.status = 'scheduled' AND c.scheduled_start > :now "
-        "AND c.scheduled_start <= :horizon "
-        "AND c.scheduled_start - make_interval(mins => t.conversation_reminder_lead_minutes) "
-        "<= :now "
-        f"AND {_not_fired('c', 'c.scheduled_start', 'conversation.reminder')} "
-        "ORDER BY c.scheduled_start LIMIT :limit",
-        _conversation,
-    ),
-    Rule(
-        "action_item.overdue",
-        "action_item",
-        # Overdue once its due date has ended (UTC); the key is that moment.
-        # B608: _not_fired() is built from constants; values are bind parameters
-        "SELECT i.tenant_id, i.id, (i.due_date + 1)::timestamp AT TIME ZONE 'UTC' AS due "  # nosec B608
-        "FROM action_items i WHERE i.status <> 'done' AND i.due_date IS NOT NULL "
-        "AND (i.due_date + 1)::timestamp AT TIME ZONE 'UTC' <= :now "
-        f"AND {_not_fired('i', _ITEM_DUE, 'action_item.overdue')} "
-        "ORDER BY i.due_date LIMIT :limit",
-        _action_item,
-    ),
-    Rule(
-        "feedback_request.expired",
-        "feedback_request",
-        # B608: _not_fired() is built from constants; values are bind parameters
-        "SELECT r.tenant_id, r.id, r.due_at FROM feedback_requests r "  # nosec B608
-        "WHERE r.status = 'open' AND r.due_at <= :now "
-        f"AND {_not_fired('r', 'r.due_at', 'feedback_request.expired')} "
-        "ORDER BY r.due_at LIMIT :limit",
-        _feedback_request,
-        _expire_feedback_request,
-    ),
+    *follow_ups.SCHEDULED,
+    *conversations.SCHEDULED,
+    *action_plans.SCHEDULED,
+    *feedback_requests.SCHEDULED,
 )
 
 

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, computed_field
 
+from app.models.conversation import (
+    ConversationStatus as ConversationStatus,  # the status set lives with its table
+)
 from app.schemas.common import (
     ExternalId,
     Metadata,
@@ -20,7 +23,6 @@ from app.schemas.common import (
 )
 
 ConversationKind = Literal["career", "mentorship", "skip_level", "stay"]
-ConversationStatus = Literal["draft", "scheduled", "completed", "canceled"]
 AgendaCategory = Literal[
     "aspirations", "strengths", "growth_areas", "opportunities", "feedback", "other"
 ]

@@ -22,8 +22,8 @@ from app.core.db import RequestDb
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import PageParams, keyset_by_position
 from app.core.rows import Record, Shape
-from app.models.action_plan import ActionItem, ActionPlan
-from app.models.base import utcnow
+from app.models.action_plan import ActionItem, ActionPlan, ItemStatus
+from app.models.base import sql_value, utcnow
 from app.models.conversation import Conversation
 from app.models.goal import Goal
 from app.models.person import Person
@@ -46,6 +46,7 @@ from app.services.common import (
     has_references,
     reject_nulls,
 )
+from app.services.scheduling import Rule, not_fired
 
 # ---------------------------------------------------------------------------- presenting
 
@@ -389,3 +390,20 @@ async def delete_item(
     _renumber(siblings, item, now)
     plan.updated_at = now
     await session.flush()
+
+
+# Time-driven events (run by app/background/scheduler.py): an action item not done is
+# overdue once its due date has ended (UTC); the key is that moment.
+_ITEM_DUE = "(i.due_date + 1)::timestamp AT TIME ZONE 'UTC'"
+SCHEDULED: tuple[Rule, ...] = (
+    Rule(
+        "action_item.overdue",
+        "action_item",
+        # B608: built from constants; values are bind parameters
+        f"SELECT i.tenant_id, i.id, {_ITEM_DUE} AS due FROM action_items i "  # nosec B608
+        f"WHERE i.status <> {sql_value(ItemStatus, 'done')} AND i.due_date IS NOT NULL "
+        f"AND {_ITEM_DUE} <= :now AND {not_fired('i', _ITEM_DUE, 'action_item.overdue')} "
+        "ORDER BY i.due_date LIMIT :limit",
+        item_snapshot,
+    ),
+)

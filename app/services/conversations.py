@@ -24,8 +24,8 @@ from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.rows import Record, Shape, dumps
-from app.models.base import utcnow, uuid7
-from app.models.conversation import Conversation, ConversationReschedule
+from app.models.base import sql_value, utcnow, uuid7
+from app.models.conversation import Conversation, ConversationReschedule, ConversationStatus
 from app.models.person import Person
 from app.schemas.conversations import (
     AgendaItemRead,
@@ -49,6 +49,7 @@ from app.services.common import (
     reject_nulls,
     unknown_reference,
 )
+from app.services.scheduling import Rule, not_fired
 
 # Rows that belong to a conversation and go with it when it is deleted.
 OWN_TABLES = frozenset({"agenda_items", "conversation_notes", "conversation_reschedules"})
@@ -449,3 +450,23 @@ async def delete(session: AsyncSession, principal: Principal, conversation: Conv
     await _emit(session, principal, "conversation.deleted", data)
     await session.delete(conversation)
     await session.flush()
+
+
+# Time-driven events (run by app/background/scheduler.py): a scheduled conversation's
+# reminder, the tenant's lead time before it starts.
+SCHEDULED: tuple[Rule, ...] = (
+    Rule(
+        "conversation.reminder",
+        "conversation",
+        # B608: built from constants; values are bind parameters
+        "SELECT c.tenant_id, c.id, c.scheduled_start FROM conversations c "  # nosec B608
+        "JOIN tenants t ON t.id = c.tenant_id "
+        f"WHERE c.status = {sql_value(ConversationStatus, 'scheduled')} "
+        "AND c.scheduled_start > :now AND c.scheduled_start <= :horizon "
+        "AND c.scheduled_start - make_interval(mins => t.conversation_reminder_lead_minutes) "
+        "<= :now "
+        f"AND {not_fired('c', 'c.scheduled_start', 'conversation.reminder')} "
+        "ORDER BY c.scheduled_start LIMIT :limit",
+        snapshot,
+    ),
+)
