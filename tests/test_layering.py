@@ -91,3 +91,26 @@ def test_only_main_imports_the_routers() -> None:
     )
     assert set(importers) <= ROUTER_IMPORTERS
     assert "app.main" in importers
+
+
+def test_every_conditional_write_loads_through_get_for_write() -> None:
+    """A route taking If-Match loads its resource with the service's ``…for_write`` helper
+    (load, lock ``FOR UPDATE``, check If-Match), never by hand."""
+    by_hand = []
+    checked = []
+    for path in sorted((APP / "routers").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.AsyncFunctionDef):
+                continue
+            if "if_match" not in {a.arg for a in node.args.args + node.args.kwonlyargs}:
+                continue
+            called = {
+                call.func.attr
+                for call in ast.walk(node)
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            }
+            checked.append(node.name)
+            if not any(name.endswith("for_write") for name in called):
+                by_hand.append(f"{path.name}:{node.name}")
+    assert by_hand == []
+    assert len(checked) == 26  # every PATCH and DELETE, and linking a goal

@@ -27,7 +27,6 @@ from app.schemas.action_plans import (
 )
 from app.schemas.common import Instant
 from app.services import action_plans as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1", tags=["action plans"])
 
@@ -116,8 +115,7 @@ async def update_action_plan(
     if_match: IfMatch = None,
 ) -> ActionPlanRead:
     """Change the fields you send; `status` may be set to `completed` or `archived`."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    check_if_match(if_match, plan)
+    plan = await service.get_plan_for_write(session, principal.tenant_id, plan_id, if_match)
     read = await service.update_plan(session, principal, plan, body)
     with_etag(response, read)
     return read
@@ -134,8 +132,7 @@ async def delete_action_plan(
     plan_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a plan together with its items."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    check_if_match(if_match, plan)
+    plan = await service.get_plan_for_write(session, principal.tenant_id, plan_id, if_match)
     await service.delete_plan(session, principal, plan)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -217,9 +214,9 @@ async def update_action_item(
     if_match: IfMatch = None,
 ) -> ActionItemRead:
     """Change the fields you send. `status: done` completes the item; `position` moves it."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    item = await service.get_item(session, principal.tenant_id, plan, item_id, for_update=True)
-    check_if_match(if_match, item)
+    plan, item = await service.get_item_for_write(
+        session, principal.tenant_id, plan_id, item_id, if_match
+    )
     item = await service.update_item(session, principal, plan, item, body)
     with_etag(response, item)
     return ActionItemRead.model_validate(item)
@@ -240,9 +237,9 @@ async def delete_action_item(
     if_match: IfMatch = None,
 ) -> Response:
     """Remove an item; the items after it move up."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    item = await service.get_item(session, principal.tenant_id, plan, item_id, for_update=True)
-    check_if_match(if_match, item)
+    plan, item = await service.get_item_for_write(
+        session, principal.tenant_id, plan_id, item_id, if_match
+    )
     await service.delete_item(session, principal, plan, item)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

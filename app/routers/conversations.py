@@ -30,7 +30,6 @@ from app.schemas.conversations import (
     ScheduleRequest,
 )
 from app.services import conversations as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/conversations", tags=["conversations"])
 
@@ -136,8 +135,9 @@ async def update_conversation(
 ) -> ConversationRead:
     """Change the fields you send. A scheduled conversation moves only through `reschedule`;
     a completed one accepts `summary`, `external_id` and `metadata`."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    check_if_match(if_match, conversation)
+    conversation = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, if_match
+    )
     return _answer(response, await service.update(session, principal, conversation, body))
 
 
@@ -156,8 +156,9 @@ async def delete_conversation(
 ) -> Response:
     """Delete a `draft` or `canceled` conversation with its agenda and notes; refused (409)
     while goals, plans, feedback or follow-ups refer to it."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    check_if_match(if_match, conversation)
+    conversation = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, if_match
+    )
     await service.delete(session, principal, conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

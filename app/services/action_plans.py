@@ -41,6 +41,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     has_references,
@@ -128,6 +129,14 @@ async def get_plan(
     session: AsyncSession, tenant_id: uuid.UUID, plan_id: uuid.UUID, *, for_update: bool = False
 ) -> ActionPlan:
     return await get_owned(session, ActionPlan, tenant_id, plan_id, for_update=for_update)
+
+
+async def get_plan_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, plan_id: uuid.UUID, if_match: str | None
+) -> ActionPlan:
+    """The plan for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get_plan(session, tenant_id, plan_id, for_update=True))
 
 
 ITEMS = Reader(ActionItem, Shape(ActionItemRead))
@@ -274,6 +283,20 @@ async def get_item(
     if item.plan_id != plan.id:
         raise NotFound(f"No action item with id {item_id} in action plan {plan.id}.")
     return item
+
+
+async def get_item_for_write(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    item_id: uuid.UUID,
+    if_match: str | None,
+) -> tuple[ActionPlan, ActionItem]:
+    """The plan and its item for a PATCH or DELETE of the item: both locked ``FOR UPDATE``
+    (plan first, like every item write), the item checked against ``If-Match`` (412)."""
+    plan = await get_plan(session, tenant_id, plan_id, for_update=True)
+    item = await get_item(session, tenant_id, plan, item_id, for_update=True)
+    return plan, check_if_match(if_match, item)
 
 
 async def list_items(

@@ -44,6 +44,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     external_id_taken,
     get_owned,
     reject_nulls,
@@ -165,6 +166,14 @@ async def get(
 ) -> Conversation:
     """The conversation (404 if missing or another tenant's); writes lock it."""
     return await get_owned(session, Conversation, tenant_id, conversation_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, if_match: str | None
+) -> Conversation:
+    """The conversation for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, conversation_id, for_update=True))
 
 
 # Writing ---------------------------------------------------------------------------------

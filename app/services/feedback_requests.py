@@ -33,6 +33,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     reject_nulls,
@@ -95,6 +96,14 @@ async def get(
     session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *, for_update: bool = False
 ) -> FeedbackRequest:
     return await get_owned(session, FeedbackRequest, tenant_id, request_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, if_match: str | None
+) -> FeedbackRequest:
+    """The feedback request for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, request_id, for_update=True))
 
 
 async def snapshot(session: AsyncSession, request_id: uuid.UUID) -> dict[str, Any]:

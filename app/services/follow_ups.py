@@ -28,6 +28,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     reject_nulls,
@@ -76,6 +77,14 @@ async def get(
     for_update: bool = False,
 ) -> FollowUp:
     return await get_owned(session, FollowUp, tenant_id, follow_up_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, follow_up_id: uuid.UUID, if_match: str | None
+) -> FollowUp:
+    """The follow-up for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, follow_up_id, for_update=True))
 
 
 async def snapshot(session: AsyncSession, follow_up_id: uuid.UUID) -> dict[str, Any]:

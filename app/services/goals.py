@@ -49,6 +49,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     has_references,
@@ -216,6 +217,14 @@ async def get(
     session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, *, for_update: bool = False
 ) -> Goal:
     return await get_owned(session, Goal, tenant_id, goal_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, if_match: str | None
+) -> Goal:
+    """The goal for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, goal_id, for_update=True))
 
 
 async def update(

@@ -43,6 +43,7 @@ from app.services import events
 from app.services.common import (
     apply_changes,
     check_external_id_free,
+    check_if_match,
     get_owned,
     reject_nulls,
     touch,
@@ -259,6 +260,14 @@ async def get(
     """The endpoint (404 if missing or another tenant's); writes lock the row before their
     If-Match check, so of concurrent writers holding one ETag exactly one wins."""
     return await get_owned(session, WebhookEndpoint, tenant_id, endpoint_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, if_match: str | None
+) -> WebhookEndpoint:
+    """The webhook endpoint for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, endpoint_id, for_update=True))
 
 
 async def list_endpoints(
