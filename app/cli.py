@@ -146,7 +146,7 @@ def tenants_create(name: Annotated[str, typer.Argument(help="The tenant's name."
     from app.services import tenants
 
     async def work(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID, str]:
-        tenant = await tenants.create_tenant(session, name)
+        tenant = await tenants.create(session, name)
         key, secret = await tenants.create_api_key(session, tenant.id, "default", list(SCOPES))
         return tenant.id, key.id, secret
 

@@ -168,7 +168,7 @@ async def run(url: str, deliveries: int, endpoint_count: int, samples: int) -> N
     receiver.start()
     try:
         async with sessionmaker() as session:
-            tenant = await tenants.create_tenant(session, "Bench")
+            tenant = await tenants.create(session, "Bench")
             endpoints = []
             for i in range(endpoint_count):
                 endpoint_id = uuid7()

@@ -283,6 +283,12 @@ async def test_disabling_fails_queued_deliveries_and_recover_requeues_them(
 
     enabled = await client.patch(path, json={"enabled": True}, headers=auth)
     assert enabled.json()["enabled"] is True
+    # `since` is an instant like every time filter: no naive times, no Unix numbers.
+    for vague in ("2026-01-31T09:00:00", "1767225600"):
+        unclear = await client.post(f"{path}/recover", params={"since": vague}, headers=auth)
+        assert unclear.status_code == 422, vague
+        assert unclear.headers["content-type"] == "application/problem+json"
+        assert [e["pointer"] for e in unclear.json()["errors"]] == ["/query/since"]
     later = await client.post(
         f"{path}/recover", params={"since": utcnow().isoformat()}, headers=auth
     )

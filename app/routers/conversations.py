@@ -18,16 +18,16 @@ from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.common import Instant
 from app.schemas.conversations import (
-    CancelRequest,
-    CompleteRequest,
+    ConversationCancel,
+    ConversationComplete,
     ConversationCreate,
     ConversationKind,
+    ConversationPrepare,
     ConversationRead,
+    ConversationReschedule,
+    ConversationSchedule,
     ConversationStatus,
     ConversationUpdate,
-    PrepareRequest,
-    RescheduleRequest,
-    ScheduleRequest,
 )
 from app.services import conversations as service
 
@@ -175,11 +175,13 @@ async def schedule_conversation(
     response: Response,
     principal: WriteKey,
     session: Session,
-    body: ScheduleRequest | None = None,
+    body: ConversationSchedule | None = None,
 ) -> ConversationRead:
     """`draft → scheduled`, at `scheduled_start` (or the draft's own start if omitted)."""
     conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    result = await service.schedule(session, principal, conversation, body or ScheduleRequest())
+    result = await service.schedule(
+        session, principal, conversation, body or ConversationSchedule()
+    )
     return _answer(response, result)
 
 
@@ -192,7 +194,7 @@ async def schedule_conversation(
 )
 async def reschedule_conversation(
     conversation_id: uuid.UUID,
-    body: RescheduleRequest,
+    body: ConversationReschedule,
     response: Response,
     principal: WriteKey,
     session: Session,
@@ -215,11 +217,13 @@ async def complete_conversation(
     response: Response,
     principal: WriteKey,
     session: Session,
-    body: CompleteRequest | None = None,
+    body: ConversationComplete | None = None,
 ) -> ConversationRead:
     """`scheduled → completed`, optionally with the `summary`."""
     conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    result = await service.complete(session, principal, conversation, body or CompleteRequest())
+    result = await service.complete(
+        session, principal, conversation, body or ConversationComplete()
+    )
     return _answer(response, result)
 
 
@@ -232,7 +236,7 @@ async def complete_conversation(
 )
 async def cancel_conversation(
     conversation_id: uuid.UUID,
-    body: CancelRequest,
+    body: ConversationCancel,
     response: Response,
     principal: WriteKey,
     session: Session,
@@ -251,7 +255,7 @@ async def cancel_conversation(
 )
 async def prepare_conversation(
     conversation_id: uuid.UUID,
-    body: PrepareRequest,
+    body: ConversationPrepare,
     response: Response,
     principal: WriteKey,
     session: Session,

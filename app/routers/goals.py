@@ -124,7 +124,7 @@ async def delete_goal(
 ) -> Response:
     """Delete a goal no action plan or feedback refers to (409 otherwise: abandon it)."""
     goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
-    await service.delete_goal(session, principal, goal)
+    await service.delete(session, principal, goal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

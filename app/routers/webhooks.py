@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
@@ -217,7 +216,7 @@ async def recover_webhook_endpoint(
     endpoint_id: uuid.UUID,
     principal: WebhooksKey,
     session: Session,
-    since: Annotated[datetime, Query(description="Resend failed deliveries created since.")],
+    since: Annotated[Instant, Query(description="Resend failed deliveries created since.")],
 ) -> RecoverResult:
     """Queue again every failed delivery of this endpoint created at or after `since`, each
     with a fresh retry schedule (after an outage, or once a disabled endpoint is fixed)."""

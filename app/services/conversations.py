@@ -25,19 +25,20 @@ from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFai
 from app.core.pagination import PageParams
 from app.core.rows import Record, Shape, dumps
 from app.models.base import sql_value, utcnow, uuid7
-from app.models.conversation import Conversation, ConversationReschedule, ConversationStatus
+from app.models.conversation import Conversation, ConversationStatus
+from app.models.conversation import ConversationReschedule as RescheduleRecord
 from app.models.person import Person
 from app.schemas.conversations import (
     AgendaItemRead,
-    CancelRequest,
-    CompleteRequest,
+    ConversationCancel,
+    ConversationComplete,
     ConversationCreate,
+    ConversationPrepare,
     ConversationRead,
+    ConversationReschedule,
+    ConversationSchedule,
     ConversationUpdate,
-    PrepareRequest,
     RescheduleRead,
-    RescheduleRequest,
-    ScheduleRequest,
 )
 from app.services import events
 from app.services.common import (
@@ -333,7 +334,10 @@ def _set_time(
 
 
 async def schedule(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: ScheduleRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationSchedule,
 ) -> ConversationRead:
     """``draft → scheduled``, at the time sent or the one the draft already holds."""
     _require(conversation, "schedule", "draft")
@@ -355,7 +359,7 @@ async def reschedule(
     session: AsyncSession,
     principal: Principal,
     conversation: Conversation,
-    body: RescheduleRequest,
+    body: ConversationReschedule,
 ) -> ConversationRead:
     """Move a scheduled conversation: counts it and keeps the previous time in the history."""
     _require(conversation, "reschedule", "scheduled")
@@ -367,7 +371,7 @@ async def reschedule(
         )
     now = utcnow()
     session.add(
-        ConversationReschedule(
+        RescheduleRecord(
             tenant_id=conversation.tenant_id,
             conversation_id=conversation.id,
             created_at=now,
@@ -384,7 +388,10 @@ async def reschedule(
 
 
 async def complete(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: CompleteRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationComplete,
 ) -> ConversationRead:
     """``scheduled → completed``; the summary may be sent along."""
     _require(conversation, "complete", "scheduled")
@@ -398,7 +405,10 @@ async def complete(
 
 
 async def cancel(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: CancelRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationCancel,
 ) -> ConversationRead:
     """``draft | scheduled → canceled``, with the reason."""
     _require(conversation, "cancel", "draft", "scheduled")
@@ -411,7 +421,10 @@ async def cancel(
 
 
 async def prepare(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: PrepareRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationPrepare,
 ) -> ConversationRead:
     """Mark one party prepared. Preparing again keeps the first time and writes no event."""
     _require(conversation, "prepare for", "draft", "scheduled")

@@ -1,6 +1,6 @@
 """Goals: proposed by or for an employee, agreed by both parties, worked on, achieved.
 
-Rules (also in docs/goals.md):
+Rules (the integrator's side: openapi.md, section "Goals"):
 - Agreement needs both the employee (the owner) and a facilitator: the owner's manager,
   the facilitator of a conversation the goal is linked to, or the owner's active mentor.
   The goal becomes ``agreed`` when the second party agrees.
@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, delete, select
+from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
@@ -184,7 +184,7 @@ async def _replace_links(
     added = [c for c in wanted if c not in current]
     if removed:
         await session.execute(
-            delete(GoalConversation).where(
+            sa.delete(GoalConversation).where(
                 col(GoalConversation.goal_id) == goal.id,
                 col(GoalConversation.conversation_id).in_(removed),
             )
@@ -419,11 +419,13 @@ async def abandon(
     return await _emit(session, principal, "goal.abandoned", goal)
 
 
-async def delete_goal(session: AsyncSession, principal: Principal, goal: Goal) -> None:
+async def delete(session: AsyncSession, principal: Principal, goal: Goal) -> None:
     """Delete a goal nothing else refers to; its conversation links go with it."""
     data = await read(session, goal)
     # The links are the goal's own rows (they cascade): drop them before looking for others.
-    await session.execute(delete(GoalConversation).where(col(GoalConversation.goal_id) == goal.id))
+    await session.execute(
+        sa.delete(GoalConversation).where(col(GoalConversation.goal_id) == goal.id)
+    )
     if await has_references(session, "goals", goal.id):
         raise Conflict(
             "This goal is referenced by an action plan, feedback or a feedback request; "
