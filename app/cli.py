@@ -99,7 +99,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run only the webhook delivery and scheduler loops (scale out with more processes)."""
-    from app.services.worker import BackgroundWorkers
+    from app.background.worker import BackgroundWorkers
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -146,7 +146,7 @@ def tenants_create(name: Annotated[str, typer.Argument(help="The tenant's name."
     from app.services import tenants
 
     async def work(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID, str]:
-        tenant = await tenants.create_tenant(session, name)
+        tenant = await tenants.create(session, name)
         key, secret = await tenants.create_api_key(session, tenant.id, "default", list(SCOPES))
         return tenant.id, key.id, secret
 
@@ -233,8 +233,8 @@ def demo(
 ) -> None:
     """Create a demo tenant: managers, reports, a mentor, conversations in every status,
     goals, plans, feedback and follow-ups (some due soon); print an API key and /docs."""
+    from app.demo import DemoBuilder
     from app.main import create_app
-    from app.services.demo import DemoBuilder
 
     settings = get_settings()
 

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.background.webhook_delivery import refresh_queue_metrics
 from app.core import migrations
 from app.core.config import PLACEHOLDER_ADMIN_TOKEN, Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -25,7 +26,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestMiddleware
 from app.core.ratelimit import RateLimits
 from app.routers import ROUTERS
-from app.services.webhook_delivery import refresh_queue_metrics
+from app.services import webhooks
 from app.services.webhook_openapi import add_webhooks
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def create_app(
     """Build the app. Tests pass their own engine/sessionmaker; ``ccapi serve`` passes none,
     so the lifespan connects (starting embedded PostgreSQL if needed) and migrates."""
     settings = settings or get_settings()
+    # Every event a request writes queues its webhook deliveries in the same transaction.
+    webhooks.register_hooks()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,7 +148,7 @@ def create_app(
         app.state.key_cache.start(listen_dsn(app.state.engine))
         background: Any = None
         if run_worker:
-            from app.services.worker import BackgroundWorkers
+            from app.background.worker import BackgroundWorkers
 
             background = BackgroundWorkers(app.state.engine, app.state.sessionmaker, settings)
             await background.start()

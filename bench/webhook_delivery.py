@@ -40,16 +40,15 @@ import sqlalchemy as sa
 import uvicorn
 from sqlalchemy.engine import make_url
 
-import app.services.webhooks  # noqa: F401  (registers the hook)
+from app.background.worker import BackgroundWorkers
 from app.core import migrations
 from app.core.config import Settings, to_asyncpg_url
 from app.core.db import create_engine, create_sessionmaker
 from app.core.sealing import generate_key
 from app.models.base import uuid7
 from app.models.webhook import WebhookDelivery, WebhookEndpoint
-from app.services import events, tenants
+from app.services import events, tenants, webhooks
 from app.services.webhooks import new_secret, seal_secret
-from app.services.worker import BackgroundWorkers
 
 
 def _receiver_main(port_out: Connection, arrivals_out: Connection) -> None:
@@ -169,7 +168,7 @@ async def run(url: str, deliveries: int, endpoint_count: int, samples: int) -> N
     receiver.start()
     try:
         async with sessionmaker() as session:
-            tenant = await tenants.create_tenant(session, "Bench")
+            tenant = await tenants.create(session, "Bench")
             endpoints = []
             for i in range(endpoint_count):
                 endpoint_id = uuid7()
@@ -187,6 +186,7 @@ async def run(url: str, deliveries: int, endpoint_count: int, samples: int) -> N
 
         events_needed = -(-deliveries // endpoint_count)
         total = events_needed * endpoint_count
+        webhooks.register_hooks()  # the events below queue deliveries, as the app's do
         queued_at = time.perf_counter()
         async with sessionmaker() as session:
             for i in range(events_needed):

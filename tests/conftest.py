@@ -217,7 +217,7 @@ async def make_tenant(
     scopes: tuple[str, ...] = ("read", "write", "webhooks"),
 ) -> TenantKey:
     async with sessionmaker() as session:
-        tenant = await tenants.create_tenant(session, name)
+        tenant = await tenants.create(session, name)
         key, secret = await tenants.create_api_key(session, tenant.id, "test", list(scopes))
         await session.commit()
     return TenantKey(tenant_id=tenant.id, key_id=key.id, secret=secret)

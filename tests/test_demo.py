@@ -4,8 +4,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
+from app.demo import DemoBuilder
 from app.main import create_app
-from app.services.demo import DemoBuilder
 
 
 async def test_demo_builds_a_believable_organisation(

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.services.event_types import EVENT_TYPES
+from app.core.event_types import EVENT_TYPES
 from tests.conftest import TenantKey, make_tenant
 from tests.factories import create_person
 

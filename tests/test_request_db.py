@@ -32,7 +32,7 @@ async def write_both(db: RequestDb, raw_name: str, orm_name: str) -> None:
         raw_name,
     )
     session = await db.session()
-    await tenants.create_tenant(session, orm_name)
+    await tenants.create(session, orm_name)
     await session.flush()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.services import scheduler
+from app.background import scheduler
 from tests.conftest import make_tenant
 from tests.factories import create_person
 from tests.factories_conversations import create_conversation

@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
+from app.background import scheduler
 from app.core.config import Settings
-from app.services import scheduler
 from tests.conftest import TenantKey
 from tests.factories_conversations import create_conversation
 from tests.webhook_receiver import (

@@ -20,11 +20,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from app.background import webhook_delivery
+from app.background.webhook_delivery import (
+    NextStep,
+    Outcome,
+    after_failure,
+    parse_retry_after,
+    retry_delay,
+)
 from app.core.config import Settings
 from app.models.base import utcnow
 from app.models.webhook import WebhookEndpoint
-from app.services import webhook_delivery
-from app.services.webhook_delivery import Outcome, parse_retry_after, retry_delay
 from tests.conftest import TenantKey
 from tests.factories import create_person
 from tests.webhook_receiver import (
@@ -112,6 +118,49 @@ def test_retry_delay_floors_throttling_and_clamps_retry_after(settings: Settings
     late = schedule.model_copy(update={"webhook_retry_schedule": [100.0]})
     throttled = Outcome("http_error", utcnow(), 1, status_code=429, retry_after=500.0)
     assert retry_delay(late, 1, throttled, rng) == 200.0
+
+
+def test_after_failure_retries_fails_or_disables(settings: Settings) -> None:
+    rules = settings.model_copy(
+        update={
+            "webhook_retry_schedule": [10.0, 20.0],
+            "webhook_retry_floor_seconds": 60.0,
+            "webhook_disable_after_seconds": 3600.0,
+        }
+    )
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    error = Outcome("http_error", now, 5, status_code=500, retry_after=15.0)
+    gone = Outcome("http_error", now, 5, status_code=410)
+
+    def step(outcome: Outcome, **fields: Any) -> NextStep:
+        decision: dict[str, Any] = {
+            "attempts_in_cycle": 1,
+            "endpoint_enabled": True,
+            "failing_since": now - timedelta(minutes=5),
+            "now": now,
+            "rng": random.Random(7),
+        }
+        return after_failure(rules, outcome, **{**decision, **fields})
+
+    assert step(error) == NextStep("pending", retry_in=15.0)
+    assert step(error, attempts_in_cycle=2) == NextStep("pending", retry_in=20.0)
+    assert step(error, attempts_in_cycle=3) == NextStep("failed")
+    assert step(gone) == NextStep("failed", disable_reason="The endpoint answered 410 Gone.")
+    # The first failure of a streak starts it: failing_since is now.
+    assert step(error, failing_since=now) == NextStep("pending", retry_in=15.0)
+    assert step(error, failing_since=now - timedelta(seconds=3599)) == NextStep(
+        "pending", retry_in=15.0
+    )
+    assert step(error, failing_since=now - timedelta(hours=1)) == NextStep(
+        "failed",
+        disable_reason="Every delivery attempt failed since 2026-01-01T11:00:00Z.",
+    )
+    # A disabled endpoint is neither retried nor disabled again, whatever the answer.
+    assert step(error, endpoint_enabled=False) == NextStep("failed")
+    assert step(gone, endpoint_enabled=False) == NextStep("failed")
+    assert step(error, endpoint_enabled=False, failing_since=now - timedelta(days=9)) == (
+        NextStep("failed")
+    )
 
 
 def test_parse_retry_after() -> None:

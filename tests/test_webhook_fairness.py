@@ -15,10 +15,10 @@ from functools import partial
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.background import webhook_delivery
+from app.background.webhook_delivery import Outcome
 from app.core.config import Settings
 from app.models.base import utcnow
-from app.services import webhook_delivery
-from app.services.webhook_delivery import Outcome
 from tests.conftest import TenantKey, make_tenant
 from tests.webhook_receiver import (
     Received,

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.background import webhook_delivery
 from app.core import migrations
 from app.core.config import Settings, to_asyncpg_url
 from app.core.sealing import (
@@ -39,7 +40,6 @@ from app.core.sealing import (
     webhook_secret_context,
 )
 from app.main import create_app
-from app.services import webhook_delivery
 from app.services.sealed import reseal_all
 from tests.conftest import ADMIN_TOKEN, TEST_SECRET_KEY, TenantKey, steady_keys
 from tests.factories import create_person
@@ -295,7 +295,7 @@ async def test_a_delivery_whose_secret_does_not_open_waits_for_its_key(
     endpoint = await create_endpoint(committed_client, auth, "http://127.0.0.1:9/hook")
     await create_person(committed_client, auth)
     stranger = Keyring(parse_keys(generate_key()))
-    with caplog.at_level(logging.ERROR, logger="app.services.webhook_delivery"):
+    with caplog.at_level(logging.ERROR, logger="app.background.webhook_delivery"):
         assert (
             await webhook_delivery.claim(committed_app_sessionmaker, stranger, 10, lease_seconds=0)
             == []

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.background.webhook_delivery import Claimed, send
+from app.core import ssrf
 from app.core.config import Settings
 from app.main import create_app
 from app.models.base import utcnow
-from app.services import ssrf
-from app.services.webhook_delivery import Claimed, send
 from tests.conftest import make_tenant
 from tests.webhook_receiver import running_receiver
 

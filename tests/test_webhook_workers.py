@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-import app.services.webhooks  # noqa: F401  (registers the hook that queues deliveries)
 from app.models.webhook import WebhookDelivery
 from tests.conftest import ADMIN_TOKEN, TEST_SECRET_KEY, make_tenant
 from tests.webhook_receiver import Reply, create_endpoint, enqueue, eventually, running_receiver
@@ -191,3 +191,33 @@ async def test_two_workers_together_keep_each_endpoint_under_its_cap(
     assert rx.peak == {"/capped": 3, "/other": 3}
     assert rx.overlaps == []
     assert sorted(r.webhook_id for r in rx.at("/capped")) == sorted(event_ids)
+
+
+def test_the_delivery_hook_is_registered_by_the_builders_not_by_an_import() -> None:
+    """Importing the webhooks service registers nothing; create_app and BackgroundWorkers
+    register the hook (once, however many times they run)."""
+    code = """
+import asyncio
+from app.core.config import Settings
+from app.services import events, webhooks
+assert events._hooks == [] and events._fan_outs == [], (events._hooks, events._fan_outs)
+from app.main import create_app
+assert events._hooks == [], events._hooks
+create_app(Settings(env="development"))
+create_app(Settings(env="development"))
+assert events._hooks == [webhooks.enqueue_deliveries], events._hooks
+assert events._fan_outs == [webhooks.enqueue_deliveries_sql], events._fan_outs
+events._hooks.clear()
+events._fan_outs.clear()
+from app.background.worker import BackgroundWorkers
+from app.core.db import create_engine, create_sessionmaker
+engine = create_engine("postgresql://nobody@127.0.0.1:1/none", Settings(env="development"))
+BackgroundWorkers(engine, create_sessionmaker(engine), Settings(env="development"))
+assert events._hooks == [webhooks.enqueue_deliveries], events._hooks
+assert events._fan_outs == [webhooks.enqueue_deliveries_sql], events._fan_outs
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr[-2000:]) == (0, "ok\n", "")

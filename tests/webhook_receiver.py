@@ -21,11 +21,10 @@ import httpx
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-import app.services.webhooks  # noqa: F401  (registers the hook that queues deliveries)
+from app.background.worker import BackgroundWorkers
 from app.core.config import Settings
 from app.models.base import uuid7
-from app.services import events
-from app.services.worker import BackgroundWorkers
+from app.services import events, webhooks
 
 
 @dataclass
@@ -217,6 +216,7 @@ async def enqueue(
     sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, count: int
 ) -> list[str]:
     """``count`` person.updated events in one committed transaction; their ids."""
+    webhooks.register_hooks()  # as the app and the workers do: the events queue deliveries
     ids = []
     async with sessionmaker() as session:
         for i in range(count):

@@ -1,6 +1,6 @@
 """webhook claim indexes: each endpoint's due deliveries and its leases
 
-The fair claim (app/services/webhook_delivery.py) reads, per endpoint, its oldest due
+The fair claim (app/background/webhook_delivery.py) reads, per endpoint, its oldest due
 deliveries and counts its unexpired leases against webhook_endpoint_concurrency; both
 are index range scans whatever the size of the backlog.
 

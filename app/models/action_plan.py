@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from app.models.base import TenantResource, resource_table_args
+from app.models.base import TenantResource, resource_table_args, sql_in, sql_value
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+PlanStatus = Literal["active", "completed", "archived"]
+ItemStatus = Literal["todo", "in_progress", "done", "blocked"]
 
 
 class ActionPlan(TenantResource, table=True):
@@ -19,7 +25,7 @@ class ActionPlan(TenantResource, table=True):
         sa.Index("ix_action_plans_tenant_goal", "tenant_id", "goal_id"),
         sa.Index("ix_action_plans_tenant_conversation", "tenant_id", "conversation_id"),
         sa.Index("ix_action_plans_tenant_updated", "tenant_id", "updated_at", "id"),
-        sa.CheckConstraint("status IN ('active', 'completed', 'archived')", name="status"),
+        sa.CheckConstraint(sql_in("status", PlanStatus), name="status"),
     )
 
     title: str = Field(max_length=300)
@@ -40,9 +46,11 @@ class ActionItem(TenantResource, table=True):
         sa.Index("ix_action_items_plan_position", "plan_id", "position", "id"),
         sa.Index("ix_action_items_tenant_assignee", "tenant_id", "assignee_id", "created_at"),
         sa.Index(
-            "ix_action_items_open_due", "due_date", postgresql_where=sa.text("status <> 'done'")
+            "ix_action_items_open_due",
+            "due_date",
+            postgresql_where=sa.text(f"status <> {sql_value(ItemStatus, 'done')}"),
         ),
-        sa.CheckConstraint("status IN ('todo', 'in_progress', 'done', 'blocked')", name="status"),
+        sa.CheckConstraint(sql_in("status", ItemStatus), name="status"),
     )
 
     plan_id: uuid.UUID = Field(foreign_key="action_plans.id", ondelete="CASCADE")

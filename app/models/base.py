@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -20,6 +20,28 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def values_of(literal: Any) -> tuple[str, ...]:
+    """The values of a ``Literal[...]`` type (a status set), in order."""
+    values: tuple[str, ...] = get_args(literal)
+    return values
+
+
+def sql_in(column: str, literal: Any, *values: str) -> str:
+    """``column IN ('a', 'b')`` over the given values of a status set (all of them when
+    none is given); a value outside the set is refused when the module is imported."""
+    known = values_of(literal)
+    chosen = values or known
+    unknown = [value for value in chosen if value not in known]
+    assert not unknown, f"{unknown} not in {known}"
+    return f"{column} IN ({', '.join(repr(value) for value in chosen)})"
+
+
+def sql_value(literal: Any, value: str) -> str:
+    """``'value'``, a SQL literal for one value of a status set (checked like ``sql_in``)."""
+    assert value in values_of(literal), f"{value!r} not in {values_of(literal)}"
+    return repr(value)
 
 
 def utcnow() -> datetime:

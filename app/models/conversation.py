@@ -2,16 +2,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TenantResource, TimestampField, resource_table_args, uuid7
+from app.models.base import (
+    TenantResource,
+    TimestampField,
+    resource_table_args,
+    sql_in,
+    sql_value,
+    uuid7,
+)
 
 
 def _ts() -> Any:
     return Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+ConversationStatus = Literal["draft", "scheduled", "completed", "canceled"]
 
 
 class Conversation(TenantResource, table=True):
@@ -30,12 +42,10 @@ class Conversation(TenantResource, table=True):
         sa.Index(
             "ix_conversations_scheduled_start",
             "scheduled_start",
-            postgresql_where=sa.text("status = 'scheduled'"),
+            postgresql_where=sa.text(f"status = {sql_value(ConversationStatus, 'scheduled')}"),
         ),
         sa.Index("ix_conversations_tenant_updated", "tenant_id", "updated_at", "id"),
-        sa.CheckConstraint(
-            "status IN ('draft', 'scheduled', 'completed', 'canceled')", name="status"
-        ),
+        sa.CheckConstraint(sql_in("status", ConversationStatus), name="status"),
         sa.CheckConstraint("kind IN ('career', 'mentorship', 'skip_level', 'stay')", name="kind"),
         sa.CheckConstraint("employee_id <> facilitator_id", name="distinct_parties"),
         sa.CheckConstraint("duration_minutes BETWEEN 5 AND 480", name="duration"),

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from app.models.base import TenantResource, resource_table_args
+from app.models.base import TenantResource, resource_table_args, sql_in, sql_value
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+FeedbackRequestStatus = Literal["open", "answered", "declined", "expired"]
 
 
 class FeedbackRequest(TenantResource, table=True):
@@ -23,9 +28,11 @@ class FeedbackRequest(TenantResource, table=True):
         ),
         sa.Index("ix_feedback_requests_tenant_updated", "tenant_id", "updated_at", "id"),
         sa.Index(
-            "ix_feedback_requests_open_due", "due_at", postgresql_where=sa.text("status = 'open'")
+            "ix_feedback_requests_open_due",
+            "due_at",
+            postgresql_where=sa.text(f"status = {sql_value(FeedbackRequestStatus, 'open')}"),
         ),
-        sa.CheckConstraint("status IN ('open', 'answered', 'declined', 'expired')", name="status"),
+        sa.CheckConstraint(sql_in("status", FeedbackRequestStatus), name="status"),
         sa.CheckConstraint("requester_id <> responder_id", name="distinct_parties"),
     )
 

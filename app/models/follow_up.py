@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from app.models.base import TenantResource, resource_table_args
+from app.models.base import TenantResource, resource_table_args, sql_in, sql_value
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+FollowUpStatus = Literal["pending", "completed", "canceled"]
 
 
 class FollowUp(TenantResource, table=True):
@@ -20,9 +25,11 @@ class FollowUp(TenantResource, table=True):
         sa.Index("ix_follow_ups_tenant_due", "tenant_id", "due_at"),
         sa.Index("ix_follow_ups_tenant_updated", "tenant_id", "updated_at", "id"),
         sa.Index(
-            "ix_follow_ups_pending_due", "due_at", postgresql_where=sa.text("status = 'pending'")
+            "ix_follow_ups_pending_due",
+            "due_at",
+            postgresql_where=sa.text(f"status = {sql_value(FollowUpStatus, 'pending')}"),
         ),
-        sa.CheckConstraint("status IN ('pending', 'completed', 'canceled')", name="status"),
+        sa.CheckConstraint(sql_in("status", FollowUpStatus), name="status"),
     )
 
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="RESTRICT")

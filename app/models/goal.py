@@ -2,16 +2,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TenantResource, TimestampField, resource_table_args
+from app.models.base import TenantResource, TimestampField, resource_table_args, sql_in
 
 
 def _ts() -> Any:
     return Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+GoalStatus = Literal["proposed", "agreed", "in_progress", "achieved", "abandoned"]
 
 
 class Goal(TenantResource, table=True):
@@ -23,10 +28,7 @@ class Goal(TenantResource, table=True):
         sa.Index("ix_goals_tenant_owner", "tenant_id", "owner_id", "created_at"),
         sa.Index("ix_goals_tenant_status", "tenant_id", "status", "created_at"),
         sa.Index("ix_goals_tenant_updated", "tenant_id", "updated_at", "id"),
-        sa.CheckConstraint(
-            "status IN ('proposed', 'agreed', 'in_progress', 'achieved', 'abandoned')",
-            name="status",
-        ),
+        sa.CheckConstraint(sql_in("status", GoalStatus), name="status"),
         sa.CheckConstraint(
             "category IN ('skill', 'role', 'project', 'learning', 'other')", name="category"
         ),

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from app.models.base import TenantResource, resource_table_args
+from app.models.base import TenantResource, resource_table_args, sql_in, sql_value
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+MentorshipStatus = Literal["active", "ended"]
 
 
 class Mentorship(TenantResource, table=True):
@@ -21,12 +26,12 @@ class Mentorship(TenantResource, table=True):
             "mentor_id",
             "mentee_id",
             unique=True,
-            postgresql_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text(f"status = {sql_value(MentorshipStatus, 'active')}"),
         ),
         sa.Index("ix_mentorships_tenant_mentor", "tenant_id", "mentor_id", "created_at"),
         sa.Index("ix_mentorships_tenant_mentee", "tenant_id", "mentee_id", "created_at"),
         sa.Index("ix_mentorships_tenant_updated", "tenant_id", "updated_at", "id"),
-        sa.CheckConstraint("status IN ('active', 'ended')", name="status"),
+        sa.CheckConstraint(sql_in("status", MentorshipStatus), name="status"),
         sa.CheckConstraint("mentor_id <> mentee_id", name="distinct_parties"),
     )
 

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from app.models.base import TenantResource, resource_table_args
+from app.models.base import TenantResource, resource_table_args, sql_in
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+PersonStatus = Literal["active", "inactive"]
 
 
 class Person(TenantResource, table=True):
@@ -18,7 +23,7 @@ class Person(TenantResource, table=True):
         sa.Index("ix_people_tenant_manager", "tenant_id", "manager_id"),
         sa.Index("ix_people_tenant_email", "tenant_id", "email"),
         sa.Index("ix_people_tenant_updated", "tenant_id", "updated_at", "id"),
-        sa.CheckConstraint("status IN ('active', 'inactive')", name="status"),
+        sa.CheckConstraint(sql_in("status", PersonStatus), name="status"),
     )
 
     name: str = Field(max_length=200)

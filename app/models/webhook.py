@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TenantResource, TimestampField, resource_table_args, uuid7
+from app.models.base import (
+    TenantResource,
+    TimestampField,
+    resource_table_args,
+    sql_in,
+    sql_value,
+    uuid7,
+)
+
+# The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
+# the rules all read them from here.
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
 
 
 class WebhookEndpoint(TenantResource, table=True):
@@ -59,21 +71,23 @@ class WebhookDelivery(SQLModel, table=True):
         sa.Index(
             "ix_webhook_deliveries_due",
             "next_attempt_at",
-            postgresql_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text(f"status = {sql_value(DeliveryStatus, 'pending')}"),
         ),
         # The claim: each endpoint's due deliveries, oldest first ...
         sa.Index(
             "ix_webhook_deliveries_endpoint_due",
             "endpoint_id",
             "next_attempt_at",
-            postgresql_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text(f"status = {sql_value(DeliveryStatus, 'pending')}"),
         ),
         # ... and its leases (in flight until they lapse), counted against its cap.
         sa.Index(
             "ix_webhook_deliveries_endpoint_leased",
             "endpoint_id",
             "next_attempt_at",
-            postgresql_where=sa.text("status = 'pending' AND lease_token IS NOT NULL"),
+            postgresql_where=sa.text(
+                f"status = {sql_value(DeliveryStatus, 'pending')} AND lease_token IS NOT NULL"
+            ),
         ),
         sa.Index(
             "ix_webhook_deliveries_tenant_endpoint_created",
@@ -91,7 +105,7 @@ class WebhookDelivery(SQLModel, table=True):
             "id",
         ),
         sa.Index("ix_webhook_deliveries_event", "event_id"),
-        sa.CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        sa.CheckConstraint(sql_in("status", DeliveryStatus), name="status"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)

@@ -27,7 +27,6 @@ from app.schemas.action_plans import (
 )
 from app.schemas.common import Instant
 from app.services import action_plans as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1", tags=["action plans"])
 
@@ -49,7 +48,7 @@ async def create_action_plan(
     body: ActionPlanCreate, response: Response, principal: WriteKey, session: Session
 ) -> ActionPlanRead:
     """Create a plan, optionally tied to a goal and/or the conversation it closes."""
-    plan = await service.create_plan(session, principal, body)
+    plan = await service.create(session, principal, body)
     with_etag(response, plan)
     response.headers["Location"] = f"/v1/action-plans/{plan.id}"
     return plan
@@ -76,7 +75,7 @@ async def list_action_plans(
     ] = None,
 ) -> Response:
     """Action plans, newest first, each with its items and completion."""
-    rows = await service.fetch_plans(
+    rows = await service.fetch_page(
         db,
         principal.tenant_id,
         params,
@@ -116,9 +115,8 @@ async def update_action_plan(
     if_match: IfMatch = None,
 ) -> ActionPlanRead:
     """Change the fields you send; `status` may be set to `completed` or `archived`."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    check_if_match(if_match, plan)
-    read = await service.update_plan(session, principal, plan, body)
+    plan = await service.get_for_write(session, principal.tenant_id, plan_id, if_match)
+    read = await service.update(session, principal, plan, body)
     with_etag(response, read)
     return read
 
@@ -134,9 +132,8 @@ async def delete_action_plan(
     plan_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a plan together with its items."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    check_if_match(if_match, plan)
-    await service.delete_plan(session, principal, plan)
+    plan = await service.get_for_write(session, principal.tenant_id, plan_id, if_match)
+    await service.delete(session, principal, plan)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -156,7 +153,7 @@ async def create_action_item(
     session: Session,
 ) -> ActionItemRead:
     """Add a step at `position` (default: last), assigned to the employee or the manager."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
+    plan = await service.get(session, principal.tenant_id, plan_id, for_update=True)
     item = await service.create_item(session, principal, plan, body)
     with_etag(response, item)
     response.headers["Location"] = f"/v1/action-plans/{plan.id}/items/{item.id}"
@@ -180,7 +177,7 @@ async def list_action_items(
     assignee_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[ActionItemRead]:
     """The plan's items in position order."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id)
+    plan = await service.get(session, principal.tenant_id, plan_id)
     rows = await service.list_items(session, plan, params, status=status, assignee_id=assignee_id)
     items = [ActionItemRead.model_validate(i) for i in rows]
     return build_page(rows, params, items, request, response, sort_key=by_position)
@@ -217,9 +214,9 @@ async def update_action_item(
     if_match: IfMatch = None,
 ) -> ActionItemRead:
     """Change the fields you send. `status: done` completes the item; `position` moves it."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    item = await service.get_item(session, principal.tenant_id, plan, item_id, for_update=True)
-    check_if_match(if_match, item)
+    plan, item = await service.get_item_for_write(
+        session, principal.tenant_id, plan_id, item_id, if_match
+    )
     item = await service.update_item(session, principal, plan, item, body)
     with_etag(response, item)
     return ActionItemRead.model_validate(item)
@@ -240,9 +237,9 @@ async def delete_action_item(
     if_match: IfMatch = None,
 ) -> Response:
     """Remove an item; the items after it move up."""
-    plan = await service.get_plan(session, principal.tenant_id, plan_id, for_update=True)
-    item = await service.get_item(session, principal.tenant_id, plan, item_id, for_update=True)
-    check_if_match(if_match, item)
+    plan, item = await service.get_item_for_write(
+        session, principal.tenant_id, plan_id, item_id, if_match
+    )
     await service.delete_item(session, principal, plan, item)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -33,7 +33,7 @@ router = api_router(prefix="/v1/admin", tags=["admin"], dependencies=[AdminAuth]
 async def create_tenant(body: TenantCreate, session: Session) -> TenantCreated:
     """Create a tenant and its first API key (all scopes). The key is shown only in this
     response."""
-    tenant = await service.create_tenant(session, body.name, body.metadata)
+    tenant = await service.create(session, body.name, body.metadata)
     key, secret = await service.create_api_key(
         session, tenant.id, "default", ["read", "write", "webhooks"]
     )

@@ -17,7 +17,6 @@ from app.routers.common import IfMatch, with_etag
 from app.schemas.conversations import AgendaItemCreate, AgendaItemRead, AgendaItemUpdate
 from app.services import agenda_items as service
 from app.services import conversations
-from app.services.common import check_if_match
 
 router = api_router(
     prefix="/v1/conversations/{conversation_id}/agenda-items", tags=["agenda items"]
@@ -110,11 +109,9 @@ async def update_agenda_item(
 ) -> AgendaItemRead:
     """Change the fields you send; a new `position` moves the item and renumbers the others.
     After completion only `discussed`, `notes`, `external_id` and `metadata` change."""
-    conversation = await conversations.get(
-        session, principal.tenant_id, conversation_id, for_update=True
+    conversation, item = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, item_id, if_match
     )
-    item = await service.get(session, conversation, item_id)
-    check_if_match(if_match, item)
     return _answer(response, await service.update(session, principal, conversation, item, body))
 
 
@@ -133,10 +130,8 @@ async def delete_agenda_item(
     if_match: IfMatch = None,
 ) -> Response:
     """Remove an item from a draft or scheduled conversation; the others close the gap."""
-    conversation = await conversations.get(
-        session, principal.tenant_id, conversation_id, for_update=True
+    conversation, item = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, item_id, if_match
     )
-    item = await service.get(session, conversation, item_id)
-    check_if_match(if_match, item)
     await service.delete(session, principal, conversation, item)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -18,19 +18,18 @@ from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.common import Instant
 from app.schemas.conversations import (
-    CancelRequest,
-    CompleteRequest,
+    ConversationCancel,
+    ConversationComplete,
     ConversationCreate,
     ConversationKind,
+    ConversationPrepare,
     ConversationRead,
+    ConversationReschedule,
+    ConversationSchedule,
     ConversationStatus,
     ConversationUpdate,
-    PrepareRequest,
-    RescheduleRequest,
-    ScheduleRequest,
 )
 from app.services import conversations as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/conversations", tags=["conversations"])
 
@@ -136,8 +135,9 @@ async def update_conversation(
 ) -> ConversationRead:
     """Change the fields you send. A scheduled conversation moves only through `reschedule`;
     a completed one accepts `summary`, `external_id` and `metadata`."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    check_if_match(if_match, conversation)
+    conversation = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, if_match
+    )
     return _answer(response, await service.update(session, principal, conversation, body))
 
 
@@ -156,8 +156,9 @@ async def delete_conversation(
 ) -> Response:
     """Delete a `draft` or `canceled` conversation with its agenda and notes; refused (409)
     while goals, plans, feedback or follow-ups refer to it."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    check_if_match(if_match, conversation)
+    conversation = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, if_match
+    )
     await service.delete(session, principal, conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -174,11 +175,13 @@ async def schedule_conversation(
     response: Response,
     principal: WriteKey,
     session: Session,
-    body: ScheduleRequest | None = None,
+    body: ConversationSchedule | None = None,
 ) -> ConversationRead:
     """`draft → scheduled`, at `scheduled_start` (or the draft's own start if omitted)."""
     conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    result = await service.schedule(session, principal, conversation, body or ScheduleRequest())
+    result = await service.schedule(
+        session, principal, conversation, body or ConversationSchedule()
+    )
     return _answer(response, result)
 
 
@@ -191,7 +194,7 @@ async def schedule_conversation(
 )
 async def reschedule_conversation(
     conversation_id: uuid.UUID,
-    body: RescheduleRequest,
+    body: ConversationReschedule,
     response: Response,
     principal: WriteKey,
     session: Session,
@@ -214,11 +217,13 @@ async def complete_conversation(
     response: Response,
     principal: WriteKey,
     session: Session,
-    body: CompleteRequest | None = None,
+    body: ConversationComplete | None = None,
 ) -> ConversationRead:
     """`scheduled → completed`, optionally with the `summary`."""
     conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
-    result = await service.complete(session, principal, conversation, body or CompleteRequest())
+    result = await service.complete(
+        session, principal, conversation, body or ConversationComplete()
+    )
     return _answer(response, result)
 
 
@@ -231,7 +236,7 @@ async def complete_conversation(
 )
 async def cancel_conversation(
     conversation_id: uuid.UUID,
-    body: CancelRequest,
+    body: ConversationCancel,
     response: Response,
     principal: WriteKey,
     session: Session,
@@ -250,7 +255,7 @@ async def cancel_conversation(
 )
 async def prepare_conversation(
     conversation_id: uuid.UUID,
-    body: PrepareRequest,
+    body: ConversationPrepare,
     response: Response,
     principal: WriteKey,
     session: Session,

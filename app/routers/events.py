@@ -10,12 +10,12 @@ from fastapi import Query, Request, Response
 from app.core.auth import ReadKey
 from app.core.deps import Db
 from app.core.errors import problem_responses
+from app.core.event_types import EVENT_TYPES
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.core.rows import json_response
 from app.routers.base import api_router
 from app.schemas.events import EventPage, EventRead, EventType, EventTypeList
 from app.services import events as service
-from app.services.event_types import EVENT_TYPES
 
 router = api_router(prefix="/v1", tags=["events"])
 

@@ -17,7 +17,6 @@ from app.routers.common import IfMatch, with_etag
 from app.schemas.common import Instant
 from app.schemas.feedback import FeedbackCreate, FeedbackKind, FeedbackRead, FeedbackUpdate
 from app.services import feedback as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/feedback", tags=["feedback"])
 
@@ -113,8 +112,7 @@ async def update_feedback(
     if_match: IfMatch = None,
 ) -> FeedbackRead:
     """Change the body, kind, visibility, external id or metadata; the people stay fixed."""
-    feedback = await service.get(session, principal.tenant_id, feedback_id, for_update=True)
-    check_if_match(if_match, feedback)
+    feedback = await service.get_for_write(session, principal.tenant_id, feedback_id, if_match)
     feedback = await service.update(session, principal, feedback, body)
     with_etag(response, feedback)
     return FeedbackRead.model_validate(feedback)
@@ -131,7 +129,6 @@ async def delete_feedback(
     feedback_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a piece of feedback (a request it answered stays `answered`)."""
-    feedback = await service.get(session, principal.tenant_id, feedback_id, for_update=True)
-    check_if_match(if_match, feedback)
+    feedback = await service.get_for_write(session, principal.tenant_id, feedback_id, if_match)
     await service.delete(session, principal, feedback)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

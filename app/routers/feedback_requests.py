@@ -26,7 +26,6 @@ from app.schemas.feedback import (
     FeedbackRequestUpdate,
 )
 from app.services import feedback_requests as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/feedback-requests", tags=["feedback"])
 
@@ -111,8 +110,7 @@ async def update_feedback_request(
     if_match: IfMatch = None,
 ) -> FeedbackRequestRead:
     """Change the prompt or due time of an open request; external id and metadata any time."""
-    request = await service.get(session, principal.tenant_id, request_id, for_update=True)
-    check_if_match(if_match, request)
+    request = await service.get_for_write(session, principal.tenant_id, request_id, if_match)
     request = await service.update(session, principal, request, body)
     with_etag(response, request)
     return FeedbackRequestRead.model_validate(request)
@@ -174,7 +172,6 @@ async def delete_feedback_request(
     request_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete an open, declined or expired request; an answered one is kept (409)."""
-    request = await service.get(session, principal.tenant_id, request_id, for_update=True)
-    check_if_match(if_match, request)
+    request = await service.get_for_write(session, principal.tenant_id, request_id, if_match)
     await service.delete(session, principal, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

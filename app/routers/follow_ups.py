@@ -23,7 +23,6 @@ from app.schemas.follow_ups import (
     FollowUpUpdate,
 )
 from app.services import follow_ups as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/follow-ups", tags=["follow-ups"])
 
@@ -113,8 +112,7 @@ async def update_follow_up(
     if_match: IfMatch = None,
 ) -> FollowUpRead:
     """Move, reassign or re-note a pending follow-up (a new `due_at` re-arms its due events)."""
-    follow_up = await service.get(session, principal.tenant_id, follow_up_id, for_update=True)
-    check_if_match(if_match, follow_up)
+    follow_up = await service.get_for_write(session, principal.tenant_id, follow_up_id, if_match)
     follow_up = await service.update(session, principal, follow_up, body)
     with_etag(response, follow_up)
     return FollowUpRead.model_validate(follow_up)
@@ -169,7 +167,6 @@ async def delete_follow_up(
     follow_up_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a follow-up in any status."""
-    follow_up = await service.get(session, principal.tenant_id, follow_up_id, for_update=True)
-    check_if_match(if_match, follow_up)
+    follow_up = await service.get_for_write(session, principal.tenant_id, follow_up_id, if_match)
     await service.delete(session, principal, follow_up)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

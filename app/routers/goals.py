@@ -26,7 +26,6 @@ from app.schemas.goals import (
     GoalUpdate,
 )
 from app.services import goals as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/goals", tags=["goals"])
 
@@ -107,8 +106,7 @@ async def update_goal(
 ) -> GoalRead:
     """Change the fields you send. Editing what was agreed to on a `proposed` goal clears
     the agreement; progress above 0 on an `agreed` goal starts it."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
-    check_if_match(if_match, goal)
+    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
     read = await service.update(session, principal, goal, body)
     with_etag(response, read)
     return read
@@ -125,9 +123,8 @@ async def delete_goal(
     goal_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a goal no action plan or feedback refers to (409 otherwise: abandon it)."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
-    check_if_match(if_match, goal)
-    await service.delete_goal(session, principal, goal)
+    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
+    await service.delete(session, principal, goal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -219,8 +216,7 @@ async def link_goal_conversation(
     if_match: IfMatch = None,
 ) -> GoalRead:
     """Record that the goal was discussed in a conversation of its owner (no-op if linked)."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
-    check_if_match(if_match, goal)
+    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
     read = await service.link_conversation(session, principal, goal, body.conversation_id)
     with_etag(response, read)
     return read
@@ -241,7 +237,6 @@ async def unlink_goal_conversation(
     if_match: IfMatch = None,
 ) -> Response:
     """Remove one conversation from the goal's links (404 if it is not linked)."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
-    check_if_match(if_match, goal)
+    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
     await service.unlink_conversation(session, principal, goal, conversation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

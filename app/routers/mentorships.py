@@ -23,7 +23,6 @@ from app.schemas.mentorships import (
     MentorshipUpdate,
 )
 from app.services import mentorships as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/mentorships", tags=["mentorships"])
 
@@ -108,8 +107,7 @@ async def update_mentorship(
     if_match: IfMatch = None,
 ) -> MentorshipRead:
     """Change the focus, external id or metadata; end a mentorship with `…/end`."""
-    mentorship = await service.get(session, principal.tenant_id, mentorship_id, for_update=True)
-    check_if_match(if_match, mentorship)
+    mentorship = await service.get_for_write(session, principal.tenant_id, mentorship_id, if_match)
     mentorship = await service.update(session, principal, mentorship, body)
     with_etag(response, mentorship)
     return MentorshipRead.model_validate(mentorship)
@@ -147,7 +145,6 @@ async def delete_mentorship(
     mentorship_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a mentorship recorded by mistake; to close a real one, end it instead."""
-    mentorship = await service.get(session, principal.tenant_id, mentorship_id, for_update=True)
-    check_if_match(if_match, mentorship)
+    mentorship = await service.get_for_write(session, principal.tenant_id, mentorship_id, if_match)
     await service.delete(session, principal, mentorship)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

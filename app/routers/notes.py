@@ -19,7 +19,6 @@ from app.schemas.common import Instant
 from app.schemas.conversations import NoteCreate, NoteRead, NoteUpdate
 from app.services import conversations
 from app.services import notes as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/conversations/{conversation_id}/notes", tags=["notes"])
 
@@ -124,9 +123,9 @@ async def update_note(
 ) -> NoteRead:
     """Change a note's `body`, `external_id` or `metadata`; a private note only with
     `as_person_id` = its author."""
-    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
-    note = await service.get(session, conversation, note_id, as_person_id, for_update=True)
-    check_if_match(if_match, note)
+    note = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, note_id, as_person_id, if_match
+    )
     return _answer(response, await service.update(session, principal, note, body))
 
 
@@ -146,8 +145,8 @@ async def delete_note(
     as_person_id: AsPersonId = None,
 ) -> Response:
     """Delete a note; a private note only with `as_person_id` = its author."""
-    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
-    note = await service.get(session, conversation, note_id, as_person_id, for_update=True)
-    check_if_match(if_match, note)
+    note = await service.get_for_write(
+        session, principal.tenant_id, conversation_id, note_id, as_person_id, if_match
+    )
     await service.delete(session, principal, note)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

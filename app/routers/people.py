@@ -17,7 +17,6 @@ from app.routers.common import IfMatch, with_etag
 from app.schemas.common import Instant
 from app.schemas.people import PersonCreate, PersonRead, PersonStatus, PersonUpdate, PersonUpsert
 from app.services import people as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1/people", tags=["people"])
 
@@ -97,8 +96,7 @@ async def update_person(
     if_match: IfMatch = None,
 ) -> PersonRead:
     """Change the fields you send; others stay. A new manager may not create a cycle."""
-    person = await service.get(session, principal.tenant_id, person_id, for_update=True)
-    check_if_match(if_match, person)
+    person = await service.get_for_write(session, principal.tenant_id, person_id, if_match)
     person = await service.update(session, principal, person, body)
     with_etag(response, person)
     return PersonRead.model_validate(person)
@@ -151,8 +149,7 @@ async def delete_person(
 ) -> Response:
     """Delete a person without history (204). A person with history is refused with 409
     unless `erase=true`, which anonymises them everywhere and keeps the records (200)."""
-    person = await service.get(session, principal.tenant_id, person_id, for_update=True)
-    check_if_match(if_match, person)
+    person = await service.get_for_write(session, principal.tenant_id, person_id, if_match)
     erased = await service.delete(session, principal, person, erase=erase)
     if erased is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)

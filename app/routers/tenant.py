@@ -22,15 +22,15 @@ router = api_router(prefix="/v1", tags=["tenant"])
 )
 async def get_tenant(principal: CurrentPrincipal, db: Db) -> Response:
     """The tenant the API key belongs to: the smallest authenticated call."""
-    return json_response(service.TENANT(await service.fetch_tenant(db, principal.tenant_id)))
+    return json_response(service.TENANT(await service.fetch(db, principal.tenant_id)))
 
 
 @router.patch("/tenant", operation_id="update_current_tenant", summary="Update your tenant")
 async def update_tenant(body: TenantUpdate, principal: WriteKey, session: Session) -> TenantRead:
     """Rename the tenant, change its metadata, or tune when the scheduler sends reminders."""
-    tenant = await service.get_tenant(session, principal.tenant_id)
+    tenant = await service.get(session, principal.tenant_id)
     changes = body.model_dump(exclude_unset=True)
     if body.settings is not None:
         changes["settings"] = body.settings.model_dump(exclude_unset=True)
-    tenant = await service.update_tenant(session, tenant, changes)
+    tenant = await service.update(session, tenant, changes)
     return TenantRead.model_validate(tenant)

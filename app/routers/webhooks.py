@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
@@ -30,7 +29,6 @@ from app.schemas.webhooks import (
     WebhookSecret,
 )
 from app.services import webhooks as service
-from app.services.common import check_if_match
 
 router = api_router(prefix="/v1", tags=["webhooks"])
 
@@ -113,8 +111,7 @@ async def update_webhook_endpoint(
 ) -> WebhookEndpointRead:
     """Change the fields you send. Disabling fails its queued deliveries; enabling clears
     `disabled_reason` (resend failed deliveries with `recover`)."""
-    endpoint = await service.get(session, principal.tenant_id, endpoint_id, for_update=True)
-    check_if_match(if_match, endpoint)
+    endpoint = await service.get_for_write(session, principal.tenant_id, endpoint_id, if_match)
     endpoint = await service.update(session, principal, settings, endpoint, body)
     with_etag(response, endpoint)
     return WebhookEndpointRead.model_validate(endpoint)
@@ -131,8 +128,7 @@ async def delete_webhook_endpoint(
     endpoint_id: uuid.UUID, principal: WebhooksKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete the endpoint together with its deliveries and their attempts."""
-    endpoint = await service.get(session, principal.tenant_id, endpoint_id, for_update=True)
-    check_if_match(if_match, endpoint)
+    endpoint = await service.get_for_write(session, principal.tenant_id, endpoint_id, if_match)
     await service.delete(session, endpoint)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -220,7 +216,7 @@ async def recover_webhook_endpoint(
     endpoint_id: uuid.UUID,
     principal: WebhooksKey,
     session: Session,
-    since: Annotated[datetime, Query(description="Resend failed deliveries created since.")],
+    since: Annotated[Instant, Query(description="Resend failed deliveries created since.")],
 ) -> RecoverResult:
     """Queue again every failed delivery of this endpoint created at or after `since`, each
     with a fresh retry schedule (after an outage, or once a disabled endpoint is fixed)."""

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+# The status sets live with their tables.
+from app.models.action_plan import ItemStatus as ItemStatus
+from app.models.action_plan import PlanStatus as PlanStatus
 from app.schemas.common import ExternalId, Metadata, ResourceRead, WriteSchema
-
-PlanStatus = Literal["active", "completed", "archived"]
-ItemStatus = Literal["todo", "in_progress", "done", "blocked"]
 
 MAX_ITEMS_PER_PLAN = 200
 

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, computed_field
 
+from app.models.conversation import (
+    ConversationStatus as ConversationStatus,  # the status set lives with its table
+)
 from app.schemas.common import (
     ExternalId,
     Metadata,
@@ -20,7 +23,6 @@ from app.schemas.common import (
 )
 
 ConversationKind = Literal["career", "mentorship", "skip_level", "stay"]
-ConversationStatus = Literal["draft", "scheduled", "completed", "canceled"]
 AgendaCategory = Literal[
     "aspirations", "strengths", "growth_areas", "opportunities", "feedback", "other"
 ]
@@ -130,7 +132,7 @@ class ConversationUpdate(WriteSchema):
     metadata: Metadata | None = None
 
 
-class ScheduleRequest(WriteSchema):
+class ConversationSchedule(WriteSchema):
     scheduled_start: StartTime | None = Field(
         default=None, description="Required unless the draft already has a `scheduled_start`."
     )
@@ -138,22 +140,22 @@ class ScheduleRequest(WriteSchema):
     timezone: TimeZone | None = None
 
 
-class RescheduleRequest(WriteSchema):
+class ConversationReschedule(WriteSchema):
     scheduled_start: StartTime = Field(description="The new start; must differ from the current.")
     reason: Reason | None = Field(default=None, description="Why it moved; kept in the history.")
     duration_minutes: Duration | None = None
     timezone: TimeZone | None = None
 
 
-class CompleteRequest(WriteSchema):
+class ConversationComplete(WriteSchema):
     summary: Summary | None = Field(default=None, description="Replaces the summary if sent.")
 
 
-class CancelRequest(WriteSchema):
+class ConversationCancel(WriteSchema):
     reason: Reason
 
 
-class PrepareRequest(WriteSchema):
+class ConversationPrepare(WriteSchema):
     person_id: uuid.UUID = Field(description="The employee or the facilitator.")
 
 

@@ -8,11 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.models.feedback import (
+    FeedbackRequestStatus as FeedbackRequestStatus,  # the status set lives with its table
+)
 from app.schemas.common import ExternalId, Metadata, ResourceRead, UtcDatetime, WriteSchema
 
 FeedbackKind = Literal["strength", "growth_area", "guidance", "recognition"]
 FeedbackVisibility = Literal["recipient", "recipient_and_manager"]
-FeedbackRequestStatus = Literal["open", "answered", "declined", "expired"]
 
 
 _VISIBILITY = (

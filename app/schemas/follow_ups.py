@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from app.models.follow_up import (
+    FollowUpStatus as FollowUpStatus,  # the status set lives with its table
+)
 from app.schemas.common import ExternalId, Metadata, ResourceRead, UtcDatetime, WriteSchema
-
-FollowUpStatus = Literal["pending", "completed", "canceled"]
-
 
 _EXAMPLE: dict[str, Any] = {
     "id": "0193a1e0-3333-7000-8000-00000000d001",

@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
+from app.models.goal import GoalStatus as GoalStatus  # the status set lives with its table
 from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
 
 GoalCategory = Literal["skill", "role", "project", "learning", "other"]
-GoalStatus = Literal["proposed", "agreed", "in_progress", "achieved", "abandoned"]
 AgreementParty = Literal["employee", "facilitator"]
 
 MAX_GOAL_CONVERSATIONS = 50

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from app.models.mentorship import (
+    MentorshipStatus as MentorshipStatus,  # the status set lives with its table
+)
 from app.schemas.common import ExternalId, Metadata, ResourceRead, WriteSchema
-
-MentorshipStatus = Literal["active", "ended"]
 
 _EXAMPLE: dict[str, Any] = {
     "id": "0193a1c2-7d4e-7f00-8a1b-2c3d4e5f6a7b",

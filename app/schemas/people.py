@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
+from app.models.person import PersonStatus as PersonStatus  # the status set lives with its table
 from app.schemas.common import ExternalId, Metadata, ResourceRead, TimeZone, WriteSchema
 
-PersonStatus = Literal["active", "inactive"]
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 

@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from app.core.event_types import EVENT_TYPES
+from app.models.webhook import (
+    DeliveryStatus as DeliveryStatus,  # the status set lives with its table
+)
 from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
-from app.services.event_types import EVENT_TYPES
 
 PayloadStyle = Literal["full", "thin"]
-DeliveryStatus = Literal["pending", "succeeded", "failed"]
 AttemptResult = Literal["succeeded", "http_error", "timeout", "connection_error", "refused"]
 
 MAX_EVENT_TYPES = 100

@@ -14,16 +14,17 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, delete, select
+from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import PageParams, keyset_by_position
 from app.core.rows import Record, Shape
-from app.models.action_plan import ActionItem, ActionPlan
-from app.models.base import utcnow
+from app.models.action_plan import ActionItem, ActionPlan, ItemStatus
+from app.models.base import sql_value, utcnow
 from app.models.conversation import Conversation
 from app.models.goal import Goal
 from app.models.person import Person
@@ -41,16 +42,18 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     has_references,
     reject_nulls,
 )
+from app.services.scheduling import Rule, not_fired
 
 # ---------------------------------------------------------------------------- presenting
 
 
-async def read_plan(session: AsyncSession, plan: ActionPlan) -> ActionPlanRead:
+async def read(session: AsyncSession, plan: ActionPlan) -> ActionPlanRead:
     """The plan as the API shows it (items, completion), after the session's changes."""
     return ActionPlanRead.model_validate(await PLANS.reread(session, plan.id))
 
@@ -58,7 +61,7 @@ async def read_plan(session: AsyncSession, plan: ActionPlan) -> ActionPlanRead:
 async def _emit_plan(
     session: AsyncSession, principal: Principal, type: str, plan: ActionPlan
 ) -> ActionPlanRead:
-    data = await read_plan(session, plan)
+    data = await read(session, plan)
     await events.record(
         session,
         tenant_id=principal.tenant_id,
@@ -109,7 +112,7 @@ async def _check_plan_references(
         )
 
 
-async def create_plan(
+async def create(
     session: AsyncSession, principal: Principal, body: ActionPlanCreate
 ) -> ActionPlanRead:
     tenant_id = principal.tenant_id
@@ -123,10 +126,18 @@ async def create_plan(
     return await _emit_plan(session, principal, "action_plan.created", plan)
 
 
-async def get_plan(
+async def get(
     session: AsyncSession, tenant_id: uuid.UUID, plan_id: uuid.UUID, *, for_update: bool = False
 ) -> ActionPlan:
     return await get_owned(session, ActionPlan, tenant_id, plan_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, plan_id: uuid.UUID, if_match: str | None
+) -> ActionPlan:
+    """The plan for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, plan_id, for_update=True))
 
 
 ITEMS = Reader(ActionItem, Shape(ActionItemRead))
@@ -151,7 +162,7 @@ PLANS = Reader(
 )
 
 
-async def fetch_plans(
+async def fetch_page(
     db: RequestDb,
     tenant_id: uuid.UUID,
     params: PageParams,
@@ -172,7 +183,7 @@ async def fetch_plans(
     return await PLANS.page(db, where, params)
 
 
-async def update_plan(
+async def update(
     session: AsyncSession, principal: Principal, plan: ActionPlan, body: ActionPlanUpdate
 ) -> ActionPlanRead:
     changes = body.model_dump(exclude_unset=True)
@@ -185,13 +196,13 @@ async def update_plan(
     if apply_changes(plan, changes):
         await session.flush()
         return await _emit_plan(session, principal, "action_plan.updated", plan)
-    return await read_plan(session, plan)
+    return await read(session, plan)
 
 
-async def delete_plan(session: AsyncSession, principal: Principal, plan: ActionPlan) -> None:
+async def delete(session: AsyncSession, principal: Principal, plan: ActionPlan) -> None:
     """Delete a plan and its items (one ``action_plan.deleted`` event carries them)."""
-    data = await read_plan(session, plan)
-    await session.execute(delete(ActionItem).where(col(ActionItem.plan_id) == plan.id))
+    data = await read(session, plan)
+    await session.execute(sa.delete(ActionItem).where(col(ActionItem.plan_id) == plan.id))
     if await has_references(session, "action_plans", plan.id):
         raise Conflict("Other records refer to this action plan; archive it instead.")
     await events.record(
@@ -275,6 +286,20 @@ async def get_item(
     return item
 
 
+async def get_item_for_write(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    item_id: uuid.UUID,
+    if_match: str | None,
+) -> tuple[ActionPlan, ActionItem]:
+    """The plan and its item for a PATCH or DELETE of the item: both locked ``FOR UPDATE``
+    (plan first, like every item write), the item checked against ``If-Match`` (412)."""
+    plan = await get(session, tenant_id, plan_id, for_update=True)
+    item = await get_item(session, tenant_id, plan, item_id, for_update=True)
+    return plan, check_if_match(if_match, item)
+
+
 async def list_items(
     session: AsyncSession,
     plan: ActionPlan,
@@ -303,7 +328,7 @@ async def fetch_item(
     db: RequestDb, tenant_id: uuid.UUID, plan_id: uuid.UUID, item_id: uuid.UUID
 ) -> asyncpg.Record:
     """An item of a plan of the caller's tenant, in one statement; the same 404s as
-    ``get_plan`` then ``get_item``."""
+    ``get`` then ``get_item``."""
     row = await (await db.raw()).fetchrow(_ITEM_IN_PLAN, plan_id, item_id, tenant_id)
     assert row is not None
     if not row["plan_found"]:
@@ -389,3 +414,20 @@ async def delete_item(
     _renumber(siblings, item, now)
     plan.updated_at = now
     await session.flush()
+
+
+# Time-driven events (run by app/background/scheduler.py): an action item not done is
+# overdue once its due date has ended (UTC); the key is that moment.
+_ITEM_DUE = "(i.due_date + 1)::timestamp AT TIME ZONE 'UTC'"
+SCHEDULED: tuple[Rule, ...] = (
+    Rule(
+        "action_item.overdue",
+        "action_item",
+        # B608: built from constants; values are bind parameters
+        f"SELECT i.tenant_id, i.id, {_ITEM_DUE} AS due FROM action_items i "  # nosec B608
+        f"WHERE i.status <> {sql_value(ItemStatus, 'done')} AND i.due_date IS NOT NULL "
+        f"AND {_ITEM_DUE} <= :now AND {not_fired('i', _ITEM_DUE, 'action_item.overdue')} "
+        "ORDER BY i.due_date LIMIT :limit",
+        item_snapshot,
+    ),
+)

@@ -22,8 +22,13 @@ from app.core.pagination import PageParams, keyset_by_position
 from app.models.base import utcnow
 from app.models.conversation import AgendaItem, Conversation
 from app.schemas.conversations import AgendaItemCreate, AgendaItemRead, AgendaItemUpdate
-from app.services import events
-from app.services.common import apply_changes, check_external_id_free, reject_nulls
+from app.services import conversations, events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_if_match,
+    reject_nulls,
+)
 from app.services.conversations import ConversationClosed
 
 MAX_AGENDA_ITEMS = 100
@@ -112,6 +117,20 @@ async def get(session: AsyncSession, conversation: Conversation, item_id: uuid.U
     if item is None or item.conversation_id != conversation.id:
         raise NotFound(f"No agenda item with id {item_id} on this conversation.")
     return item
+
+
+async def get_for_write(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    item_id: uuid.UUID,
+    if_match: str | None,
+) -> tuple[Conversation, AgendaItem]:
+    """The conversation and its item for a PATCH or DELETE of the item: the conversation is
+    locked ``FOR UPDATE`` (every agenda write locks it: positions are renumbered across its
+    items), the item checked against ``If-Match`` (412)."""
+    conversation = await conversations.get(session, tenant_id, conversation_id, for_update=True)
+    return conversation, check_if_match(if_match, await get(session, conversation, item_id))
 
 
 async def list_items(

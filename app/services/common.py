@@ -160,13 +160,15 @@ def etag_of(obj: Any) -> str:
     return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
 
 
-def check_if_match(if_match: str | None, obj: Any) -> None:
-    """Refuse a write whose ``If-Match`` names another version (412)."""
+def check_if_match(if_match: str | None, obj: M) -> M:
+    """``obj``, unless the write's ``If-Match`` names another version (412). Call it on a
+    row locked ``FOR UPDATE`` (each service's ``get_for_write``), so of concurrent writers
+    holding one ETag exactly one wins."""
     if if_match is None:
-        return
+        return obj
     candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
     if "*" in candidates or etag_of(obj) in candidates:
-        return
+        return obj
     raise PreconditionFailed(
         "The resource changed since you read it (If-Match does not match the current ETag); "
         "fetch it again and retry."

@@ -24,31 +24,34 @@ from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.rows import Record, Shape, dumps
-from app.models.base import utcnow, uuid7
-from app.models.conversation import Conversation, ConversationReschedule
+from app.models.base import sql_value, utcnow, uuid7
+from app.models.conversation import Conversation, ConversationStatus
+from app.models.conversation import ConversationReschedule as RescheduleRecord
 from app.models.person import Person
 from app.schemas.conversations import (
     AgendaItemRead,
-    CancelRequest,
-    CompleteRequest,
+    ConversationCancel,
+    ConversationComplete,
     ConversationCreate,
+    ConversationPrepare,
     ConversationRead,
+    ConversationReschedule,
+    ConversationSchedule,
     ConversationUpdate,
-    PrepareRequest,
     RescheduleRead,
-    RescheduleRequest,
-    ScheduleRequest,
 )
 from app.services import events
 from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     external_id_taken,
     get_owned,
     reject_nulls,
     unknown_reference,
 )
+from app.services.scheduling import Rule, not_fired
 
 # Rows that belong to a conversation and go with it when it is deleted.
 OWN_TABLES = frozenset({"agenda_items", "conversation_notes", "conversation_reschedules"})
@@ -164,6 +167,14 @@ async def get(
 ) -> Conversation:
     """The conversation (404 if missing or another tenant's); writes lock it."""
     return await get_owned(session, Conversation, tenant_id, conversation_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, if_match: str | None
+) -> Conversation:
+    """The conversation for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, conversation_id, for_update=True))
 
 
 # Writing ---------------------------------------------------------------------------------
@@ -323,7 +334,10 @@ def _set_time(
 
 
 async def schedule(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: ScheduleRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationSchedule,
 ) -> ConversationRead:
     """``draft → scheduled``, at the time sent or the one the draft already holds."""
     _require(conversation, "schedule", "draft")
@@ -345,7 +359,7 @@ async def reschedule(
     session: AsyncSession,
     principal: Principal,
     conversation: Conversation,
-    body: RescheduleRequest,
+    body: ConversationReschedule,
 ) -> ConversationRead:
     """Move a scheduled conversation: counts it and keeps the previous time in the history."""
     _require(conversation, "reschedule", "scheduled")
@@ -357,7 +371,7 @@ async def reschedule(
         )
     now = utcnow()
     session.add(
-        ConversationReschedule(
+        RescheduleRecord(
             tenant_id=conversation.tenant_id,
             conversation_id=conversation.id,
             created_at=now,
@@ -374,7 +388,10 @@ async def reschedule(
 
 
 async def complete(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: CompleteRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationComplete,
 ) -> ConversationRead:
     """``scheduled → completed``; the summary may be sent along."""
     _require(conversation, "complete", "scheduled")
@@ -388,7 +405,10 @@ async def complete(
 
 
 async def cancel(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: CancelRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationCancel,
 ) -> ConversationRead:
     """``draft | scheduled → canceled``, with the reason."""
     _require(conversation, "cancel", "draft", "scheduled")
@@ -401,7 +421,10 @@ async def cancel(
 
 
 async def prepare(
-    session: AsyncSession, principal: Principal, conversation: Conversation, body: PrepareRequest
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    body: ConversationPrepare,
 ) -> ConversationRead:
     """Mark one party prepared. Preparing again keeps the first time and writes no event."""
     _require(conversation, "prepare for", "draft", "scheduled")
@@ -449,3 +472,23 @@ async def delete(session: AsyncSession, principal: Principal, conversation: Conv
     await _emit(session, principal, "conversation.deleted", data)
     await session.delete(conversation)
     await session.flush()
+
+
+# Time-driven events (run by app/background/scheduler.py): a scheduled conversation's
+# reminder, the tenant's lead time before it starts.
+SCHEDULED: tuple[Rule, ...] = (
+    Rule(
+        "conversation.reminder",
+        "conversation",
+        # B608: built from constants; values are bind parameters
+        "SELECT c.tenant_id, c.id, c.scheduled_start FROM conversations c "  # nosec B608
+        "JOIN tenants t ON t.id = c.tenant_id "
+        f"WHERE c.status = {sql_value(ConversationStatus, 'scheduled')} "
+        "AND c.scheduled_start > :now AND c.scheduled_start <= :horizon "
+        "AND c.scheduled_start - make_interval(mins => t.conversation_reminder_lead_minutes) "
+        "<= :now "
+        f"AND {not_fired('c', 'c.scheduled_start', 'conversation.reminder')} "
+        "ORDER BY c.scheduled_start LIMIT :limit",
+        snapshot,
+    ),
+)

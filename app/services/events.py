@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import Principal
 from app.core.db import RequestDb
 from app.core.errors import NotFound, ValidationFailed
+from app.core.event_types import EVENT_TYPES
 from app.core.metrics import EVENTS_WRITTEN
 from app.core.rows import Shape
 from app.core.sql import Where
 from app.models.base import utcnow, uuid7
 from app.models.event import Event
 from app.schemas.events import EventRead
-from app.services.event_types import EVENT_TYPES
 
 EventHook = Callable[[AsyncSession, Event], Awaitable[None]]
 # Called for every event, in its transaction (webhook deliveries are enqueued here).
@@ -34,10 +34,13 @@ _hooks: list[EventHook] = []
 
 
 def on_event(hook: EventHook) -> EventHook:
-    """Register ``hook`` for events written by ``record`` (the ORM path). Events written by
-    ``record_sql`` run the fan-outs registered with ``on_event_sql`` instead: a hook that
-    must see every event registers both (as webhook delivery does)."""
-    _hooks.append(hook)
+    """Register ``hook`` for events written by ``record`` (the ORM path); registering it
+    again changes nothing. Events written by ``record_sql`` run the fan-outs registered with
+    ``on_event_sql`` instead: a hook that must see every event registers both (as webhook
+    delivery does, in ``webhooks.register_hooks``, called where the app and the background
+    workers are built)."""
+    if hook not in _hooks:
+        _hooks.append(hook)
     return hook
 
 
@@ -92,7 +95,9 @@ _fan_outs: list[FanOut] = []
 
 
 def on_event_sql(fan_out: FanOut) -> FanOut:
-    _fan_outs.append(fan_out)
+    """Register ``fan_out`` for events written by ``record_sql``; again changes nothing."""
+    if fan_out not in _fan_outs:
+        _fan_outs.append(fan_out)
     return fan_out
 
 

@@ -23,6 +23,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     reject_nulls,
@@ -72,6 +73,14 @@ async def get(
     session: AsyncSession, tenant_id: uuid.UUID, feedback_id: uuid.UUID, *, for_update: bool = False
 ) -> Feedback:
     return await get_owned(session, Feedback, tenant_id, feedback_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, feedback_id: uuid.UUID, if_match: str | None
+) -> Feedback:
+    """The feedback for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, feedback_id, for_update=True))
 
 
 READER = Reader(Feedback, Shape(FeedbackRead))

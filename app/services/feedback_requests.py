@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import Principal
@@ -14,9 +15,9 @@ from app.core.db import RequestDb
 from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.rows import Shape
-from app.models.base import utcnow
+from app.models.base import sql_value, utcnow
 from app.models.conversation import Conversation
-from app.models.feedback import Feedback, FeedbackRequest
+from app.models.feedback import Feedback, FeedbackRequest, FeedbackRequestStatus
 from app.models.goal import Goal
 from app.models.person import Person
 from app.schemas.feedback import (
@@ -32,10 +33,12 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     reject_nulls,
 )
+from app.services.scheduling import Rule, not_fired
 
 LABEL = "feedback request"
 OPEN_ONLY_FIELDS = ("prompt", "due_at")
@@ -93,6 +96,14 @@ async def get(
     session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *, for_update: bool = False
 ) -> FeedbackRequest:
     return await get_owned(session, FeedbackRequest, tenant_id, request_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, if_match: str | None
+) -> FeedbackRequest:
+    """The feedback request for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, request_id, for_update=True))
 
 
 async def snapshot(session: AsyncSession, request_id: uuid.UUID) -> dict[str, Any]:
@@ -215,3 +226,34 @@ async def delete(session: AsyncSession, principal: Principal, request: FeedbackR
     await _emit(session, principal, "feedback_request.deleted", request)
     await session.delete(request)
     await session.flush()
+
+
+# Time-driven events (run by app/background/scheduler.py): an open request whose due
+# moment has come expires, and says so.
+_OPEN = sql_value(FeedbackRequestStatus, "open")
+
+
+async def _expire(session: AsyncSession, ident: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        sa.text(
+            # B608: the status is a constant of the status set; values are bind parameters
+            f"UPDATE feedback_requests SET status = {sql_value(FeedbackRequestStatus, 'expired')}, "  # nosec B608
+            f"updated_at = :now WHERE id = :id AND status = {_OPEN}"
+        ),
+        {"id": ident, "now": now},
+    )
+
+
+SCHEDULED: tuple[Rule, ...] = (
+    Rule(
+        "feedback_request.expired",
+        "feedback_request",
+        # B608: built from constants; values are bind parameters
+        "SELECT r.tenant_id, r.id, r.due_at FROM feedback_requests r "  # nosec B608
+        f"WHERE r.status = {_OPEN} AND r.due_at <= :now "
+        f"AND {not_fired('r', 'r.due_at', 'feedback_request.expired')} "
+        "ORDER BY r.due_at LIMIT :limit",
+        snapshot,
+        _expire,
+    ),
+)

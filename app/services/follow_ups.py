@@ -18,9 +18,9 @@ from app.core.db import RequestDb
 from app.core.errors import InvalidTransition, NotFound
 from app.core.pagination import PageParams
 from app.core.rows import Shape
-from app.models.base import utcnow
+from app.models.base import sql_value, utcnow
 from app.models.conversation import Conversation
-from app.models.follow_up import FollowUp
+from app.models.follow_up import FollowUp, FollowUpStatus
 from app.models.person import Person
 from app.schemas.follow_ups import FollowUpCancel, FollowUpCreate, FollowUpRead, FollowUpUpdate
 from app.services import events
@@ -28,10 +28,12 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     reject_nulls,
 )
+from app.services.scheduling import Rule, not_fired
 
 LABEL = "follow-up"
 PENDING_ONLY_FIELDS = ("due_at", "note", "assignee_id")
@@ -75,6 +77,14 @@ async def get(
     for_update: bool = False,
 ) -> FollowUp:
     return await get_owned(session, FollowUp, tenant_id, follow_up_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, follow_up_id: uuid.UUID, if_match: str | None
+) -> FollowUp:
+    """The follow-up for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, follow_up_id, for_update=True))
 
 
 async def snapshot(session: AsyncSession, follow_up_id: uuid.UUID) -> dict[str, Any]:
@@ -163,3 +173,40 @@ async def delete(session: AsyncSession, principal: Principal, follow_up: FollowU
     await _emit(session, principal, "follow_up.deleted", follow_up)
     await session.delete(follow_up)
     await session.flush()
+
+
+# Time-driven events (run by app/background/scheduler.py): a pending follow-up's reminder
+# (the tenant's lead time before it is due), its due moment and its overdue notice (the
+# tenant's grace after it).
+_PENDING = f"f.status = {sql_value(FollowUpStatus, 'pending')}"
+SCHEDULED: tuple[Rule, ...] = (
+    Rule(
+        "follow_up.reminder",
+        "follow_up",
+        # B608: built from constants; values are bind parameters
+        "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f JOIN tenants t ON t.id = f.tenant_id "  # nosec B608
+        f"WHERE {_PENDING} AND f.due_at > :now AND f.due_at <= :horizon "
+        "AND f.due_at - make_interval(mins => t.follow_up_reminder_lead_minutes) <= :now "
+        f"AND {not_fired('f', 'f.due_at', 'follow_up.reminder')} ORDER BY f.due_at LIMIT :limit",
+        snapshot,
+    ),
+    Rule(
+        "follow_up.due",
+        "follow_up",
+        # B608: built from constants; values are bind parameters
+        "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f "  # nosec B608
+        f"WHERE {_PENDING} AND f.due_at <= :now "
+        f"AND {not_fired('f', 'f.due_at', 'follow_up.due')} ORDER BY f.due_at LIMIT :limit",
+        snapshot,
+    ),
+    Rule(
+        "follow_up.overdue",
+        "follow_up",
+        # B608: built from constants; values are bind parameters
+        "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f JOIN tenants t ON t.id = f.tenant_id "  # nosec B608
+        f"WHERE {_PENDING} "
+        "AND f.due_at + make_interval(mins => t.follow_up_overdue_grace_minutes) <= :now "
+        f"AND {not_fired('f', 'f.due_at', 'follow_up.overdue')} ORDER BY f.due_at LIMIT :limit",
+        snapshot,
+    ),
+)

@@ -1,6 +1,6 @@
 """Goals: proposed by or for an employee, agreed by both parties, worked on, achieved.
 
-Rules (also in docs/goals.md):
+Rules (the integrator's side: openapi.md, section "Goals"):
 - Agreement needs both the employee (the owner) and a facilitator: the owner's manager,
   the facilitator of a conversation the goal is linked to, or the owner's active mentor.
   The goal becomes ``agreed`` when the second party agrees.
@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, delete, select
+from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
@@ -49,6 +49,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     has_references,
@@ -183,7 +184,7 @@ async def _replace_links(
     added = [c for c in wanted if c not in current]
     if removed:
         await session.execute(
-            delete(GoalConversation).where(
+            sa.delete(GoalConversation).where(
                 col(GoalConversation.goal_id) == goal.id,
                 col(GoalConversation.conversation_id).in_(removed),
             )
@@ -216,6 +217,14 @@ async def get(
     session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, *, for_update: bool = False
 ) -> Goal:
     return await get_owned(session, Goal, tenant_id, goal_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, if_match: str | None
+) -> Goal:
+    """The goal for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, goal_id, for_update=True))
 
 
 async def update(
@@ -410,11 +419,13 @@ async def abandon(
     return await _emit(session, principal, "goal.abandoned", goal)
 
 
-async def delete_goal(session: AsyncSession, principal: Principal, goal: Goal) -> None:
+async def delete(session: AsyncSession, principal: Principal, goal: Goal) -> None:
     """Delete a goal nothing else refers to; its conversation links go with it."""
     data = await read(session, goal)
     # The links are the goal's own rows (they cascade): drop them before looking for others.
-    await session.execute(delete(GoalConversation).where(col(GoalConversation.goal_id) == goal.id))
+    await session.execute(
+        sa.delete(GoalConversation).where(col(GoalConversation.goal_id) == goal.id)
+    )
     if await has_references(session, "goals", goal.id):
         raise Conflict(
             "This goal is referenced by an action plan, feedback or a feedback request; "

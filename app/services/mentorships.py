@@ -28,6 +28,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     reject_nulls,
@@ -95,6 +96,14 @@ async def get(
     for_update: bool = False,
 ) -> Mentorship:
     return await get_owned(session, Mentorship, tenant_id, mentorship_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, mentorship_id: uuid.UUID, if_match: str | None
+) -> Mentorship:
+    """The mentorship for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, mentorship_id, for_update=True))
 
 
 READER = Reader(Mentorship, Shape(MentorshipRead))

@@ -23,8 +23,13 @@ from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import PageParams, keyset
 from app.models.conversation import Conversation, ConversationNote
 from app.schemas.conversations import NoteCreate, NoteRead, NoteUpdate
-from app.services import events
-from app.services.common import apply_changes, check_external_id_free, reject_nulls
+from app.services import conversations, events
+from app.services.common import (
+    apply_changes,
+    check_external_id_free,
+    check_if_match,
+    reject_nulls,
+)
 
 
 async def _emit(
@@ -90,6 +95,21 @@ async def get(
     ):
         raise NotFound(f"No note with id {note_id} on this conversation.")
     return note
+
+
+async def get_for_write(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    note_id: uuid.UUID,
+    as_person_id: uuid.UUID | None,
+    if_match: str | None,
+) -> ConversationNote:
+    """The note for a PATCH or DELETE: loaded (404, like ``get``), locked ``FOR UPDATE``
+    and checked against ``If-Match`` (412)."""
+    conversation = await conversations.get(session, tenant_id, conversation_id)
+    note = await get(session, conversation, note_id, as_person_id, for_update=True)
+    return check_if_match(if_match, note)
 
 
 async def list_notes(

@@ -26,6 +26,7 @@ from app.services.common import (
     Reader,
     apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
     has_references,
@@ -93,6 +94,14 @@ async def get(
     """The person (404 if missing or another tenant's); writes lock the row before their
     If-Match check, so of concurrent writers holding one ETag exactly one wins."""
     return await get_owned(session, Person, tenant_id, person_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID, if_match: str | None
+) -> Person:
+    """The person for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, person_id, for_update=True))
 
 
 READER = Reader(Person, Shape(PersonRead))

@@ -24,7 +24,7 @@ from app.schemas.tenants import TenantRead, TenantSettings
 from app.services.common import apply_changes, reject_nulls
 
 
-async def create_tenant(
+async def create(
     session: AsyncSession, name: str, metadata: dict[str, object] | None = None
 ) -> Tenant:
     tenant = Tenant(name=name, metadata_=dict(metadata or {}))
@@ -42,7 +42,7 @@ _SETTINGS = tuple(TenantSettings.model_fields)
 TENANT = Shape(TenantRead, settings=lambda row: {name: row[name] for name in _SETTINGS})
 
 
-async def fetch_tenant(db: RequestDb, tenant_id: uuid.UUID) -> asyncpg.Record:
+async def fetch(db: RequestDb, tenant_id: uuid.UUID) -> asyncpg.Record:
     """The caller's tenant row, in one statement."""
     row = await (await db.raw()).fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
     if row is None:
@@ -50,14 +50,14 @@ async def fetch_tenant(db: RequestDb, tenant_id: uuid.UUID) -> asyncpg.Record:
     return row
 
 
-async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
+async def get(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("No tenant with this id.")
     return tenant
 
 
-async def update_tenant(session: AsyncSession, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+async def update(session: AsyncSession, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
     settings = changes.pop("settings", None) or {}
     reject_nulls(changes, ("name", "metadata"))
     reject_nulls(settings, tuple(settings))
@@ -70,7 +70,7 @@ async def create_api_key(
     session: AsyncSession, tenant_id: uuid.UUID, name: str, scopes: Sequence[str]
 ) -> tuple[ApiKey, str]:
     """Create a key; return it with its secret, which is never stored."""
-    await get_tenant(session, tenant_id)
+    await get(session, tenant_id)
     secret = generate_api_key()
     key = ApiKey(
         tenant_id=tenant_id,

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import app.schemas
+from app.core.event_types import EVENT_TYPES
 from app.schemas.webhooks import ThinData, WebhookEndpointRead
-from app.services.event_types import EVENT_TYPES
 
 REF = "#/components/schemas/{model}"
 # Subjects whose read schema is not named after them.

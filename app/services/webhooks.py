@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core import ssrf
 from app.core.auth import Principal
 from app.core.config import Settings
 from app.core.errors import Conflict, ValidationFailed
@@ -38,10 +39,11 @@ from app.schemas.webhooks import (
     WebhookEndpointUpdate,
     WebhookSecret,
 )
-from app.services import events, ssrf
+from app.services import events
 from app.services.common import (
     apply_changes,
     check_external_id_free,
+    check_if_match,
     get_owned,
     reject_nulls,
     touch,
@@ -145,7 +147,6 @@ async def rewrite_payloads(session: AsyncSession, event_ids: Sequence[uuid.UUID]
     await session.flush()
 
 
-@events.on_event
 async def enqueue_deliveries(session: AsyncSession, event: Event) -> None:
     """One delivery per enabled endpoint of the tenant subscribed to the event's type."""
     if event.type == TEST_EVENT:
@@ -173,7 +174,6 @@ UUID7_SQL = (
 )
 
 
-@events.on_event_sql
 def enqueue_deliveries_sql(event: events.EventSql, arg: Callable[[Any], str]) -> tuple[str, str]:
     """``enqueue_deliveries`` inside the event's own statement: one delivery per enabled,
     subscribed endpoint, each with its body (full or thin) built here once; workers are
@@ -194,6 +194,13 @@ def enqueue_deliveries_sql(event: events.EventSql, arg: Callable[[Any], str]) ->
     # B608: the channel is a constant; {cte} is our CTE's name
     wake = f"(SELECT pg_notify('{NOTIFY_CHANNEL}', '') WHERE EXISTS (SELECT FROM {{cte}}))"  # nosec B608
     return insert, wake
+
+
+def register_hooks() -> None:
+    """Queue webhook deliveries for every event, written by either path. Called where the
+    app (``create_app``) and the background loops are built; registering twice is harmless."""
+    events.on_event(enqueue_deliveries)
+    events.on_event_sql(enqueue_deliveries_sql)
 
 
 # Endpoints
@@ -253,6 +260,14 @@ async def get(
     """The endpoint (404 if missing or another tenant's); writes lock the row before their
     If-Match check, so of concurrent writers holding one ETag exactly one wins."""
     return await get_owned(session, WebhookEndpoint, tenant_id, endpoint_id, for_update=for_update)
+
+
+async def get_for_write(
+    session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, if_match: str | None
+) -> WebhookEndpoint:
+    """The webhook endpoint for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
+    against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get(session, tenant_id, endpoint_id, for_update=True))
 
 
 async def list_endpoints(

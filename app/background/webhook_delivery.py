@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from app.core import ssrf
 from app.core.config import Settings
 from app.core.metrics import (
     WEBHOOK_DELIVERIES,
@@ -40,7 +41,6 @@ from app.core.metrics import (
 from app.core.sealing import Keyring, SealError
 from app.models.base import utcnow, uuid7
 from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.services import ssrf
 from app.services import webhooks as service
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,43 @@ def retry_delay(
     if outcome.status_code == 429 or outcome.result == "timeout":
         delay = max(delay, settings.webhook_retry_floor_seconds)
     return delay
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What a failed attempt leads to: another attempt in ``retry_in`` seconds (status
+    pending), or none (failed), and whether the endpoint is disabled for it."""
+
+    status: str  # pending | failed
+    retry_in: float | None = None
+    disable_reason: str | None = None
+
+
+def after_failure(
+    settings: Settings,
+    outcome: Outcome,
+    *,
+    attempts_in_cycle: int,
+    endpoint_enabled: bool,
+    failing_since: datetime,
+    now: datetime,
+    rng: random.Random,
+) -> NextStep:
+    """The decision after a failed attempt (``attempts_in_cycle`` counts it). A 410 Gone,
+    or failures for ``webhook_disable_after_seconds`` since ``failing_since``, disable an
+    enabled endpoint and fail the delivery; a disabled endpoint gets no retry; otherwise
+    the retry schedule decides (``retry_delay``)."""
+    if not endpoint_enabled:
+        return NextStep("failed")
+    if outcome.status_code == 410:
+        return NextStep("failed", disable_reason="The endpoint answered 410 Gone.")
+    if now - failing_since >= timedelta(seconds=settings.webhook_disable_after_seconds):
+        return NextStep(
+            "failed",
+            disable_reason=f"Every delivery attempt failed since {service.rfc3339(failing_since)}.",
+        )
+    delay = retry_delay(settings, attempts_in_cycle, outcome, rng)
+    return NextStep("failed") if delay is None else NextStep("pending", retry_in=delay)
 
 
 def _trim(text: str, limit: int = ERROR_LIMIT) -> str:
@@ -431,7 +468,7 @@ async def record(
         if outcome.succeeded:
             status = await _record_success(sessionmaker, claimed, outcome)
         else:
-            status = await _record(sessionmaker, claimed, outcome, settings, rng)
+            status = await _record_failure(sessionmaker, claimed, outcome, settings, rng)
     except _LeaseLost:
         return None
     if status != "pending":
@@ -505,7 +542,7 @@ async def _record_success(
     return "succeeded"
 
 
-async def _record(
+async def _record_failure(
     sessionmaker: async_sessionmaker[AsyncSession],
     claimed: Claimed,
     outcome: Outcome,
@@ -518,52 +555,34 @@ async def _record(
         await session.execute(sa.text("SET LOCAL synchronous_commit TO off"))
         now = utcnow()
         attempts_in_cycle = claimed.cycle_attempts + 1
-        disable_reason: str | None = None
-        endpoint: WebhookEndpoint | None = None
-        if outcome.succeeded:
-            status = "succeeded"
-            next_attempt_at = None
-            await session.execute(
-                sa.update(WebhookEndpoint)
-                .where(
-                    col(WebhookEndpoint.id) == claimed.endpoint_id,
-                    col(WebhookEndpoint.failing_since).is_not(None),
-                )
-                .values(failing_since=None)
-                .execution_options(synchronize_session=False)
-            )
-        else:
-            # Lock the endpoint before the delivery, like a PATCH that disables it does.
-            endpoint = await session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
-            if endpoint is None:
-                raise _LeaseLost
-            if endpoint.failing_since is None:
-                endpoint.failing_since = now
-            if endpoint.enabled and outcome.status_code == 410:
-                disable_reason = "The endpoint answered 410 Gone."
-            elif endpoint.enabled and (now - endpoint.failing_since) >= timedelta(
-                seconds=settings.webhook_disable_after_seconds
-            ):
-                disable_reason = (
-                    "Every delivery attempt failed since "
-                    f"{service.rfc3339(endpoint.failing_since)}."
-                )
-            delay = None
-            if endpoint.enabled and disable_reason is None:
-                delay = retry_delay(settings, attempts_in_cycle, outcome, rng)
-            status = "failed" if delay is None else "pending"
-            next_attempt_at = None if delay is None else sa.func.now() + timedelta(seconds=delay)
+        # Lock the endpoint before the delivery, like a PATCH that disables it does.
+        endpoint = await session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
+        if endpoint is None:
+            raise _LeaseLost
+        if endpoint.failing_since is None:
+            endpoint.failing_since = now
+        step = after_failure(
+            settings,
+            outcome,
+            attempts_in_cycle=attempts_in_cycle,
+            endpoint_enabled=endpoint.enabled,
+            failing_since=endpoint.failing_since,
+            now=now,
+            rng=rng,
+        )
         updated = await session.scalar(
             _guarded(claimed).values(
-                status=status,
+                status=step.status,
                 attempt_count=claimed.attempt_count + 1,
                 cycle_attempts=attempts_in_cycle,
-                next_attempt_at=next_attempt_at,
+                next_attempt_at=None
+                if step.retry_in is None
+                else sa.func.now() + timedelta(seconds=step.retry_in),
                 lease_token=None,
                 last_attempt_at=outcome.started_at,
                 last_status_code=outcome.status_code,
                 last_error=outcome.error,
-                completed_at=None if status == "pending" else now,
+                completed_at=None if step.status == "pending" else now,
                 updated_at=now,
             )
         )
@@ -584,13 +603,13 @@ async def _record(
             )
         )
         await session.flush()
-        if endpoint is not None and disable_reason is not None:
-            await service.disable(session, endpoint, disable_reason)
+        if step.disable_reason is not None:
+            await service.disable(session, endpoint, step.disable_reason)
             log.warning(
                 "webhook endpoint disabled",
-                extra={"endpoint_id": str(endpoint.id), "reason": disable_reason},
+                extra={"endpoint_id": str(endpoint.id), "reason": step.disable_reason},
             )
-    return status
+    return step.status
 
 
 _OUTLOOK = sa.text(

@@ -1,8 +1,8 @@
 """Background loops run beside the API (``ccapi serve``) or alone (``ccapi worker``):
-webhook delivery and the scheduler of time-driven events (app/services/scheduler.py).
+webhook delivery and the scheduler of time-driven events (app/background/scheduler.py).
 
 The webhook delivery loop leases due deliveries from PostgreSQL, sends them concurrently
-and records each result (see ``app/services/webhook_delivery.py``). Any number of these
+and records each result (see ``app/background/webhook_delivery.py``). Any number of these
 loops, in any number of processes, share one queue. A dedicated connection LISTENs for
 new deliveries to wake the loop at once; polling stays the source of truth.
 """
@@ -22,11 +22,13 @@ import httpx
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.background import scheduler
+from app.background import webhook_delivery as delivery
+from app.core import ssrf
 from app.core.config import Settings
 from app.core.errors import database_unavailable
 from app.core.metrics import WEBHOOK_ATTEMPTS
-from app.services import scheduler, ssrf, webhooks  # webhooks registers the delivery hook
-from app.services import webhook_delivery as delivery
+from app.services import webhooks
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +258,8 @@ class BackgroundWorkers:
         self.engine = engine
         self.sessionmaker = sessionmaker
         self.settings = settings
+        # The scheduler's events queue webhook deliveries like a request's do.
+        webhooks.register_hooks()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.delivery = DeliveryWorker(engine, sessionmaker, settings)

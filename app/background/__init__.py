@@ -1,0 +1,1 @@
+"""Long-running loops beside the API: webhook delivery and the scheduler."""
