@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -72,6 +72,7 @@ class ActionPlanCreate(WriteSchema):
 
 
 class ActionPlanUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("title", "owner_id", "status", "metadata")
     title: str | None = Field(default=None, min_length=1, max_length=300)
     owner_id: uuid.UUID | None = None
     goal_id: uuid.UUID | None = None
@@ -116,6 +117,7 @@ class ActionItemCreate(WriteSchema):
 
 
 class ActionItemUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("title", "assignee_id", "status", "position", "metadata")
     title: str | None = Field(default=None, min_length=1, max_length=300)
     assignee_id: uuid.UUID | None = None
     due_date: date | None = None

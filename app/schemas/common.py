@@ -8,7 +8,7 @@ import re
 import uuid
 import zoneinfo
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -80,10 +80,26 @@ ExternalId = Annotated[
 ]
 
 
-class WriteSchema(BaseModel):
-    """Write schemas refuse unknown fields: a typo is an error, not a silent no-op."""
+def _drop_nulls(schema: dict[str, Any], model: type[Any]) -> None:
+    """Fields a PATCH may leave out but not send as null (``non_null``, refused by the
+    services' ``reject_nulls``) are documented without ``null``."""
+    properties = schema.get("properties", {})
+    for name in getattr(model, "non_null", ()):
+        field = properties.get(name, {})
+        options = [o for o in field.get("anyOf", ()) if o != {"type": "null"}]
+        if len(options) == 1:
+            del field["anyOf"]
+            field.update(options[0])
+        elif options:
+            field["anyOf"] = options
 
-    model_config = ConfigDict(extra="forbid")
+
+class WriteSchema(BaseModel):
+    """Write schemas refuse unknown fields: a typo is an error, not a silent no-op.
+    ``non_null`` names the optional fields that may not be sent as null."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_nulls)
+    non_null: ClassVar[tuple[str, ...]] = ()
 
 
 class ReadSchema(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, computed_field
@@ -114,6 +114,8 @@ class ConversationCreate(WriteSchema):
 
 class ConversationUpdate(WriteSchema):
     """Fields a PATCH may change; which ones depends on the status (see the guide)."""
+
+    non_null: ClassVar[tuple[str, ...]] = ("kind", "duration_minutes", "timezone", "metadata")
 
     kind: ConversationKind | None = None
     scheduled_start: StartTime | None = Field(
@@ -237,6 +239,7 @@ class AgendaItemCreate(WriteSchema):
 
 
 class AgendaItemUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("topic", "category", "position", "discussed", "metadata")
     topic: Topic | None = None
     category: AgendaCategory | None = None
     position: int | None = Field(
@@ -278,6 +281,7 @@ class NoteCreate(WriteSchema):
 
 
 class NoteUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("body", "metadata")
     body: NoteBody | None = None
     external_id: ExternalId | None = None
     metadata: Metadata | None = None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
@@ -87,6 +87,14 @@ class GoalCreate(WriteSchema):
 
 class GoalUpdate(WriteSchema):
     """The owner is fixed at creation; the status moves only through the action routes."""
+
+    non_null: ClassVar[tuple[str, ...]] = (
+        "title",
+        "category",
+        "progress",
+        "conversation_ids",
+        "metadata",
+    )
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=10_000)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -33,6 +33,7 @@ class PersonUpsert(PersonFields):
 
 
 class PersonUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("name", "timezone", "status", "metadata")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
     title: str | None = Field(default=None, max_length=200)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -42,12 +42,18 @@ class TenantSettings(ReadSchema):
 
 
 class TenantSettingsUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = (
+        "follow_up_reminder_lead_minutes",
+        "follow_up_overdue_grace_minutes",
+        "conversation_reminder_lead_minutes",
+    )
     follow_up_reminder_lead_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
     follow_up_overdue_grace_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
     conversation_reminder_lead_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
 
 
 class TenantUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("name", "metadata")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     metadata: Metadata | None = None
     settings: TenantSettingsUpdate | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -67,6 +67,7 @@ class WebhookEndpointCreate(WriteSchema):
 
 
 class WebhookEndpointUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("url", "event_types", "payload", "enabled", "metadata")
     url: WebhookUrl | None = None
     description: str | None = Field(default=None, max_length=500)
     event_types: EventTypeList | None = None
