@@ -25,6 +25,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestMiddleware
 from app.core.ratelimit import RateLimiter
 from app.routers import ROUTERS
+from app.schemas.common import TIME_ZONE_MARKER, time_zone_schema
 from app.services.webhook_delivery import refresh_queue_metrics
 from app.services.webhook_openapi import add_webhooks
 
@@ -58,6 +59,19 @@ OPENAPI_TAGS = [
 def listen_dsn(engine: AsyncEngine) -> str:
     """A plain asyncpg DSN for the engine's database (for LISTEN connections)."""
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _refer_time_zones(node: Any) -> None:
+    """Turn each time zone field's marker into a reference to the component (a field's
+    own description and default stay beside it)."""
+    if isinstance(node, dict):
+        if node.pop(TIME_ZONE_MARKER, None):
+            node["$ref"] = "#/components/schemas/TimeZone"
+        for value in node.values():
+            _refer_time_zones(value)
+    elif isinstance(node, list):
+        for value in node:
+            _refer_time_zones(value)
 
 
 def create_app(
@@ -162,6 +176,9 @@ def create_app(
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         )
+        # Every time zone field refers to one component listing the accepted names.
+        schema["components"]["schemas"]["TimeZone"] = time_zone_schema()
+        _refer_time_zones(schema)
         add_webhooks(schema)
         # A body that cannot be read at all (not JSON, not UTF-8, nested past the parser's
         # limit) is a 400 before any field is validated: documented wherever there is one.

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
 )
 
 MAX_METADATA_BYTES = 8 * 1024
@@ -164,10 +165,26 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+TIME_ZONE_MARKER = "x-ccapi-time-zone"
+
+
+def time_zone_schema() -> dict[str, Any]:
+    """The ``TimeZone`` component of the OpenAPI document: every name that is accepted."""
+    return {
+        "type": "string",
+        "description": "An IANA time zone name.",
+        "enum": sorted(_time_zones()),
+        "examples": ["Europe/Paris"],
+    }
+
+
 TimeZone = Annotated[
     str,
-    Field(min_length=1, max_length=64, examples=["Europe/Paris"]),
+    Field(min_length=1, max_length=64),
     AfterValidator(_check_timezone),
+    # Replaced by a reference to the TimeZone component (app/main.py) when the OpenAPI
+    # document is built: pydantic cannot point at a component it does not generate.
+    WithJsonSchema({TIME_ZONE_MARKER: True}),
 ]
 
 
