@@ -18,7 +18,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
 )
 
 MAX_METADATA_BYTES = 8 * 1024
@@ -118,19 +120,39 @@ class ResourceRead(ReadSchema):
 
 # Instants clients may send: a range where every offset converts and nothing reaches the
 # edges PostgreSQL and asyncpg treat specially (asyncpg sends datetime.min as -infinity).
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# The range applies to the time as written (its offset converts it by less than a day), so
+# the OpenAPI document can state it as a pattern and a schema-valid value is never refused.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+_BODY_INSTANT = (
+    r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_BODY_INSTANT_RE = re.compile(_BODY_INSTANT)
+_RANGE_MESSAGE = (
+    "must be an RFC 3339 date-time with an offset from year 1900 up to (not including) 2200, "
+    "e.g. 2026-01-31T09:00:00Z"
+)
+
+
+def _body_instant(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # pydantic alone also takes numbers as Unix times, times without seconds, and years the
+    # schema does not allow. A string it cannot read at all keeps pydantic's own error.
+    if isinstance(value, datetime):
+        return handler(value)
+    if not isinstance(value, str):
+        raise ValueError(_RANGE_MESSAGE)
+    parsed = handler(value)
+    if not _BODY_INSTANT_RE.match(value):
+        raise ValueError(_RANGE_MESSAGE)
+    return parsed
 
 
 def _to_utc_in_range(value: datetime) -> datetime:
     # Stored and returned in UTC, so a create answers exactly what a later read does.
-    try:
-        moment = value.astimezone(UTC)
-    except OverflowError:
-        moment = None
-    if moment is None or not EARLIEST <= moment < LATEST:
-        raise ValueError("must be from 1900-01-01T00:00:00Z up to (not including) 2200-01-01")
-    return moment
+    if not EARLIEST_YEAR <= value.year < LATEST_YEAR:
+        raise ValueError(_RANGE_MESSAGE)
+    return value.astimezone(UTC)
 
 
 _RFC3339 = re.compile(
@@ -148,8 +170,13 @@ def _rfc3339_only(value: Any) -> Any:
 # A time filter in a query string: RFC 3339 with an offset, nothing else.
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
-# RFC 3339 with an offset, from 1900 up to 2200, stored and returned in UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc_in_range)]
+# RFC 3339 with an offset, from 1900 up to 2200 as written, stored and returned in UTC.
+UtcDatetime = Annotated[
+    AwareDatetime,
+    WrapValidator(_body_instant),
+    AfterValidator(_to_utc_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _BODY_INSTANT}),
+]
 
 
 @functools.cache
