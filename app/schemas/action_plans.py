@@ -7,7 +7,13 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from app.schemas.common import ExternalId, Metadata, ResourceRead, WriteSchema
+from app.schemas.common import (
+    Day,
+    ExternalId,
+    Metadata,
+    ResourceRead,
+    WriteSchema,
+)
 
 PlanStatus = Literal["active", "completed", "archived"]
 ItemStatus = Literal["todo", "in_progress", "done", "blocked"]
@@ -100,7 +106,7 @@ class ActionItemCreate(WriteSchema):
     assignee_id: uuid.UUID = Field(
         description="Who does it: the employee or the manager (any person of your tenant)."
     )
-    due_date: date | None = None
+    due_date: Day | None = None
     status: ItemStatus = "todo"
     support_needed: str | None = Field(
         default=None, max_length=5_000, description="What the assignee needs from others."
@@ -120,7 +126,7 @@ class ActionItemUpdate(WriteSchema):
     non_null: ClassVar[tuple[str, ...]] = ("title", "assignee_id", "status", "position", "metadata")
     title: str | None = Field(default=None, min_length=1, max_length=300)
     assignee_id: uuid.UUID | None = None
-    due_date: date | None = None
+    due_date: Day | None = None
     status: ItemStatus | None = Field(
         default=None,
         description="`done` sets `completed_at`; any other status clears it.",

@@ -7,8 +7,9 @@ import json
 import re
 import uuid
 import zoneinfo
-from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from datetime import UTC, date, datetime
+from types import UnionType
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -18,9 +19,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
+    field_validator,
 )
 
 MAX_METADATA_BYTES = 8 * 1024
@@ -97,12 +100,35 @@ def _drop_nulls(schema: dict[str, Any], model: type[Any]) -> None:
             field["anyOf"] = options
 
 
+def _scalar_kind(annotation: Any) -> type | None:
+    """``int`` or ``bool`` for a field of that type (or that type or None), else None."""
+    options = get_args(annotation) if isinstance(annotation, UnionType) else (annotation,)
+    for kind in (bool, int):
+        if kind in options:
+            return kind
+    return None
+
+
 class WriteSchema(BaseModel):
     """Write schemas refuse unknown fields: a typo is an error, not a silent no-op.
-    ``non_null`` names the optional fields that may not be sent as null."""
+    ``non_null`` names the optional fields that may not be sent as null. Integers and
+    booleans take only their JSON type (pydantic alone also takes true as 1, "5" as 5, and
+    0, 1, "yes" or "off" as booleans, which the OpenAPI document does not allow)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_nulls)
     non_null: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is None or value is None:
+            return value
+        kind = _scalar_kind(cls.model_fields[info.field_name].annotation)
+        if kind is bool and not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError("must be an integer")
+        return value
 
 
 class ReadSchema(BaseModel):
@@ -169,6 +195,19 @@ def _rfc3339_only(value: Any) -> Any:
 
 # A time filter in a query string: RFC 3339 with an offset, nothing else.
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date_only(value: Any) -> Any:
+    # pydantic alone also takes numbers as Unix times (0 is 1970-01-01) and date-times.
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("must be a date as YYYY-MM-DD")
+
+
+# A calendar date: YYYY-MM-DD, nothing else.
+Day = Annotated[date, BeforeValidator(_iso_date_only)]
 
 # RFC 3339 with an offset, from 1900 up to 2200 as written, stored and returned in UTC.
 UtcDatetime = Annotated[

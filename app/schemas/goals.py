@@ -7,7 +7,14 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
+from app.schemas.common import (
+    Day,
+    ExternalId,
+    Metadata,
+    ReadSchema,
+    ResourceRead,
+    WriteSchema,
+)
 
 GoalCategory = Literal["skill", "role", "project", "learning", "other"]
 GoalStatus = Literal["proposed", "agreed", "in_progress", "achieved", "abandoned"]
@@ -68,7 +75,7 @@ class GoalCreate(WriteSchema):
     title: str = Field(min_length=1, max_length=300, examples=["Lead the payments migration"])
     description: str | None = Field(default=None, max_length=10_000)
     category: GoalCategory = "other"
-    target_date: date | None = Field(default=None, examples=["2025-06-30"])
+    target_date: Day | None = Field(default=None, examples=["2025-06-30"])
     success_criteria: str | None = Field(
         default=None, max_length=10_000, examples=["Cut-over done with no P1 incident."]
     )
@@ -99,7 +106,7 @@ class GoalUpdate(WriteSchema):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=10_000)
     category: GoalCategory | None = None
-    target_date: date | None = None
+    target_date: Day | None = None
     success_criteria: str | None = Field(default=None, max_length=10_000)
     progress: int | None = Field(
         default=None,
