@@ -59,7 +59,13 @@ Duration = Annotated[
 ]
 MeetingUrl = Annotated[
     str,
-    Field(max_length=2000, examples=["https://meet.example.com/ada-grace"]),
+    # The pattern states in the OpenAPI document what the check accepts: a host after
+    # http:// or https:// (no user info).
+    Field(
+        max_length=2000,
+        pattern=r"^https?://[^\s/?#@:\[\]]+(:[0-9]{1,5})?([/?#]\S*)?$",
+        examples=["https://meet.example.com/ada-grace"],
+    ),
     AfterValidator(_check_http_url),
 ]
 Location = Annotated[str, Field(max_length=500, examples=["Room 4.12, London office"])]

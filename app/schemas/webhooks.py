@@ -8,7 +8,13 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
+from app.schemas.common import (
+    ExternalId,
+    Metadata,
+    ReadSchema,
+    ResourceRead,
+    WriteSchema,
+)
 from app.services.event_types import EVENT_TYPES
 
 PayloadStyle = Literal["full", "thin"]
@@ -28,7 +34,11 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-EventTypeName = Annotated[str, Field(max_length=100), AfterValidator(_known_event_type)]
+EventTypeName = Annotated[
+    str,
+    Field(max_length=100, json_schema_extra={"enum": sorted(EVENT_TYPES)}),
+    AfterValidator(_known_event_type),
+]
 EventTypeList = Annotated[
     list[EventTypeName],
     Field(
@@ -43,6 +53,12 @@ WebhookUrl = Annotated[
     Field(
         min_length=1,
         max_length=2048,
+        # The form the service checks (services/ssrf.py parse_url): a scheme, a host name,
+        # IPv4 or [IPv6] address, a port that exists, no #fragment and no whitespace. Whether
+        # the host resolves to an address deliveries may reach is known only when it is sent.
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+        r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+        r"([/?][^\s#]*)?$",
         description="Where deliveries are POSTed: `https://`, on a public address.",
         examples=["https://hris.example.com/hooks/ccapi"],
     ),
