@@ -48,6 +48,17 @@ EventTypeList = Annotated[
     ),
     AfterValidator(_unique),
 ]
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_H = r"[0-9A-Fa-f]{1,4}"
+# An IPv6 address as Python's ipaddress reads it (RFC 4291 forms, IPv4 tail included).
+_IPV6 = (
+    rf"(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}|({_H}:){{1,5}}(:{_H}){{1,2}}"
+    rf"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
+    rf"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:)|({_H}:){{6}}{_IPV4}|::({_H}:){{0,5}}{_IPV4}"
+    rf"|{_H}::({_H}:){{0,4}}{_IPV4}|({_H}:){{2}}:({_H}:){{0,3}}{_IPV4}"
+    rf"|({_H}:){{3}}:({_H}:){{0,2}}{_IPV4}|({_H}:){{4}}:({_H}:)?{_IPV4}|({_H}:){{5}}:{_IPV4})"
+)
 WebhookUrl = Annotated[
     str,
     Field(
@@ -56,7 +67,7 @@ WebhookUrl = Annotated[
         # The form the service checks (services/ssrf.py parse_url): a scheme, a host name,
         # IPv4 or [IPv6] address, a port that exists, no #fragment and no whitespace. Whether
         # the host resolves to an address deliveries may reach is known only when it is sent.
-        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+        pattern=rf"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9.-]+|\[{_IPV6}\])"
         r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
         r"([/?][^\s#]*)?$",
         description="Where deliveries are POSTed: `https://`, on a public address.",
