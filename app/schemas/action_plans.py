@@ -2,19 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from app.schemas.common import (
-    Day,
-    ExternalId,
-    Metadata,
-    ResourceRead,
-    WriteSchema,
-)
+from app.schemas.common import JSON_INT, Day, ExternalId, Metadata, ResourceRead, WriteSchema
 
+Position = Annotated[int, Field(ge=0, le=10_000), JSON_INT]
 PlanStatus = Literal["active", "completed", "archived"]
 ItemStatus = Literal["todo", "in_progress", "done", "blocked"]
 
@@ -111,10 +106,8 @@ class ActionItemCreate(WriteSchema):
     support_needed: str | None = Field(
         default=None, max_length=5_000, description="What the assignee needs from others."
     )
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="0-based place in the plan; omitted or past the end = last. Later "
         "items move down.",
     )
@@ -132,10 +125,8 @@ class ActionItemUpdate(WriteSchema):
         description="`done` sets `completed_at`; any other status clears it.",
     )
     support_needed: str | None = Field(default=None, max_length=5_000)
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="Move the item; its siblings are renumbered 0…n-1.",
     )
     external_id: ExternalId | None = None

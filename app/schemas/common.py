@@ -8,8 +8,7 @@ import re
 import uuid
 import zoneinfo
 from datetime import UTC, date, datetime
-from types import UnionType
-from typing import Annotated, Any, ClassVar, get_args
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -19,11 +18,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
-    field_validator,
 )
 
 MAX_METADATA_BYTES = 8 * 1024
@@ -100,35 +97,32 @@ def _drop_nulls(schema: dict[str, Any], model: type[Any]) -> None:
             field["anyOf"] = options
 
 
-def _scalar_kind(annotation: Any) -> type | None:
-    """``int`` or ``bool`` for a field of that type (or that type or None), else None."""
-    options = get_args(annotation) if isinstance(annotation, UnionType) else (annotation,)
-    for kind in (bool, int):
-        if kind in options:
-            return kind
-    return None
+def _json_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+# Integers and booleans in bodies take only their JSON type: pydantic alone also takes true
+# as 1, "5" as 5, and 0, 1, "yes" or "off" as booleans, which the OpenAPI document does not
+# allow. JSON_INT goes after an integer's bounds (Annotated[int, Field(ge=…), JSON_INT]),
+# so the document still shows them; 5.0 stays 5.
+JSON_INT = BeforeValidator(_json_int)
+JsonBool = Annotated[bool, BeforeValidator(_json_bool)]
 
 
 class WriteSchema(BaseModel):
     """Write schemas refuse unknown fields: a typo is an error, not a silent no-op.
-    ``non_null`` names the optional fields that may not be sent as null. Integers and
-    booleans take only their JSON type (pydantic alone also takes true as 1, "5" as 5, and
-    0, 1, "yes" or "off" as booleans, which the OpenAPI document does not allow)."""
+    ``non_null`` names the optional fields that may not be sent as null."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_nulls)
     non_null: ClassVar[tuple[str, ...]] = ()
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _json_scalars(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name is None or value is None:
-            return value
-        kind = _scalar_kind(cls.model_fields[info.field_name].annotation)
-        if kind is bool and not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ValueError("must be an integer")
-        return value
 
 
 class ReadSchema(BaseModel):

@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, Field, computed_field
 
 from app.schemas.common import (
+    JSON_INT,
     ExternalId,
+    JsonBool,
     Metadata,
     ReadSchema,
     ResourceRead,
@@ -56,7 +58,9 @@ Duration = Annotated[
         description="Length in minutes, 5 to 480.",
         examples=[45],
     ),
+    JSON_INT,
 ]
+Position = Annotated[int, Field(ge=0, le=10_000), JSON_INT]
 MeetingUrl = Annotated[
     str,
     # The pattern states in the OpenAPI document what the check accepts: a host after
@@ -231,14 +235,12 @@ class AgendaItemCreate(WriteSchema):
     author_id: uuid.UUID = Field(description="The employee or the facilitator.")
     topic: Topic
     category: AgendaCategory = Field(default="other", examples=["aspirations"])
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="Where to insert it (0 = first); defaults to the end.",
         examples=[0],
     )
-    discussed: bool = False
+    discussed: JsonBool = False
     notes: ItemNotes | None = None
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
@@ -248,14 +250,12 @@ class AgendaItemUpdate(WriteSchema):
     non_null: ClassVar[tuple[str, ...]] = ("topic", "category", "position", "discussed", "metadata")
     topic: Topic | None = None
     category: AgendaCategory | None = None
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="Move the item here; the others are renumbered 0..n-1.",
         examples=[0],
     )
-    discussed: bool | None = None
+    discussed: JsonBool | None = None
     notes: ItemNotes | None = None
     external_id: ExternalId | None = None
     metadata: Metadata | None = None

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from app.schemas.common import (
+    JSON_INT,
     Day,
     ExternalId,
     Metadata,
@@ -21,6 +22,7 @@ GoalStatus = Literal["proposed", "agreed", "in_progress", "achieved", "abandoned
 AgreementParty = Literal["employee", "facilitator"]
 
 MAX_GOAL_CONVERSATIONS = 50
+Percent = Annotated[int, Field(ge=0, le=100), JSON_INT]
 
 _CONVERSATION_IDS_DESCRIPTION = (
     "Conversations of your tenant where this goal was discussed; the goal's owner must be "
@@ -79,7 +81,7 @@ class GoalCreate(WriteSchema):
     success_criteria: str | None = Field(
         default=None, max_length=10_000, examples=["Cut-over done with no P1 incident."]
     )
-    progress: int = Field(default=0, ge=0, le=100, description="Percent done, 0 to 100.")
+    progress: Percent = Field(default=0, description="Percent done, 0 to 100.")
     target_role: str | None = Field(
         default=None, max_length=200, description="The role this goal leads towards, if any."
     )
@@ -108,10 +110,8 @@ class GoalUpdate(WriteSchema):
     category: GoalCategory | None = None
     target_date: Day | None = None
     success_criteria: str | None = Field(default=None, max_length=10_000)
-    progress: int | None = Field(
+    progress: Percent | None = Field(
         default=None,
-        ge=0,
-        le=100,
         description="Setting progress above 0 on an `agreed` goal starts it (`in_progress`).",
     )
     target_role: str | None = Field(default=None, max_length=200)

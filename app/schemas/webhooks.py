@@ -8,13 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from app.schemas.common import (
-    ExternalId,
-    Metadata,
-    ReadSchema,
-    ResourceRead,
-    WriteSchema,
-)
+from app.schemas.common import ExternalId, JsonBool, Metadata, ReadSchema, ResourceRead, WriteSchema
 from app.services.event_types import EVENT_TYPES
 
 PayloadStyle = Literal["full", "thin"]
@@ -88,7 +82,7 @@ class WebhookEndpointCreate(WriteSchema):
     description: str | None = Field(default=None, max_length=500, examples=["Workday sync"])
     event_types: EventTypeList = Field(default_factory=list)
     payload: PayloadField = "full"
-    enabled: bool = True
+    enabled: JsonBool = True
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -99,7 +93,7 @@ class WebhookEndpointUpdate(WriteSchema):
     description: str | None = Field(default=None, max_length=500)
     event_types: EventTypeList | None = None
     payload: PayloadField | None = None
-    enabled: bool | None = Field(
+    enabled: JsonBool | None = Field(
         default=None,
         description="`true` re-enables an endpoint the system disabled (clearing "
         "`disabled_reason`); failed deliveries are not resent: use `recover` for that.",
