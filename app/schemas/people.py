@@ -9,7 +9,9 @@ from pydantic import Field
 from app.schemas.common import ExternalId, Metadata, ResourceRead, TimeZone, WriteSchema
 
 PersonStatus = Literal["active", "inactive"]
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# No \s: JSON Schema (ECMA-262) and pydantic (Rust regex) disagree on which Unicode
+# characters it covers (U+0085, U+FEFF), so a value one accepted the other refused.
+EMAIL_PATTERN = r"^[^@\x00-\x20]+@[^@\x00-\x20]+\.[^@\x00-\x20]+$"
 
 
 class PersonFields(WriteSchema):

@@ -59,11 +59,12 @@ WebhookUrl = Annotated[
         min_length=1,
         max_length=2048,
         # The form the service checks (services/ssrf.py parse_url): a scheme, a host name,
-        # IPv4 or [IPv6] address, a port that exists, no #fragment and no whitespace. Whether
+        # IPv4 or [IPv6] address, a port that exists, then printable ASCII without # (others
+        # percent-encoded: no \s, which JSON Schema and pydantic read differently). Whether
         # the host resolves to an address deliveries may reach is known only when it is sent.
         pattern=rf"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9.-]+|\[{_IPV6}\])"
         r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
-        r"([/?][^\s#]*)?$",
+        r'([/?][!"$-~]*)?$',
         description="Where deliveries are POSTed: `https://`, on a public address.",
         examples=["https://hris.example.com/hooks/ccapi"],
     ),
