@@ -21,6 +21,7 @@ from app.core.docs import install_docs
 from app.core.embedded import EmbeddedPostgres
 from app.core.errors import Problem, install_error_handlers, problem_responses
 from app.core.keycache import KeyCache
+from app.core.links import add_links
 from app.core.logging import configure_logging
 from app.core.middleware import RequestMiddleware
 from app.core.ratelimit import RateLimiter
@@ -180,6 +181,7 @@ def create_app(
         schema["components"]["schemas"]["TimeZone"] = time_zone_schema()
         _refer_time_zones(schema)
         add_webhooks(schema)
+        add_links(schema)
         # A body that cannot be read at all (not JSON, not UTF-8, nested past the parser's
         # limit) is a 400 before any field is validated: documented wherever there is one.
         bad_request = problem_responses(400)[400]
