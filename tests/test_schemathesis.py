@@ -9,15 +9,19 @@ Generation is derandomized with a fixed seed, so each run sends the same request
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import hypothesis
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
+from schemathesis.generation.stateful.state_machine import DEFAULT_STATE_MACHINE_SETTINGS
 from schemathesis.python import asgi
+from schemathesis.specs.openapi import stateful as stateful_openapi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,9 +31,13 @@ from app.main import create_app
 from tests.conftest import ADMIN_TOKEN, truncate_all
 
 SEED = 20261130
-# Examples per operation and phase (the coverage phase adds its own boundary cases): sized
-# so this module takes a few minutes on 2 cores.
-MAX_EXAMPLES = 25
+# Examples per operation and phase (the coverage phase adds its own boundary cases), and the
+# stateful phase's suites: sized so this module takes about 4 minutes on 2 cores.
+MAX_EXAMPLES = 50
+# Scenarios (sequences of up to `max-steps` linked calls) of the stateful phase.
+STATEFUL_SCENARIOS = 150
+STATEFUL_SUITES = 3
+STATEFUL_STEPS = 10
 
 CONFIG = SchemathesisConfig.from_dict(
     {
@@ -55,7 +63,7 @@ CONFIG = SchemathesisConfig.from_dict(
                 "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "412", "429"]
             },
         },
-        "phases": {"stateful": {"max-steps": 12}},
+        "phases": {"stateful": {"max-steps": STATEFUL_STEPS}},
     }
 )
 
@@ -233,12 +241,49 @@ def test_api(case: Any, st_app: Target) -> None:
     case.call_and_validate(headers=st_app.headers_for(case), **CHECKS)
 
 
-def test_stateful(st_app: Target) -> None:
+def _starts_a_scenario(operation: Any, node: Any, produced_anywhere: set[str]) -> bool:
+    """Which operations the stateful phase starts from: creates (POST on a path without
+    parameters) and lists. Schemathesis' own guess (specs/openapi/stateful/__init__.py
+    is_likely_root_transition) takes every POST, including actions on random ids, and
+    drops a create when a body field's name suggests a resource nothing produces
+    (manager_id -> "Manager"), which left no create of people, conversations or goals."""
+    return not operation.path_parameters and operation.method in ("get", "post")
+
+
+def test_stateful(st_app: Target, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stateful_openapi, "is_likely_root_transition", _starts_a_scenario)
+    answered: set[tuple[str, str, int]] = set()
+
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"headers": st_app.headers_for(case)}
 
+        def after_call(self, response: Any, case: Any) -> None:
+            answered.add((case.method, case.operation.path, response.status_code))
+
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             case.validate_response(response, transport_kwargs=kwargs, **CHECKS)
 
-    Machine.run()
+    # Suites with fixed seeds, as the Schemathesis CLI runs them: a suite ends early when
+    # Hypothesis replays a scenario's start and the server, which remembers every call,
+    # answers differently (FlakyStrategyDefinition: its generation diverges). That is not a
+    # failure of the API; the next suite carries on.
+    for suite in range(STATEFUL_SUITES):
+        with contextlib.suppress(hypothesis.errors.FlakyStrategyDefinition):
+            hypothesis.seed(SEED + suite)(Machine).run(
+                settings=hypothesis.settings(
+                    DEFAULT_STATE_MACHINE_SETTINGS,
+                    max_examples=STATEFUL_SCENARIOS,
+                    stateful_step_count=STATEFUL_STEPS,
+                    database=None,
+                )
+            )
+    # The scenarios went through whole lifecycles: a person created, read, changed and
+    # deleted through the links from its create.
+    for method, path, status in (
+        ("POST", "/v1/people", 201),
+        ("GET", "/v1/people/{person_id}", 200),
+        ("PATCH", "/v1/people/{person_id}", 200),
+        ("DELETE", "/v1/people/{person_id}", 204),
+    ):
+        assert (method, path, status) in answered, (method, path, status)
