@@ -22,10 +22,12 @@ from app.core.docs import install_docs
 from app.core.embedded import EmbeddedPostgres
 from app.core.errors import Problem, install_error_handlers, problem_responses
 from app.core.keycache import KeyCache
+from app.core.links import add_links
 from app.core.logging import configure_logging
 from app.core.middleware import RequestMiddleware
 from app.core.ratelimit import RateLimits
 from app.routers import ROUTERS
+from app.schemas.common import TIME_ZONE_MARKER, time_zone_schema
 from app.services import webhooks
 from app.services.webhook_openapi import add_webhooks
 
@@ -100,6 +102,19 @@ def add_rate_limit_headers(schema: dict[str, Any]) -> None:
                 headers["RateLimit"] = refs["RateLimit"]
                 if status == "429":
                     headers["Retry-After"] = refs["Retry-After"]
+
+
+def _refer_time_zones(node: Any) -> None:
+    """Turn each time zone field's marker into a reference to the component (a field's
+    own description and default stay beside it)."""
+    if isinstance(node, dict):
+        if node.pop(TIME_ZONE_MARKER, None):
+            node["$ref"] = "#/components/schemas/TimeZone"
+        for value in node.values():
+            _refer_time_zones(value)
+    elif isinstance(node, list):
+        for value in node:
+            _refer_time_zones(value)
 
 
 def create_app(
@@ -227,7 +242,11 @@ def create_app(
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
             Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         )
+        # Every time zone field refers to one component listing the accepted names.
+        schema["components"]["schemas"]["TimeZone"] = time_zone_schema()
+        _refer_time_zones(schema)
         add_webhooks(schema)
+        add_links(schema)
         # A body that cannot be read at all (not JSON, not UTF-8, nested past the parser's
         # limit) is a 400 before any field is validated: documented wherever there is one.
         # A body in another media type than JSON is a 415.

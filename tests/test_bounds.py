@@ -149,3 +149,20 @@ def test_jsonb_values_orjson_refuses_still_decode() -> None:
     assert loads('{"big": ' + str(big) + "}") == {"big": big}
     assert loads('{"x": 1e400}') == {"x": float("inf")}
     assert loads('{"a": [1, "b", null]}') == {"a": [1, "b", None]}
+
+
+async def test_nul_characters_are_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    # PostgreSQL's text and jsonb cannot hold U+0000: a 422 saying so, never a 500.
+    for body in (
+        {"name": "A\u0000da"},
+        {"name": "Ada", "metadata": {"note": "a\u0000b"}},
+        {"name": "Ada", "metadata": {"k\u0000": 1}},
+    ):
+        refused = await client.post("/v1/people", json=body, headers=auth)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["detail"] == "Text may not contain the character U+0000 (NUL)."
+    listed = await client.get("/v1/people", headers=auth)
+    assert listed.json()["data"] == []

@@ -144,3 +144,20 @@ async def test_problem_responses_are_documented(client: httpx.AsyncClient) -> No
         unauthorized = op["responses"]["401"]
         content = unauthorized["content"]["application/problem+json"]
         assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, (path, method)
+
+
+async def test_creates_link_to_the_operations_on_what_they_created(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    people = paths["/v1/people"]["post"]["responses"]["201"]["links"]
+    assert sorted(people) == ["delete_person", "get_person", "update_person"]
+    assert people["get_person"] == {
+        "operationId": "get_person",
+        "parameters": {"person_id": "$response.body#/id"},
+    }
+    items = paths["/v1/conversations/{conversation_id}/agenda-items"]["post"]["responses"]["201"]
+    assert items["links"]["update_agenda_item"]["parameters"] == {
+        "conversation_id": "$request.path.conversation_id",
+        "item_id": "$response.body#/id",
+    }

@@ -352,18 +352,24 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
     # SQLSTATE class 22 (data exception): a value that passed validation but that PostgreSQL
     # cannot take, e.g. a datetime whose UTC instant falls outside years 1-9999. Bad input.
-    if str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
-        return _out_of_range(request)
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate.startswith("22"):
+        return _out_of_range(request, sqlstate)
     return await unhandled_response(request, exc)
 
 
-def _out_of_range(request: Request) -> Response:
+# PostgreSQL's text and jsonb cannot hold U+0000: "invalid byte sequence" (22021) for text,
+# "unsupported Unicode escape sequence" (22P05) for jsonb.
+_NUL_SQLSTATES = ("22021", "22P05")
+
+
+def _out_of_range(request: Request, sqlstate: str = "") -> Response:
+    if sqlstate in _NUL_SQLSTATES:
+        detail = "Text may not contain the character U+0000 (NUL)."
+    else:
+        detail = "A value is outside the range the service can store or compare."
     return problem_response(
-        request,
-        status=422,
-        code="validation_failed",
-        title="Validation failed",
-        detail="A value is outside the range the service can store or compare.",
+        request, status=422, code="validation_failed", title="Validation failed", detail=detail
     )
 
 
@@ -373,7 +379,7 @@ async def _asyncpg_error(request: Request, exc: Exception) -> Response:
     class 22) is bad input, a constraint a race slipped past (class 23) a conflict."""
     sqlstate = str(getattr(exc, "sqlstate", None) or "")
     if isinstance(exc, asyncpg.DataError) or sqlstate.startswith("22"):
-        return _out_of_range(request)
+        return _out_of_range(request, sqlstate)
     if sqlstate.startswith("23"):
         return await _integrity_error(request, exc)
     return await unhandled_response(request, exc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
@@ -25,7 +24,7 @@ from app.schemas.action_plans import (
     ItemStatus,
     PlanStatus,
 )
-from app.schemas.common import Instant
+from app.schemas.common import Day, Instant
 from app.services import action_plans as service
 
 router = api_router(prefix="/v1", tags=["action plans"])
@@ -258,7 +257,7 @@ async def list_all_action_items(
     assignee_id: Annotated[uuid.UUID | None, Query(description="Items assigned to them.")] = None,
     status: Annotated[ItemStatus | None, Query()] = None,
     due_before: Annotated[
-        date | None, Query(description="Only items due strictly before this date.")
+        Day | None, Query(description="Only items due strictly before this date.")
     ] = None,
     updated_since: Annotated[Instant | None, Query()] = None,
 ) -> Response:

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Query, Request, Response
+from pydantic import Field
 
 from app.core.auth import ReadKey
 from app.core.deps import Db
@@ -30,7 +31,7 @@ async def list_events(
         Query(description="Return events after this event id (the previous `next_cursor`)."),
     ] = None,
     type: Annotated[
-        list[str] | None,
+        list[Annotated[str, Field(json_schema_extra={"enum": sorted(EVENT_TYPES)})]] | None,
         Query(description="Only these event types; repeat the parameter for several."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -9,7 +10,9 @@ from pydantic.config import JsonDict
 # The status sets live with their tables.
 from app.models.action_plan import ItemStatus as ItemStatus
 from app.models.action_plan import PlanStatus as PlanStatus
-from app.schemas.common import ExternalId, Metadata, ResourceRead, WriteSchema
+from app.schemas.common import JSON_INT, Day, ExternalId, Metadata, ResourceRead, WriteSchema
+
+Position = Annotated[int, Field(ge=0, le=10_000), JSON_INT]
 
 MAX_ITEMS_PER_PLAN = 200
 
@@ -71,6 +74,7 @@ class ActionPlanCreate(WriteSchema):
 
 
 class ActionPlanUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("title", "owner_id", "status", "metadata")
     title: str | None = Field(default=None, min_length=1, max_length=300)
     owner_id: uuid.UUID | None = None
     goal_id: uuid.UUID | None = None
@@ -98,15 +102,13 @@ class ActionItemCreate(WriteSchema):
     assignee_id: uuid.UUID = Field(
         description="Who does it: the employee or the manager (any person of your tenant)."
     )
-    due_date: date | None = None
+    due_date: Day | None = None
     status: ItemStatus = "todo"
     support_needed: str | None = Field(
         default=None, max_length=5_000, description="What the assignee needs from others."
     )
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="0-based place in the plan; omitted or past the end = last. Later "
         "items move down.",
     )
@@ -115,18 +117,17 @@ class ActionItemCreate(WriteSchema):
 
 
 class ActionItemUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("title", "assignee_id", "status", "position", "metadata")
     title: str | None = Field(default=None, min_length=1, max_length=300)
     assignee_id: uuid.UUID | None = None
-    due_date: date | None = None
+    due_date: Day | None = None
     status: ItemStatus | None = Field(
         default=None,
         description="`done` sets `completed_at`; any other status clears it.",
     )
     support_needed: str | None = Field(default=None, max_length=5_000)
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="Move the item; its siblings are renumbered 0…n-1.",
     )
     external_id: ExternalId | None = None

@@ -7,8 +7,8 @@ import json
 import re
 import uuid
 import zoneinfo
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
 )
 
 MAX_METADATA_BYTES = 8 * 1024
@@ -80,10 +83,46 @@ ExternalId = Annotated[
 ]
 
 
-class WriteSchema(BaseModel):
-    """Write schemas refuse unknown fields: a typo is an error, not a silent no-op."""
+def _drop_nulls(schema: dict[str, Any], model: type[Any]) -> None:
+    """Fields a PATCH may leave out but not send as null (``non_null``, refused by the
+    services' ``reject_nulls``) are documented without ``null``."""
+    properties = schema.get("properties", {})
+    for name in getattr(model, "non_null", ()):
+        field = properties.get(name, {})
+        options = [o for o in field.get("anyOf", ()) if o != {"type": "null"}]
+        if len(options) == 1:
+            del field["anyOf"]
+            field.update(options[0])
+        elif options:
+            field["anyOf"] = options
 
-    model_config = ConfigDict(extra="forbid")
+
+def _json_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+# Integers and booleans in bodies take only their JSON type: pydantic alone also takes true
+# as 1, "5" as 5, and 0, 1, "yes" or "off" as booleans, which the OpenAPI document does not
+# allow. JSON_INT goes after an integer's bounds (Annotated[int, Field(ge=…), JSON_INT]),
+# so the document still shows them; 5.0 stays 5.
+JSON_INT = BeforeValidator(_json_int)
+JsonBool = Annotated[bool, BeforeValidator(_json_bool)]
+
+
+class WriteSchema(BaseModel):
+    """Write schemas refuse unknown fields: a typo is an error, not a silent no-op.
+    ``non_null`` names the optional fields that may not be sent as null."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_nulls)
+    non_null: ClassVar[tuple[str, ...]] = ()
 
 
 class ReadSchema(BaseModel):
@@ -101,19 +140,39 @@ class ResourceRead(ReadSchema):
 
 # Instants clients may send: a range where every offset converts and nothing reaches the
 # edges PostgreSQL and asyncpg treat specially (asyncpg sends datetime.min as -infinity).
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# The range applies to the time as written (its offset converts it by less than a day), so
+# the OpenAPI document can state it as a pattern and a schema-valid value is never refused.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+_BODY_INSTANT = (
+    r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_BODY_INSTANT_RE = re.compile(_BODY_INSTANT)
+_RANGE_MESSAGE = (
+    "must be an RFC 3339 date-time with an offset from year 1900 up to (not including) 2200, "
+    "e.g. 2026-01-31T09:00:00Z"
+)
+
+
+def _body_instant(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # pydantic alone also takes numbers as Unix times, times without seconds, and years the
+    # schema does not allow. A string it cannot read at all keeps pydantic's own error.
+    if isinstance(value, datetime):
+        return handler(value)
+    if not isinstance(value, str):
+        raise ValueError(_RANGE_MESSAGE)
+    parsed = handler(value)
+    if not _BODY_INSTANT_RE.match(value):
+        raise ValueError(_RANGE_MESSAGE)
+    return parsed
 
 
 def _to_utc_in_range(value: datetime) -> datetime:
     # Stored and returned in UTC, so a create answers exactly what a later read does.
-    try:
-        moment = value.astimezone(UTC)
-    except OverflowError:
-        moment = None
-    if moment is None or not EARLIEST <= moment < LATEST:
-        raise ValueError("must be from 1900-01-01T00:00:00Z up to (not including) 2200-01-01")
-    return moment
+    if not EARLIEST_YEAR <= value.year < LATEST_YEAR:
+        raise ValueError(_RANGE_MESSAGE)
+    return value.astimezone(UTC)
 
 
 _RFC3339 = re.compile(
@@ -131,8 +190,26 @@ def _rfc3339_only(value: Any) -> Any:
 # A time filter in a query string: RFC 3339 with an offset, nothing else.
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
-# RFC 3339 with an offset, from 1900 up to 2200, stored and returned in UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc_in_range)]
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date_only(value: Any) -> Any:
+    # pydantic alone also takes numbers as Unix times (0 is 1970-01-01) and date-times.
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("must be a date as YYYY-MM-DD")
+
+
+# A calendar date: YYYY-MM-DD, nothing else.
+Day = Annotated[date, BeforeValidator(_iso_date_only)]
+
+# RFC 3339 with an offset, from 1900 up to 2200 as written, stored and returned in UTC.
+UtcDatetime = Annotated[
+    AwareDatetime,
+    WrapValidator(_body_instant),
+    AfterValidator(_to_utc_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _BODY_INSTANT}),
+]
 
 
 @functools.cache
@@ -148,10 +225,26 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+TIME_ZONE_MARKER = "x-ccapi-time-zone"
+
+
+def time_zone_schema() -> dict[str, Any]:
+    """The ``TimeZone`` component of the OpenAPI document: every name that is accepted."""
+    return {
+        "type": "string",
+        "description": "An IANA time zone name.",
+        "enum": sorted(_time_zones()),
+        "examples": ["Europe/Paris"],
+    }
+
+
 TimeZone = Annotated[
     str,
-    Field(min_length=1, max_length=64, examples=["Europe/Paris"]),
+    Field(min_length=1, max_length=64),
     AfterValidator(_check_timezone),
+    # Replaced by a reference to the TimeZone component (app/main.py) when the OpenAPI
+    # document is built: pydantic cannot point at a component it does not generate.
+    WithJsonSchema({TIME_ZONE_MARKER: True}),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, computed_field
@@ -13,7 +13,9 @@ from app.models.conversation import (
     ConversationStatus as ConversationStatus,  # the status set lives with its table
 )
 from app.schemas.common import (
+    JSON_INT,
     ExternalId,
+    JsonBool,
     Metadata,
     ReadSchema,
     ResourceRead,
@@ -58,10 +60,19 @@ Duration = Annotated[
         description="Length in minutes, 5 to 480.",
         examples=[45],
     ),
+    JSON_INT,
 ]
+Position = Annotated[int, Field(ge=0, le=10_000), JSON_INT]
 MeetingUrl = Annotated[
     str,
-    Field(max_length=2000, examples=["https://meet.example.com/ada-grace"]),
+    # The pattern states in the OpenAPI document what the check accepts: printable ASCII
+    # (others percent-encoded), a host after http:// or https://, no user info. No \s: JSON
+    # Schema and pydantic's regex engine disagree on which Unicode characters it covers.
+    Field(
+        max_length=2000,
+        pattern=r'^https?://[!"$-.0-9;->A-Z\\^-~]+(:[0-9]{1,5})?([/?#][!-~]*)?$',
+        examples=["https://meet.example.com/ada-grace"],
+    ),
     AfterValidator(_check_http_url),
 ]
 Location = Annotated[str, Field(max_length=500, examples=["Room 4.12, London office"])]
@@ -116,6 +127,8 @@ class ConversationCreate(WriteSchema):
 
 class ConversationUpdate(WriteSchema):
     """Fields a PATCH may change; which ones depends on the status (see the guide)."""
+
+    non_null: ClassVar[tuple[str, ...]] = ("kind", "duration_minutes", "timezone", "metadata")
 
     kind: ConversationKind | None = None
     scheduled_start: StartTime | None = Field(
@@ -225,30 +238,27 @@ class AgendaItemCreate(WriteSchema):
     author_id: uuid.UUID = Field(description="The employee or the facilitator.")
     topic: Topic
     category: AgendaCategory = Field(default="other", examples=["aspirations"])
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="Where to insert it (0 = first); defaults to the end.",
         examples=[0],
     )
-    discussed: bool = False
+    discussed: JsonBool = False
     notes: ItemNotes | None = None
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
 class AgendaItemUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("topic", "category", "position", "discussed", "metadata")
     topic: Topic | None = None
     category: AgendaCategory | None = None
-    position: int | None = Field(
+    position: Position | None = Field(
         default=None,
-        ge=0,
-        le=10_000,
         description="Move the item here; the others are renumbered 0..n-1.",
         examples=[0],
     )
-    discussed: bool | None = None
+    discussed: JsonBool | None = None
     notes: ItemNotes | None = None
     external_id: ExternalId | None = None
     metadata: Metadata | None = None
@@ -280,6 +290,7 @@ class NoteCreate(WriteSchema):
 
 
 class NoteUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("body", "metadata")
     body: NoteBody | None = None
     external_id: ExternalId | None = None
     metadata: Metadata | None = None

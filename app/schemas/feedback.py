@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,6 +80,7 @@ class FeedbackCreate(WriteSchema):
 
 
 class FeedbackUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("kind", "body", "visibility", "metadata")
     kind: FeedbackKind | None = None
     body: str | None = Field(default=None, min_length=1, max_length=20_000)
     visibility: FeedbackVisibility | None = None
@@ -129,6 +130,7 @@ class FeedbackRequestCreate(WriteSchema):
 
 
 class FeedbackRequestUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("prompt", "due_at", "metadata")
     prompt: str | None = Field(
         default=None, min_length=1, max_length=5_000, description="Only while `open`."
     )

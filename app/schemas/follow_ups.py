@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
@@ -45,6 +45,7 @@ class FollowUpCreate(WriteSchema):
 
 
 class FollowUpUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("due_at", "assignee_id", "metadata")
     due_at: UtcDatetime | None = Field(
         default=None, description="Only while `pending`; re-arms the due/overdue events."
     )

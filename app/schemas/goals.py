@@ -2,18 +2,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from app.models.goal import GoalStatus as GoalStatus  # the status set lives with its table
-from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
+from app.schemas.common import (
+    JSON_INT,
+    Day,
+    ExternalId,
+    Metadata,
+    ReadSchema,
+    ResourceRead,
+    WriteSchema,
+)
 
 GoalCategory = Literal["skill", "role", "project", "learning", "other"]
 AgreementParty = Literal["employee", "facilitator"]
 
 MAX_GOAL_CONVERSATIONS = 50
+Percent = Annotated[int, Field(ge=0, le=100), JSON_INT]
 
 _CONVERSATION_IDS_DESCRIPTION = (
     "Conversations of your tenant where this goal was discussed; the goal's owner must be "
@@ -68,11 +77,11 @@ class GoalCreate(WriteSchema):
     title: str = Field(min_length=1, max_length=300, examples=["Lead the payments migration"])
     description: str | None = Field(default=None, max_length=10_000)
     category: GoalCategory = "other"
-    target_date: date | None = Field(default=None, examples=["2025-06-30"])
+    target_date: Day | None = Field(default=None, examples=["2025-06-30"])
     success_criteria: str | None = Field(
         default=None, max_length=10_000, examples=["Cut-over done with no P1 incident."]
     )
-    progress: int = Field(default=0, ge=0, le=100, description="Percent done, 0 to 100.")
+    progress: Percent = Field(default=0, description="Percent done, 0 to 100.")
     target_role: str | None = Field(
         default=None, max_length=200, description="The role this goal leads towards, if any."
     )
@@ -88,15 +97,21 @@ class GoalCreate(WriteSchema):
 class GoalUpdate(WriteSchema):
     """The owner is fixed at creation; the status moves only through the action routes."""
 
+    non_null: ClassVar[tuple[str, ...]] = (
+        "title",
+        "category",
+        "progress",
+        "conversation_ids",
+        "metadata",
+    )
+
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = Field(default=None, max_length=10_000)
     category: GoalCategory | None = None
-    target_date: date | None = None
+    target_date: Day | None = None
     success_criteria: str | None = Field(default=None, max_length=10_000)
-    progress: int | None = Field(
+    progress: Percent | None = Field(
         default=None,
-        ge=0,
-        le=100,
         description="Setting progress above 0 on an `agreed` goal starts it (`in_progress`).",
     )
     target_role: str | None = Field(default=None, max_length=200)

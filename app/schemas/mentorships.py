@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
@@ -44,6 +44,7 @@ class MentorshipCreate(WriteSchema):
 
 
 class MentorshipUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("metadata",)
     focus: str | None = Field(default=None, max_length=2_000)
     external_id: ExternalId | None = None
     metadata: Metadata | None = None

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import Field
 
 from app.models.person import PersonStatus as PersonStatus  # the status set lives with its table
 from app.schemas.common import ExternalId, Metadata, ResourceRead, TimeZone, WriteSchema
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# No \s: JSON Schema (ECMA-262) and pydantic (Rust regex) disagree on which Unicode
+# characters it covers (U+0085, U+FEFF), so a value one accepted the other refused.
+EMAIL_PATTERN = r"^[^@\x00-\x20]+@[^@\x00-\x20]+\.[^@\x00-\x20]+$"
 
 
 class PersonFields(WriteSchema):
@@ -32,6 +35,7 @@ class PersonUpsert(PersonFields):
 
 
 class PersonUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("name", "timezone", "status", "metadata")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
     title: str | None = Field(default=None, max_length=200)

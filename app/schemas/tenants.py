@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from app.models.tenant import Tenant
-from app.schemas.common import Metadata, ReadSchema, WriteSchema
+from app.schemas.common import JSON_INT, Metadata, ReadSchema, WriteSchema
 
 Scope = Literal["read", "write", "webhooks"]
 ALL_SCOPES: list[Scope] = ["read", "write", "webhooks"]
@@ -41,13 +41,22 @@ class TenantSettings(ReadSchema):
     )
 
 
+Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
+
+
 class TenantSettingsUpdate(WriteSchema):
-    follow_up_reminder_lead_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
-    follow_up_overdue_grace_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
-    conversation_reminder_lead_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
+    non_null: ClassVar[tuple[str, ...]] = (
+        "follow_up_reminder_lead_minutes",
+        "follow_up_overdue_grace_minutes",
+        "conversation_reminder_lead_minutes",
+    )
+    follow_up_reminder_lead_minutes: Minutes | None = None
+    follow_up_overdue_grace_minutes: Minutes | None = None
+    conversation_reminder_lead_minutes: Minutes | None = None
 
 
 class TenantUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("name", "metadata")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     metadata: Metadata | None = None
     settings: TenantSettingsUpdate | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -12,7 +12,7 @@ from app.core.event_types import EVENT_TYPES
 from app.models.webhook import (
     DeliveryStatus as DeliveryStatus,  # the status set lives with its table
 )
-from app.schemas.common import ExternalId, Metadata, ReadSchema, ResourceRead, WriteSchema
+from app.schemas.common import ExternalId, JsonBool, Metadata, ReadSchema, ResourceRead, WriteSchema
 
 PayloadStyle = Literal["full", "thin"]
 AttemptResult = Literal["succeeded", "http_error", "timeout", "connection_error", "refused"]
@@ -30,7 +30,11 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-EventTypeName = Annotated[str, Field(max_length=100), AfterValidator(_known_event_type)]
+EventTypeName = Annotated[
+    str,
+    Field(max_length=100, json_schema_extra={"enum": sorted(EVENT_TYPES)}),
+    AfterValidator(_known_event_type),
+]
 EventTypeList = Annotated[
     list[EventTypeName],
     Field(
@@ -40,11 +44,29 @@ EventTypeList = Annotated[
     ),
     AfterValidator(_unique),
 ]
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_H = r"[0-9A-Fa-f]{1,4}"
+# An IPv6 address as Python's ipaddress reads it (RFC 4291 forms, IPv4 tail included).
+_IPV6 = (
+    rf"(({_H}:){{7}}{_H}|({_H}:){{1,7}}:|({_H}:){{1,6}}:{_H}|({_H}:){{1,5}}(:{_H}){{1,2}}"
+    rf"|({_H}:){{1,4}}(:{_H}){{1,3}}|({_H}:){{1,3}}(:{_H}){{1,4}}|({_H}:){{1,2}}(:{_H}){{1,5}}"
+    rf"|{_H}:(:{_H}){{1,6}}|:((:{_H}){{1,7}}|:)|({_H}:){{6}}{_IPV4}|::({_H}:){{0,5}}{_IPV4}"
+    rf"|{_H}::({_H}:){{0,4}}{_IPV4}|({_H}:){{2}}:({_H}:){{0,3}}{_IPV4}"
+    rf"|({_H}:){{3}}:({_H}:){{0,2}}{_IPV4}|({_H}:){{4}}:({_H}:)?{_IPV4}|({_H}:){{5}}:{_IPV4})"
+)
 WebhookUrl = Annotated[
     str,
     Field(
         min_length=1,
         max_length=2048,
+        # The form the service checks (services/ssrf.py parse_url): a scheme, a host name,
+        # IPv4 or [IPv6] address, a port that exists, then printable ASCII without # (others
+        # percent-encoded: no \s, which JSON Schema and pydantic read differently). Whether
+        # the host resolves to an address deliveries may reach is known only when it is sent.
+        pattern=rf"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9.-]+|\[{_IPV6}\])"
+        r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+        r'([/?][!"$-~]*)?$',
         description="Where deliveries are POSTed: `https://`, on a public address.",
         examples=["https://hris.example.com/hooks/ccapi"],
     ),
@@ -63,17 +85,18 @@ class WebhookEndpointCreate(WriteSchema):
     description: str | None = Field(default=None, max_length=500, examples=["Workday sync"])
     event_types: EventTypeList = Field(default_factory=list)
     payload: PayloadField = "full"
-    enabled: bool = True
+    enabled: JsonBool = True
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
 class WebhookEndpointUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("url", "event_types", "payload", "enabled", "metadata")
     url: WebhookUrl | None = None
     description: str | None = Field(default=None, max_length=500)
     event_types: EventTypeList | None = None
     payload: PayloadField | None = None
-    enabled: bool | None = Field(
+    enabled: JsonBool | None = Field(
         default=None,
         description="`true` re-enables an endpoint the system disabled (clearing "
         "`disabled_reason`); failed deliveries are not resent: use `recover` for that.",

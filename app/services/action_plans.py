@@ -187,7 +187,7 @@ async def update(
     session: AsyncSession, principal: Principal, plan: ActionPlan, body: ActionPlanUpdate
 ) -> ActionPlanRead:
     changes = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("title", "owner_id", "status", "metadata"))
+    reject_nulls(changes, ActionPlanUpdate.non_null)
     if "external_id" in changes:
         await check_external_id_free(
             session, ActionPlan, principal.tenant_id, changes["external_id"], exclude=plan.id
@@ -367,7 +367,7 @@ async def update_item(
     body: ActionItemUpdate,
 ) -> ActionItem:
     changes = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("title", "assignee_id", "status", "position", "metadata"))
+    reject_nulls(changes, ActionItemUpdate.non_null)
     if "external_id" in changes:
         await check_external_id_free(
             session, ActionItem, principal.tenant_id, changes["external_id"], exclude=item.id

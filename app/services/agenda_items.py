@@ -150,7 +150,7 @@ async def update(
     body: AgendaItemUpdate,
 ) -> AgendaItem:
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("topic", "category", "position", "discussed", "metadata"))
+    reject_nulls(changes, AgendaItemUpdate.non_null)
     allowed = {"completed": AFTER_COMPLETION, "canceled": ALWAYS}.get(conversation.status)
     if allowed is not None:
         for field, value in changes.items():

@@ -291,7 +291,7 @@ async def update(
     body: ConversationUpdate,
 ) -> ConversationRead:
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("kind", "duration_minutes", "timezone", "metadata"))
+    reject_nulls(changes, ConversationUpdate.non_null)
     allowed = EDITABLE[conversation.status]
     for field in changes:
         current = getattr(conversation, "metadata_" if field == "metadata" else field)

@@ -123,7 +123,7 @@ async def update(
     session: AsyncSession, principal: Principal, feedback: Feedback, body: FeedbackUpdate
 ) -> Feedback:
     changes = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("kind", "body", "visibility", "metadata"))
+    reject_nulls(changes, FeedbackUpdate.non_null)
     if "external_id" in changes:
         await check_external_id_free(
             session, Feedback, principal.tenant_id, changes["external_id"], exclude=feedback.id

@@ -144,7 +144,7 @@ async def update(
     body: FeedbackRequestUpdate,
 ) -> FeedbackRequest:
     changes = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("prompt", "due_at", "metadata"))
+    reject_nulls(changes, FeedbackRequestUpdate.non_null)
     if request.status != "open" and any(f in changes for f in OPEN_ONLY_FIELDS):
         raise InvalidTransition(LABEL, request.status, "change the prompt or due_at of")
     if "due_at" in changes and changes["due_at"] != request.due_at:

@@ -125,7 +125,7 @@ async def update(
     session: AsyncSession, principal: Principal, follow_up: FollowUp, body: FollowUpUpdate
 ) -> FollowUp:
     changes = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("due_at", "assignee_id", "metadata"))
+    reject_nulls(changes, FollowUpUpdate.non_null)
     if follow_up.status != "pending" and any(f in changes for f in PENDING_ONLY_FIELDS):
         raise InvalidTransition(LABEL, follow_up.status, "change the due_at, note or assignee of")
     if "assignee_id" in changes:

@@ -231,7 +231,7 @@ async def update(
     session: AsyncSession, principal: Principal, goal: Goal, body: GoalUpdate
 ) -> GoalRead:
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("title", "category", "progress", "conversation_ids", "metadata"))
+    reject_nulls(changes, GoalUpdate.non_null)
     wanted_links = changes.pop("conversation_ids", None)
     changed_fields = {
         f: v

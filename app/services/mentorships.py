@@ -134,7 +134,7 @@ async def update(
     session: AsyncSession, principal: Principal, mentorship: Mentorship, body: MentorshipUpdate
 ) -> Mentorship:
     changes = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("metadata",))
+    reject_nulls(changes, MentorshipUpdate.non_null)
     if "external_id" in changes:
         await check_external_id_free(
             session, Mentorship, principal.tenant_id, changes["external_id"], exclude=mentorship.id

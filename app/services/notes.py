@@ -137,7 +137,7 @@ async def update(
     session: AsyncSession, principal: Principal, note: ConversationNote, body: NoteUpdate
 ) -> ConversationNote:
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("body", "metadata"))
+    reject_nulls(changes, NoteUpdate.non_null)
     if "external_id" in changes:
         await check_external_id_free(
             session, ConversationNote, principal.tenant_id, changes["external_id"], exclude=note.id

@@ -129,7 +129,7 @@ async def fetch_page(
 async def _update(
     session: AsyncSession, principal: Principal, person: Person, changes: dict[str, Any]
 ) -> Person:
-    reject_nulls(changes, ("name", "timezone", "status", "metadata"))
+    reject_nulls(changes, PersonUpdate.non_null)
     if "external_id" in changes:
         await check_external_id_free(
             session, Person, principal.tenant_id, changes["external_id"], exclude=person.id

@@ -20,7 +20,7 @@ from app.core.security import display_prefix, generate_api_key, hash_api_key
 from app.models.api_key import ApiKey
 from app.models.base import utcnow
 from app.models.tenant import Tenant
-from app.schemas.tenants import TenantRead, TenantSettings
+from app.schemas.tenants import TenantRead, TenantSettings, TenantSettingsUpdate, TenantUpdate
 from app.services.common import apply_changes, reject_nulls
 
 
@@ -59,8 +59,8 @@ async def get(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
 
 async def update(session: AsyncSession, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
     settings = changes.pop("settings", None) or {}
-    reject_nulls(changes, ("name", "metadata"))
-    reject_nulls(settings, tuple(settings))
+    reject_nulls(changes, TenantUpdate.non_null)
+    reject_nulls(settings, TenantSettingsUpdate.non_null)
     if apply_changes(tenant, {**changes, **settings}):
         await session.flush()
     return tenant

@@ -323,7 +323,7 @@ async def update(
     body: WebhookEndpointUpdate,
 ) -> WebhookEndpoint:
     changes = body.model_dump(exclude_unset=True)
-    reject_nulls(changes, ("url", "event_types", "payload", "enabled", "metadata"))
+    reject_nulls(changes, WebhookEndpointUpdate.non_null)
     if "external_id" in changes:
         await check_external_id_free(
             session,
