@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import ADMIN_TOKEN, truncate_all
+from tests.conftest import ADMIN_TOKEN, TEST_SECRET_KEY, truncate_all
 
 SEED = 20261130
 # Examples per operation and phase (the coverage phase adds its own boundary cases), and the
@@ -166,7 +166,10 @@ class Target:
 
 TARGET = Target()
 schema = schemathesis.openapi.from_dict(
-    create_app(Settings(env="test", admin_token=ADMIN_TOKEN)).openapi(), config=CONFIG
+    create_app(
+        Settings(env="test", admin_token=ADMIN_TOKEN, secret_key=TEST_SECRET_KEY)  # type: ignore[arg-type]
+    ).openapi(),
+    config=CONFIG,
 )
 schema.app = TARGET
 

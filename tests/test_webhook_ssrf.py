@@ -112,6 +112,19 @@ async def test_api_refuses_a_private_url(client: httpx.AsyncClient, auth: dict[s
     assert listed.json()["data"] == []
 
 
+async def test_api_refuses_a_host_that_does_not_resolve(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """A 422 naming the field; the resolver's OSError behind it once made it a 503 as if the
+    database were down."""
+    response = await client.post(
+        "/v1/webhook-endpoints", json={"url": "https://no-such-host.invalid/hook"}, headers=auth
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["pointer"], error["code"]) == ("/body/url", "unresolvable_host")
+
+
 @pytest.mark.parametrize(
     "url",
     [

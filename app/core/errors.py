@@ -174,6 +174,10 @@ def database_unavailable(exc: BaseException | None) -> bool:
     for _ in range(4):
         if exc is None:
             return False
+        if isinstance(exc, ProblemError):
+            # Already an answer: a refusal whose cause was an OSError (a webhook URL whose
+            # host does not resolve is a 422) is not about the database.
+            return isinstance(exc, DatabaseUnavailable)
         # OSError: refused, reset, or no socket at all (a Unix socket's file is missing
         # while the server restarts), or the host's name does not resolve.
         if isinstance(exc, (TimeoutError, OSError, PoolTimeout)):
