@@ -7,7 +7,7 @@ import logging
 from fastapi import Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.core.db import RequestDb
@@ -19,6 +19,9 @@ router = IndexedRouter(tags=["health"])
 
 
 class Health(BaseModel):
+    # database and migration are null on /healthz, and always in the answer.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     status: str
     database: str | None = None
     migration: str | None = None

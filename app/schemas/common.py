@@ -80,6 +80,14 @@ ExternalId = Annotated[
 ]
 
 
+# The ids the request examples use. They stand for ids of your own tenant: `ccapi demo`
+# prints the demo tenant's, to paste over these in "Try it out" (tests/test_demo.py sends
+# the examples so).
+EXAMPLE_EMPLOYEE_ID = "0193a1e0-1111-7aaa-8bbb-000000000001"
+EXAMPLE_MANAGER_ID = "0193a1e0-1111-7aaa-8bbb-000000000002"
+EXAMPLE_CONVERSATION_ID = "0193a1e5-2222-7ccc-8ddd-000000000042"
+
+
 class WriteSchema(BaseModel):
     """Write schemas refuse unknown fields: a typo is an error, not a silent no-op."""
 
@@ -87,7 +95,11 @@ class WriteSchema(BaseModel):
 
 
 class ReadSchema(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    # Every field of a read is always in the answer (null when unset): the documented schema
+    # says so (`required`), so generated clients need not type fields as possibly absent.
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class ResourceRead(ReadSchema):

@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from app.models.conversation import (
     ConversationStatus as ConversationStatus,  # the status set lives with its table
 )
 from app.schemas.common import (
+    EXAMPLE_EMPLOYEE_ID,
+    EXAMPLE_MANAGER_ID,
     ExternalId,
     Metadata,
     ReadSchema,
@@ -88,6 +90,22 @@ Reason = Annotated[
 
 
 class ConversationCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "employee_id": EXAMPLE_EMPLOYEE_ID,
+                    "facilitator_id": EXAMPLE_MANAGER_ID,
+                    "kind": "career",
+                    "duration_minutes": 45,
+                    "meeting_url": "https://meet.example.com/ada-grace",
+                    "employee_objectives": "Understand what it takes to move into a staff "
+                    "engineer role.",
+                }
+            ]
+        }
+    )
+
     employee_id: uuid.UUID = Field(description="The employee whose career is discussed.")
     facilitator_id: uuid.UUID = Field(
         description="Their manager, a mentor or another person; must differ from the employee."
