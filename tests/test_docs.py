@@ -193,6 +193,8 @@ async def test_problem_examples_name_their_status_and_code(client: httpx.AsyncCl
     assert examples["422"]["errors"] == [
         {"pointer": "/body/name", "detail": "Field required", "code": "missing"}
     ]
+    readyz = schema["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert readyz["content"]["application/problem+json"]["example"]["code"] == "not_ready"
 
 
 async def test_optional_header_and_query_parameters_are_plain(client: httpx.AsyncClient) -> None:
