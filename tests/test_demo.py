@@ -50,8 +50,9 @@ async def test_demo_builds_a_believable_organisation(
 async def test_request_examples_succeed_on_the_demo_tenant(
     settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    """What "Try it out" on /docs sends: the documented example, its ids replaced by the ones
-    `ccapi demo` prints (a person needs none). Each is sent twice: no external_id collides."""
+    """What "Try it out" on /docs sends: the documented example of each create, its ids
+    replaced by the ones `ccapi demo` prints (a person needs none), and ids in the path
+    taken from what the examples created. Each is sent twice: no external_id collides."""
     app = create_app(settings, engine=engine, sessionmaker=sessionmaker)
     builder = DemoBuilder(app, settings.admin_token)
     tenant = await builder.build("Demo")
@@ -84,16 +85,43 @@ async def test_request_examples_succeed_on_the_demo_tenant(
 
         person = example("/v1/people", "post")
         assert "manager_id" not in person and "external_id" not in person
-        for path in ("/v1/people", "/v1/conversations", "/v1/goals"):
+        created: dict[str, str] = {}
+        for path in (
+            "/v1/people",
+            "/v1/conversations",
+            "/v1/goals",
+            "/v1/feedback",
+            "/v1/feedback-requests",
+            "/v1/follow-ups",
+            "/v1/action-plans",
+            "/v1/action-plans/{plan_id}/items",
+            "/v1/conversations/{conversation_id}/agenda-items",
+            "/v1/conversations/{conversation_id}/notes",
+        ):
+            # The path's own ids: what the examples above created (a draft conversation).
+            url = path.format(
+                plan_id=created.get("/v1/action-plans"),
+                conversation_id=created.get("/v1/conversations"),
+            )
             for _ in range(2):
                 response = await client.post(
-                    path, json=pasted(example(path, "post")), headers=headers
+                    url, json=pasted(example(path, "post")), headers=headers
                 )
                 assert response.status_code == 201, (path, response.text)
+                created[path] = response.json()["id"]
+        # One active pairing per mentor and mentee: this one works once.
+        mentorship = pasted(example("/v1/mentorships", "post"))
+        response = await client.post("/v1/mentorships", json=mentorship, headers=headers)
+        assert response.status_code == 201, response.text
+        # Every create example leaves external_id out (a second try would be a 409).
+        for name, component in schemas.items():
+            if name.endswith("Create"):
+                for value in component.get("examples", []):
+                    assert "external_id" not in value, name
 
-        created = (await client.post("/v1/people", json=person, headers=headers)).json()
+        someone = (await client.post("/v1/people", json=person, headers=headers)).json()
         patch = example("/v1/people/{person_id}", "patch")
-        response = await client.patch(f"/v1/people/{created['id']}", json=patch, headers=headers)
+        response = await client.patch(f"/v1/people/{someone['id']}", json=patch, headers=headers)
         assert response.status_code == 200, response.text
         upsert = example("/v1/people/by-external-id/{external_id}", "put")
         response = await client.put("/v1/people/by-external-id/HR-1", json=upsert, headers=headers)

@@ -240,6 +240,18 @@ ItemNotes = Annotated[str, Field(max_length=10_000, examples=["Needs more cross-
 
 
 class AgendaItemCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "author_id": EXAMPLE_EMPLOYEE_ID,
+                    "topic": "Path to staff engineer",
+                    "category": "aspirations",
+                }
+            ]
+        }
+    )
+
     author_id: uuid.UUID = Field(description="The employee or the facilitator.")
     topic: Topic
     category: AgendaCategory = Field(default="other", examples=["aspirations"])
@@ -285,6 +297,18 @@ NoteBody = Annotated[
 
 
 class NoteCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "author_id": EXAMPLE_MANAGER_ID,
+                    "visibility": "shared",
+                    "body": "Ada wants to lead a project before the next review.",
+                }
+            ]
+        }
+    )
+
     author_id: uuid.UUID = Field(description="The employee or the facilitator.")
     visibility: NoteVisibility = Field(
         default="shared",
