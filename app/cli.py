@@ -230,25 +230,49 @@ def openapi() -> None:
 @app.command()
 def demo(
     name: Annotated[str, typer.Option(help="The demo tenant's name.")] = "Acme Demo",
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the server runs, for the /docs link (default: CCAPI_PUBLIC_BASE_URL, "
+            "else http://CCAPI_HOST:CCAPI_PORT)."
+        ),
+    ] = None,
 ) -> None:
     """Create a demo tenant: managers, reports, a mentor, conversations in every status,
-    goals, plans, feedback and follow-ups (some due soon); print an API key and /docs."""
+    goals, plans, feedback and follow-ups (some due soon); print an API key, /docs, and ids
+    to paste into the request examples there."""
     from app.demo import DemoBuilder
     from app.main import create_app
 
     settings = get_settings()
 
-    async def run() -> dict[str, object]:
+    async def run() -> tuple[dict[str, object], dict[str, str]]:
         async with _database() as url:
             engine = create_engine(url, settings)
             try:
                 app = create_app(settings, engine=engine)
-                return await DemoBuilder(app, settings.admin_token).build(name)
+                builder = DemoBuilder(app, settings.admin_token)
+                return await builder.build(name), builder.sample_ids
             finally:
                 await engine.dispose()
 
-    tenant = asyncio.run(run())
+    tenant, sample_ids = asyncio.run(run())
     key = tenant["api_key"]
     assert isinstance(key, dict)
-    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    typer.echo(f"tenant_id: {tenant['id']}\napi_key: {key['secret']}\ndocs: {base}/docs")
+    base = base_url or settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    lines = [
+        f"tenant_id: {tenant['id']}",
+        f"api_key: {key['secret']}",
+        f"docs: {base.rstrip('/')}/docs",
+    ]
+    if not (base_url or settings.public_base_url):
+        lines.append(
+            "  (where `ccapi serve` listens with these settings; if it runs elsewhere, e.g. "
+            "with --port, open /docs there, or pass --base-url)"
+        )
+    lines.append(
+        "In /docs, Authorize with the api_key; the request examples' ids stand for these "
+        "(paste them over the example's):"
+    )
+    lines.extend(f"  {role}: {value}" for role, value in sample_ids.items())
+    typer.echo("\n".join(lines))

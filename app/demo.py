@@ -16,6 +16,9 @@ class DemoBuilder:
         self.admin_token = admin_token
         self.client: httpx.AsyncClient
         self.headers: dict[str, str] = {}
+        # Ids to paste over the request examples' placeholders on /docs: what each stands
+        # for -> this demo's id.
+        self.sample_ids: dict[str, str] = {}
 
     async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         response = await self.client.request(method, path, json=body, headers=self.headers)
@@ -68,6 +71,8 @@ class DemoBuilder:
         dieter = await self.person("Dieter Rams", "Product Designer", design_mgr, "Europe/Berlin")
         mentor = await self.person("Barbara Liskov", "Principal Engineer", cto, "America/New_York")
 
+        self.sample_ids["employee_id, owner_id (Ada Lovelace, an engineer)"] = ada["id"]
+        self.sample_ids["facilitator_id (Grace Hopper, her manager)"] = eng_mgr["id"]
         await self._call(
             "POST",
             "/v1/mentorships",
@@ -88,6 +93,7 @@ class DemoBuilder:
                 "facilitator_objectives": "Agree on one stretch goal for the next half.",
             },
         )
+        self.sample_ids["conversation_ids (their completed career conversation)"] = done["id"]
         for topic, category in [
             ("Where I want to be in two years", "aspirations"),
             ("What went well on the billing migration", "strengths"),

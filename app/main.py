@@ -117,6 +117,87 @@ def _refer_time_zones(node: Any) -> None:
             _refer_time_zones(value)
 
 
+# Relative to where the document is served from: the API and its docs share a server (a
+# proxy's prefix, given as root_path, is put in front by FastAPI when it serves the document).
+SERVERS = [{"url": "/", "description": "This server: the one serving this document."}]
+LICENSE = {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}
+
+
+def declare_no_security(schema: dict[str, Any]) -> None:
+    """Operations that need no credentials say so (``security: []``) instead of saying
+    nothing: the health routes, and the webhook requests this API sends (their receivers
+    check the signature headers, not an OpenAPI security scheme)."""
+    for section in ("paths", "webhooks"):
+        for operations in schema.get(section, {}).values():
+            for operation in operations.values():
+                operation.setdefault("security", [])
+
+
+def plain_optional_parameters(schema: dict[str, Any]) -> None:
+    """An optional header or query parameter is a plain value that may be left out: drop
+    the ``null`` branch pydantic gives ``X | None`` (a header or a query string cannot send
+    a JSON null; docs showed "string or null" and clients typed it ``None | str | Unset``)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("required") or parameter.get("in") not in ("header", "query"):
+                    continue
+                param_schema = parameter.get("schema", {})
+                branches = param_schema.get("anyOf")
+                if not branches or {"type": "null"} not in branches:
+                    continue
+                others = [b for b in branches if b != {"type": "null"}]
+                rest = {k: v for k, v in param_schema.items() if k != "anyOf"}
+                if len(others) == 1:
+                    parameter["schema"] = {**others[0], **rest}
+                else:
+                    parameter["schema"] = {"anyOf": others, **rest}
+                # None would otherwise be the documented default of a parameter left out.
+                if parameter["schema"].get("default", 0) is None:
+                    del parameter["schema"]["default"]
+
+
+def restore_example_nulls(schema: dict[str, Any]) -> None:
+    """FastAPI writes the document with ``exclude_none``, which also strips the nulls out of
+    the schemas' examples: a read example then lacks its required nullable fields
+    (``ended_at``...) and fails its own schema. Put them back as null."""
+    components = schema.get("components", {}).get("schemas", {})
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            return resolve(components.get(ref.rsplit("/", 1)[1], {}))
+        return node
+
+    def fill(value: Any, node: dict[str, Any]) -> None:
+        node = resolve(node)
+        branches = [resolve(b) for b in node.get("anyOf", []) if b != {"type": "null"}]
+        if len(branches) == 1:
+            node = branches[0]
+        if isinstance(value, dict):
+            properties = node.get("properties", {})
+            for name in node.get("required", []):
+                if name not in value and {"type": "null"} in properties.get(name, {}).get(
+                    "anyOf", []
+                ):
+                    value[name] = None
+            for name, item in value.items():
+                if name in properties:
+                    fill(item, properties[name])
+            # In the schema's order, as the API writes it.
+            ordered = {name: value[name] for name in properties if name in value}
+            ordered.update(value)
+            value.clear()
+            value.update(ordered)
+        elif isinstance(value, list) and isinstance(node.get("items"), dict):
+            for item in value:
+                fill(item, node["items"])
+
+    for component in components.values():
+        for example in component.get("examples", []):
+            fill(example, component)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -198,6 +279,7 @@ def create_app(
         title="Career Conversations API",
         version="1.0.0",
         description=DESCRIPTION,
+        license_info=LICENSE,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -236,15 +318,19 @@ def create_app(
             title=app.title,
             version=app.version,
             description=app.description,
+            license_info=app.license_info,
             routes=app.routes,
             tags=app.openapi_tags,
         )
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-            Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        )
+        schema["servers"] = SERVERS
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
         # Every time zone field refers to one component listing the accepted names.
-        schema["components"]["schemas"]["TimeZone"] = time_zone_schema()
+        schemas["TimeZone"] = time_zone_schema()
         _refer_time_zones(schema)
+        restore_example_nulls(schema)
         add_webhooks(schema)
         add_links(schema)
         # A body that cannot be read at all (not JSON, not UTF-8, nested past the parser's
@@ -258,6 +344,8 @@ def create_app(
                         answer = {k: v for k, v in documented[status].items() if k != "model"}
                         operation["responses"].setdefault(str(status), answer)
         add_rate_limit_headers(schema)
+        declare_no_security(schema)
+        plain_optional_parameters(schema)
         app.openapi_schema = schema
         return schema
 

@@ -70,6 +70,11 @@ async def test_redoc_is_served_without_cdn(client: httpx.AsyncClient) -> None:
     assert "fonts.googleapis" not in html
     assert '<redoc spec-url="/openapi.json">' in html
     await _check_assets_load(client, urls)
+    # The bundle fetches nothing either (it shipped with Redocly's logo on their CDN).
+    js = await client.get("/static/docs/redoc.standalone.js")
+    assert js.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert "cdn.redoc.ly" not in js.text
+    assert 'alt:"redocly logo",onError:()=>t(!1),src:""' in js.text
 
 
 async def test_swagger_oauth2_redirect_page(client: httpx.AsyncClient) -> None:
@@ -127,8 +132,12 @@ async def test_authenticated_operations_declare_their_scheme(client: httpx.Async
     assert by_id["get_current_tenant"]["security"] == [{"ApiKey": []}]
     assert by_id["list_events"]["security"] == [{"ApiKey": []}]
     assert by_id["admin_create_tenant"]["security"] == [{"AdminToken": []}]
-    assert "security" not in by_id["healthz"]
-    assert "security" not in by_id["readyz"]
+    # Said outright where no credentials are needed, not left for readers to guess.
+    assert by_id["healthz"]["security"] == []
+    assert by_id["readyz"]["security"] == []
+    assert by_id["metrics"]["security"] == []
+    for event_type, item in schema["webhooks"].items():
+        assert item["post"]["security"] == [], event_type
     for path, _, op in _operations(schema):
         if path.startswith("/v1/admin"):
             assert op["security"] == [{"AdminToken": []}], path
@@ -144,6 +153,87 @@ async def test_problem_responses_are_documented(client: httpx.AsyncClient) -> No
         unauthorized = op["responses"]["401"]
         content = unauthorized["content"]["application/problem+json"]
         assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, (path, method)
+        # Errors are sent as problem+json only, and each status shows an example of its own.
+        for status, response in op["responses"].items():
+            if status.startswith(("4", "5")):
+                assert list(response["content"]) == ["application/problem+json"], (path, status)
+                example = response["content"]["application/problem+json"]["example"]
+                assert example["status"] == int(status), (path, method, status)
+
+
+async def test_problem_examples_name_their_status_and_code(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    responses = schema["paths"]["/v1/conversations/{conversation_id}/complete"]["post"]["responses"]
+    examples = {
+        status: response["content"]["application/problem+json"]["example"]
+        for status, response in responses.items()
+        if status.startswith(("4", "5"))
+    }
+    assert {status: (e["status"], e["code"]) for status, e in examples.items()} == {
+        "400": (400, "bad_request"),
+        "401": (401, "unauthorized"),
+        "404": (404, "not_found"),
+        "409": (409, "invalid_transition"),
+        "415": (415, "unsupported_media_type"),
+        "422": (422, "validation_failed"),
+        "429": (429, "rate_limited"),
+        "500": (500, "internal_error"),
+        "503": (503, "database_unavailable"),
+    }
+    assert examples["409"] == {
+        "type": "https://ccapi.dev/problems/invalid-transition",
+        "title": "Invalid state transition",
+        "status": 409,
+        "code": "invalid_transition",
+        "detail": "Cannot complete a conversation whose status is 'draft'.",
+        "instance": "/v1/conversations/0193a1e5-2222-7ccc-8ddd-000000000042/complete",
+        "request_id": "req_5f0c2b6e8d9a4c1e9b7a3d2f1e0c4b6a",
+        "current_status": "draft",
+    }
+    assert examples["422"]["errors"] == [
+        {"pointer": "/body/name", "detail": "Field required", "code": "missing"}
+    ]
+    readyz = schema["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert readyz["content"]["application/problem+json"]["example"]["code"] == "not_ready"
+
+
+async def test_optional_header_and_query_parameters_are_plain(client: httpx.AsyncClient) -> None:
+    """Not "string or null": a header or query parameter is sent or left out."""
+    schema = (await client.get("/openapi.json")).json()
+    parameters = {
+        (p["in"], p["name"]): p
+        for p in schema["paths"]["/v1/people"]["post"]["parameters"]
+        + schema["paths"]["/v1/people"]["get"]["parameters"]
+        + schema["paths"]["/v1/people/{person_id}"]["patch"]["parameters"]
+    }
+    idempotency_key = parameters["header", "Idempotency-Key"]
+    assert idempotency_key["required"] is False
+    assert {k: idempotency_key["schema"][k] for k in ("type", "minLength", "maxLength")} == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+    }
+    assert "default" not in idempotency_key["schema"]
+    assert parameters["header", "If-Match"]["required"] is False
+    assert parameters["header", "If-Match"]["schema"]["type"] == "string"
+    assert parameters["query", "updated_since"]["schema"]["type"] == "string"
+    for _, _, op in _operations(schema):
+        for parameter in op.get("parameters", []):
+            assert "anyOf" not in parameter["schema"], (op["operationId"], parameter["name"])
+
+
+async def test_read_schemas_require_every_field_they_always_have(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    person = schemas["PersonRead"]
+    assert set(person["required"]) == set(person["properties"])
+    assert person["properties"]["external_id"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+    for name, component in schemas.items():
+        if name.endswith("Read"):
+            assert set(component["required"]) == set(component["properties"]), name
+    # A read example carries the nulls too (FastAPI's writer used to strip them).
+    assert schemas["MentorshipRead"]["examples"][0]["ended_at"] is None
 
 
 async def test_creates_link_to_the_operations_on_what_they_created(

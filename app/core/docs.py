@@ -17,7 +17,7 @@ from fastapi.openapi.docs import (
 from fastapi.staticfiles import StaticFiles
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from app.core.errors import NotFound
 
@@ -72,7 +72,28 @@ def guide_html(title: str) -> str:
     )
 
 
+# ReDoc's sidebar shows Redocly's logo from their CDN (offline, a failed request on every
+# visit). An image without a source fails at once and ReDoc then renders nothing there.
+_REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@functools.cache
+def redoc_js() -> bytes:
+    """fastapi-offline's ReDoc bundle, less the one thing it fetches from elsewhere."""
+    source = (_ASSETS / "redoc.standalone.js").read_bytes()
+    return source.replace(_REDOC_CDN_LOGO.encode(), b"")
+
+
 def install_docs(app: FastAPI) -> None:
+    # Before the static mount, which would otherwise serve the bundle as it ships.
+    @app.get(f"{STATIC_URL}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(
+            redoc_js(),
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+
     app.mount(STATIC_URL, StaticFiles(directory=_ASSETS), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)

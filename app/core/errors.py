@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +28,8 @@ PROBLEM_BASE = "https://ccapi.dev/problems/"
 
 
 class FieldError(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     pointer: str = Field(description="JSON pointer to the offending field, e.g. `/body/email`.")
     detail: str
     code: str = "invalid"
@@ -44,6 +46,11 @@ class Problem(BaseModel):
     code: str = Field(examples=["not_found"])
     request_id: str | None = None
     errors: list[FieldError] | None = None
+    current_status: str | None = Field(
+        default=None,
+        description="On an `invalid_transition` (409): the resource's status, which did not "
+        "allow the action.",
+    )
 
 
 class ProblemError(Exception):
@@ -429,14 +436,69 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unhandled_response)
 
 
+# What each documented error looks like, for the examples shown under each status in the
+# docs (Swagger UI would otherwise show the Problem schema's field examples, a 404, for all).
+_EXAMPLE_DETAILS: dict[int, str] = {
+    400: "The body is not valid JSON.",
+    401: "Send an API key as `Authorization: Bearer cck_live_…`.",
+    403: "This API key lacks the 'write' scope.",
+    404: "No conversation with this id.",
+    405: "DELETE is not allowed here; use GET, PATCH.",
+    409: "Cannot complete a conversation whose status is 'draft'.",
+    412: "The resource changed since you read it (If-Match does not match the current ETag); "
+    "fetch it again and retry.",
+    413: "The request body exceeds 1048576 bytes.",
+    415: "The body must be application/json, not text/plain.",
+    422: "1 field(s) failed validation.",
+    428: "Send If-Match with the ETag you read.",
+    429: "Rate limit exceeded; retry after 17 seconds.",
+    500: "An unexpected error occurred; it has been logged with the request id.",
+    503: "The database is unavailable; retry after a short wait.",
+}
+# Statuses whose usual answer has a more specific code than the table above.
+_EXAMPLE_CODES: dict[int, tuple[str, str]] = {
+    409: ("invalid_transition", "Invalid state transition"),
+    503: ("database_unavailable", "Database unavailable"),
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    """A typical problem document for ``status``, as the docs show it."""
+    code, title = _EXAMPLE_CODES.get(status) or _STATUS_CODES.get(status, ("error", "Error"))
+    example: dict[str, Any] = {
+        "type": PROBLEM_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": _EXAMPLE_DETAILS.get(status, title),
+        "instance": "/v1/conversations/0193a1e5-2222-7ccc-8ddd-000000000042/complete",
+        "request_id": "req_5f0c2b6e8d9a4c1e9b7a3d2f1e0c4b6a",
+    }
+    if status == 409:
+        example["current_status"] = "draft"
+    if status == 422:
+        example["instance"] = "/v1/people"
+        example["errors"] = [
+            {"pointer": "/body/name", "detail": "Field required", "code": "missing"}
+        ]
+    return example
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` entry documenting problem+json errors of a route."""
+    """The ``responses=`` entry documenting problem+json errors of a route, each with an
+    example of its own status and code. Only ``application/problem+json``: that is what
+    every error is sent as (no ``model``, which would add an ``application/json`` twin);
+    ``create_app`` adds the ``Problem`` schema to the document."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         _, title = _STATUS_CODES.get(status, ("error", "Error"))
         out[status] = {
-            "model": Problem,
             "description": title,
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                PROBLEM_CONTENT_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": problem_example(status),
+                }
+            },
         }
     return out

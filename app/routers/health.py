@@ -7,11 +7,17 @@ import logging
 from fastapi import Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.core.db import RequestDb
-from app.core.errors import database_unavailable, problem_response, problem_responses
+from app.core.errors import (
+    PROBLEM_BASE,
+    PROBLEM_CONTENT_TYPE,
+    database_unavailable,
+    problem_response,
+    problem_responses,
+)
 from app.routers.base import IndexedRouter
 
 log = logging.getLogger(__name__)
@@ -19,6 +25,9 @@ router = IndexedRouter(tags=["health"])
 
 
 class Health(BaseModel):
+    # database and migration are null on /healthz, and always in the answer.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     status: str
     database: str | None = None
     migration: str | None = None
@@ -30,11 +39,24 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
+# /readyz's 503 is its own: not_ready, not the database_unavailable of the API routes.
+NOT_READY = problem_responses(503)
+NOT_READY[503]["content"][PROBLEM_CONTENT_TYPE]["example"] = {
+    "type": PROBLEM_BASE + "not-ready",
+    "title": "Not ready",
+    "status": 503,
+    "code": "not_ready",
+    "detail": "The database is not reachable.",
+    "instance": "/readyz",
+    "request_id": "req_5f0c2b6e8d9a4c1e9b7a3d2f1e0c4b6a",
+}
+
+
 @router.get(
     "/readyz",
     operation_id="readyz",
     summary="Readiness",
-    responses=problem_responses(503),
+    responses=NOT_READY,
 )
 async def readyz(request: Request) -> Response:
     """200 when the database answers and its schema is at the latest migration, else 503."""

@@ -10,7 +10,16 @@ from pydantic.config import JsonDict
 # The status sets live with their tables.
 from app.models.action_plan import ItemStatus as ItemStatus
 from app.models.action_plan import PlanStatus as PlanStatus
-from app.schemas.common import JSON_INT, Day, ExternalId, Metadata, ResourceRead, WriteSchema
+from app.schemas.common import (
+    EXAMPLE_CONVERSATION_ID,
+    EXAMPLE_EMPLOYEE_ID,
+    JSON_INT,
+    Day,
+    ExternalId,
+    Metadata,
+    ResourceRead,
+    WriteSchema,
+)
 
 Position = Annotated[int, Field(ge=0, le=10_000), JSON_INT]
 
@@ -54,9 +63,8 @@ class ActionPlanCreate(WriteSchema):
             "examples": [
                 {
                     "title": "Steps towards leading the payments migration",
-                    "owner_id": "0193a1e0-1111-7aaa-8bbb-000000000001",
-                    "goal_id": "0193a1f2-7c4e-7d21-9b61-5a1c2e3f4a5b",
-                    "conversation_id": "0193a1e5-2222-7ccc-8ddd-000000000042",
+                    "owner_id": EXAMPLE_EMPLOYEE_ID,
+                    "conversation_id": EXAMPLE_CONVERSATION_ID,
                 }
             ]
         }
@@ -90,7 +98,7 @@ class ActionItemCreate(WriteSchema):
             "examples": [
                 {
                     "title": "Shadow the current payments on-call for two weeks",
-                    "assignee_id": "0193a1e0-1111-7aaa-8bbb-000000000001",
+                    "assignee_id": EXAMPLE_EMPLOYEE_ID,
                     "due_date": "2025-02-15",
                     "support_needed": "Manager to arrange the rota swap.",
                 }

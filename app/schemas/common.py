@@ -18,10 +18,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 MAX_METADATA_BYTES = 8 * 1024
 MAX_METADATA_KEYS = 50
@@ -83,11 +86,19 @@ ExternalId = Annotated[
 ]
 
 
-def _drop_nulls(schema: dict[str, Any], model: type[Any]) -> None:
+# The ids the request examples use. They stand for ids of your own tenant: `ccapi demo`
+# prints the demo tenant's, to paste over these in "Try it out" (tests/test_demo.py sends
+# the examples so).
+EXAMPLE_EMPLOYEE_ID = "0193a1e0-1111-7aaa-8bbb-000000000001"
+EXAMPLE_MANAGER_ID = "0193a1e0-1111-7aaa-8bbb-000000000002"
+EXAMPLE_CONVERSATION_ID = "0193a1e5-2222-7ccc-8ddd-000000000042"
+
+
+def _drop_nulls(schema: dict[str, Any], non_null: tuple[str, ...]) -> None:
     """Fields a PATCH may leave out but not send as null (``non_null``, refused by the
     services' ``reject_nulls``) are documented without ``null``."""
     properties = schema.get("properties", {})
-    for name in getattr(model, "non_null", ()):
+    for name in non_null:
         field = properties.get(name, {})
         options = [o for o in field.get("anyOf", ()) if o != {"type": "null"}]
         if len(options) == 1:
@@ -121,12 +132,26 @@ class WriteSchema(BaseModel):
     """Write schemas refuse unknown fields: a typo is an error, not a silent no-op.
     ``non_null`` names the optional fields that may not be sent as null."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_nulls)
+    model_config = ConfigDict(extra="forbid")
     non_null: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # Here rather than in json_schema_extra, which a subclass's own model_config (its
+        # examples) would replace.
+        schema = handler(core_schema)
+        _drop_nulls(handler.resolve_ref_schema(schema), cls.non_null)
+        return schema
 
 
 class ReadSchema(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    # Every field of a read is always in the answer (null when unset): the documented schema
+    # says so (`required`), so generated clients need not type fields as possibly absent.
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class ResourceRead(ReadSchema):

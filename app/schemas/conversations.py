@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from app.models.conversation import (
     ConversationStatus as ConversationStatus,  # the status set lives with its table
 )
 from app.schemas.common import (
+    EXAMPLE_EMPLOYEE_ID,
+    EXAMPLE_MANAGER_ID,
     JSON_INT,
     ExternalId,
     JsonBool,
@@ -99,6 +101,22 @@ Reason = Annotated[
 
 
 class ConversationCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "employee_id": EXAMPLE_EMPLOYEE_ID,
+                    "facilitator_id": EXAMPLE_MANAGER_ID,
+                    "kind": "career",
+                    "duration_minutes": 45,
+                    "meeting_url": "https://meet.example.com/ada-grace",
+                    "employee_objectives": "Understand what it takes to move into a staff "
+                    "engineer role.",
+                }
+            ]
+        }
+    )
+
     employee_id: uuid.UUID = Field(description="The employee whose career is discussed.")
     facilitator_id: uuid.UUID = Field(
         description="Their manager, a mentor or another person; must differ from the employee."
@@ -235,6 +253,18 @@ ItemNotes = Annotated[str, Field(max_length=10_000, examples=["Needs more cross-
 
 
 class AgendaItemCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "author_id": EXAMPLE_EMPLOYEE_ID,
+                    "topic": "Path to staff engineer",
+                    "category": "aspirations",
+                }
+            ]
+        }
+    )
+
     author_id: uuid.UUID = Field(description="The employee or the facilitator.")
     topic: Topic
     category: AgendaCategory = Field(default="other", examples=["aspirations"])
@@ -277,6 +307,18 @@ NoteBody = Annotated[
 
 
 class NoteCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "author_id": EXAMPLE_MANAGER_ID,
+                    "visibility": "shared",
+                    "body": "Ada wants to lead a project before the next review.",
+                }
+            ]
+        }
+    )
+
     author_id: uuid.UUID = Field(description="The employee or the facilitator.")
     visibility: NoteVisibility = Field(
         default="shared",

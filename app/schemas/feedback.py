@@ -11,7 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.models.feedback import (
     FeedbackRequestStatus as FeedbackRequestStatus,  # the status set lives with its table
 )
-from app.schemas.common import ExternalId, Metadata, ResourceRead, UtcDatetime, WriteSchema
+from app.schemas.common import (
+    EXAMPLE_CONVERSATION_ID,
+    EXAMPLE_EMPLOYEE_ID,
+    EXAMPLE_MANAGER_ID,
+    ExternalId,
+    Metadata,
+    ResourceRead,
+    UtcDatetime,
+    WriteSchema,
+)
 
 FeedbackKind = Literal["strength", "growth_area", "guidance", "recognition"]
 FeedbackVisibility = Literal["recipient", "recipient_and_manager"]
@@ -66,6 +75,21 @@ REQUEST_EXAMPLE: dict[str, Any] = {
 
 
 class FeedbackCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "giver_id": EXAMPLE_MANAGER_ID,
+                    "recipient_id": EXAMPLE_EMPLOYEE_ID,
+                    "kind": "strength",
+                    "body": "Your write-up of the migration made the trade-offs clear.",
+                    "visibility": "recipient_and_manager",
+                    "conversation_id": EXAMPLE_CONVERSATION_ID,
+                }
+            ]
+        }
+    )
+
     giver_id: uuid.UUID = Field(description="Who gives the feedback: a person of your tenant.")
     recipient_id: uuid.UUID = Field(description="Who receives it: another person.")
     kind: FeedbackKind = Field(examples=["strength"])
@@ -107,6 +131,19 @@ class FeedbackRead(ResourceRead):
 
 
 class FeedbackRequestCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "requester_id": EXAMPLE_EMPLOYEE_ID,
+                    "responder_id": EXAMPLE_MANAGER_ID,
+                    "prompt": "What should I keep doing when I lead design reviews?",
+                    "due_at": "2030-03-14T17:00:00Z",
+                }
+            ]
+        }
+    )
+
     requester_id: uuid.UUID = Field(description="Who asks for feedback (its future recipient).")
     responder_id: uuid.UUID = Field(description="Who is asked (its future giver).")
     prompt: str = Field(

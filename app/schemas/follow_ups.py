@@ -11,7 +11,15 @@ from pydantic import ConfigDict, Field
 from app.models.follow_up import (
     FollowUpStatus as FollowUpStatus,  # the status set lives with its table
 )
-from app.schemas.common import ExternalId, Metadata, ResourceRead, UtcDatetime, WriteSchema
+from app.schemas.common import (
+    EXAMPLE_CONVERSATION_ID,
+    EXAMPLE_MANAGER_ID,
+    ExternalId,
+    Metadata,
+    ResourceRead,
+    UtcDatetime,
+    WriteSchema,
+)
 
 _EXAMPLE: dict[str, Any] = {
     "id": "0193a1e0-3333-7000-8000-00000000d001",
@@ -31,6 +39,19 @@ _EXAMPLE: dict[str, Any] = {
 
 
 class FollowUpCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "conversation_id": EXAMPLE_CONVERSATION_ID,
+                    "assignee_id": EXAMPLE_MANAGER_ID,
+                    "due_at": "2030-04-04T09:00:00+02:00",
+                    "note": "Check progress on the public-speaking goal.",
+                }
+            ]
+        }
+    )
+
     conversation_id: uuid.UUID = Field(description="The conversation this follows up on.")
     assignee_id: uuid.UUID = Field(description="Who owns the check-in: a person of your tenant.")
     due_at: UtcDatetime = Field(

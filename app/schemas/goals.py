@@ -9,6 +9,8 @@ from pydantic.config import JsonDict
 
 from app.models.goal import GoalStatus as GoalStatus  # the status set lives with its table
 from app.schemas.common import (
+    EXAMPLE_CONVERSATION_ID,
+    EXAMPLE_EMPLOYEE_ID,
     JSON_INT,
     Day,
     ExternalId,
@@ -61,13 +63,13 @@ class GoalCreate(WriteSchema):
         json_schema_extra={
             "examples": [
                 {
-                    "owner_id": "0193a1e0-1111-7aaa-8bbb-000000000001",
+                    "owner_id": EXAMPLE_EMPLOYEE_ID,
                     "title": "Lead the payments migration",
                     "category": "project",
                     "target_date": "2025-06-30",
                     "success_criteria": "Cut-over done with no P1 incident.",
                     "target_role": "Tech Lead",
-                    "conversation_ids": ["0193a1e5-2222-7ccc-8ddd-000000000042"],
+                    "conversation_ids": [EXAMPLE_CONVERSATION_ID],
                 }
             ]
         }

@@ -11,7 +11,14 @@ from pydantic import ConfigDict, Field
 from app.models.mentorship import (
     MentorshipStatus as MentorshipStatus,  # the status set lives with its table
 )
-from app.schemas.common import ExternalId, Metadata, ResourceRead, WriteSchema
+from app.schemas.common import (
+    EXAMPLE_EMPLOYEE_ID,
+    EXAMPLE_MANAGER_ID,
+    ExternalId,
+    Metadata,
+    ResourceRead,
+    WriteSchema,
+)
 
 _EXAMPLE: dict[str, Any] = {
     "id": "0193a1c2-7d4e-7f00-8a1b-2c3d4e5f6a7b",
@@ -29,6 +36,18 @@ _EXAMPLE: dict[str, Any] = {
 
 
 class MentorshipCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "mentor_id": EXAMPLE_MANAGER_ID,
+                    "mentee_id": EXAMPLE_EMPLOYEE_ID,
+                    "focus": "Growing into a staff engineer role",
+                }
+            ]
+        }
+    )
+
     mentor_id: uuid.UUID = Field(description="The mentor: a person of your tenant.")
     mentee_id: uuid.UUID = Field(description="The mentee: another person of your tenant.")
     focus: str | None = Field(

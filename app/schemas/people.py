@@ -4,7 +4,8 @@ import uuid
 from datetime import datetime
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from app.models.person import PersonStatus as PersonStatus  # the status set lives with its table
 from app.schemas.common import ExternalId, Metadata, ResourceRead, TimeZone, WriteSchema
@@ -26,15 +27,32 @@ class PersonFields(WriteSchema):
     metadata: Metadata = Field(default_factory=dict)
 
 
+# No manager_id and no external_id: "Try it out" succeeds as it is, and again.
+_PERSON_EXAMPLE: JsonDict = {
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "title": "Senior Engineer",
+    "timezone": "Europe/London",
+}
+
+
 class PersonCreate(PersonFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [_PERSON_EXAMPLE]})
+
     external_id: ExternalId | None = None
 
 
 class PersonUpsert(PersonFields):
     """The HRIS sync body: the external id is in the path."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_PERSON_EXAMPLE]})
+
 
 class PersonUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Staff Engineer", "timezone": "Europe/Paris"}]}
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("name", "timezone", "status", "metadata")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
