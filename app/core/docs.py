@@ -17,7 +17,7 @@ from fastapi.openapi.docs import (
 from fastapi.staticfiles import StaticFiles
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from app.core.errors import NotFound
 
@@ -32,6 +32,20 @@ GUIDE_FILE = (
     if (_SOURCE_ROOT / "openapi.md").exists()
     else Path.cwd() / "openapi.md"
 )
+
+# ReDoc's side menu ends with "API docs by Redocly" and the Redocly logo as an <img> from
+# Redocly's CDN, which every visit would fetch (upstream Redocly/redoc#2108). The copy served
+# here has no address for it: the image fails at once without a request, and ReDoc drops it
+# as it does offline (its onError), keeping the text credit and its link.
+_REDOC_JS = "redoc.standalone.js"
+_REDOC_LOGO = b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"'
+
+
+@functools.cache
+def redoc_js() -> bytes:
+    """fastapi-offline's ReDoc bundle without the logo from the CDN (read once)."""
+    return (_ASSETS / _REDOC_JS).read_bytes().replace(_REDOC_LOGO, b'src:""')
+
 
 _GUIDE_STYLE = """
 body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
@@ -73,6 +87,11 @@ def guide_html(title: str) -> str:
 
 
 def install_docs(app: FastAPI) -> None:
+    # Before the static mount, which would otherwise answer this path with the original.
+    @app.get(f"{STATIC_URL}/{_REDOC_JS}", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(redoc_js(), media_type="text/javascript; charset=utf-8")
+
     app.mount(STATIC_URL, StaticFiles(directory=_ASSETS), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
@@ -107,7 +126,7 @@ def install_docs(app: FastAPI) -> None:
         return get_redoc_html(
             openapi_url=f"{root}/openapi.json",
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{STATIC_URL}/redoc.standalone.js",
+            redoc_js_url=f"{root}{STATIC_URL}/{_REDOC_JS}",
             redoc_favicon_url=f"{root}{STATIC_URL}/favicon.png",
             with_google_fonts=False,
         )
