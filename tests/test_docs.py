@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import httpx
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -75,6 +77,19 @@ async def test_redoc_is_served_without_cdn(client: httpx.AsyncClient) -> None:
     assert js.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "cdn.redoc.ly" not in js.text
     assert 'alt:"redocly logo",onError:()=>t(!1),src:""' in js.text
+
+
+async def test_redoc_bundle_is_served_without_the_cdn_logo(client: httpx.AsyncClient) -> None:
+    """ReDoc's side menu would fetch the Redocly logo from Redocly's CDN on every visit; the
+    bundle served has an empty address there and is otherwise fastapi-offline's own."""
+    original = (Path(fastapi_offline.__file__).parent / "static/redoc.standalone.js").read_bytes()
+    logo = b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"'
+    assert original.count(logo) == 1  # when an upgrade drops it, docs.py can stop patching
+    response = await client.get("/static/docs/redoc.standalone.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert response.content == original.replace(logo, b'src:""')
+    assert b"cdn.redoc.ly" not in response.content
 
 
 async def test_swagger_oauth2_redirect_page(client: httpx.AsyncClient) -> None:

@@ -33,6 +33,20 @@ GUIDE_FILE = (
     else Path.cwd() / "openapi.md"
 )
 
+# ReDoc's side menu ends with "API docs by Redocly" and the Redocly logo as an <img> from
+# Redocly's CDN, which every visit would fetch (upstream Redocly/redoc#2108). The copy served
+# here has no address for it: the image fails at once without a request, and ReDoc drops it
+# as it does offline (its onError), keeping the text credit and its link.
+_REDOC_JS = "redoc.standalone.js"
+_REDOC_LOGO = b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"'
+
+
+@functools.cache
+def redoc_js() -> bytes:
+    """fastapi-offline's ReDoc bundle without the logo from the CDN (read once)."""
+    return (_ASSETS / _REDOC_JS).read_bytes().replace(_REDOC_LOGO, b'src:""')
+
+
 _GUIDE_STYLE = """
 body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
        max-width: 60rem; margin: 0 auto; padding: 1rem 2rem 4rem; }
@@ -72,21 +86,9 @@ def guide_html(title: str) -> str:
     )
 
 
-# ReDoc's sidebar shows Redocly's logo from their CDN (offline, a failed request on every
-# visit). An image without a source fails at once and ReDoc then renders nothing there.
-_REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
-
-
-@functools.cache
-def redoc_js() -> bytes:
-    """fastapi-offline's ReDoc bundle, less the one thing it fetches from elsewhere."""
-    source = (_ASSETS / "redoc.standalone.js").read_bytes()
-    return source.replace(_REDOC_CDN_LOGO.encode(), b"")
-
-
 def install_docs(app: FastAPI) -> None:
-    # Before the static mount, which would otherwise serve the bundle as it ships.
-    @app.get(f"{STATIC_URL}/redoc.standalone.js", include_in_schema=False)
+    # Before the static mount, which would otherwise answer this path with the original.
+    @app.get(f"{STATIC_URL}/{_REDOC_JS}", include_in_schema=False)
     async def redoc_bundle() -> Response:
         return Response(
             redoc_js(),
@@ -128,7 +130,7 @@ def install_docs(app: FastAPI) -> None:
         return get_redoc_html(
             openapi_url=f"{root}/openapi.json",
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{STATIC_URL}/redoc.standalone.js",
+            redoc_js_url=f"{root}{STATIC_URL}/{_REDOC_JS}",
             redoc_favicon_url=f"{root}{STATIC_URL}/favicon.png",
             with_google_fonts=False,
         )
