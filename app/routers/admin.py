@@ -21,7 +21,7 @@ from app.schemas.tenants import (
 )
 from app.services import tenants as service
 
-router = api_router(prefix="/v1/admin", tags=["admin"], dependencies=[AdminAuth])
+router = api_router(scoped=False, prefix="/v1/admin", tags=["admin"], dependencies=[AdminAuth])
 
 
 @router.post(

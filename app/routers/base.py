@@ -37,6 +37,9 @@ class IndexedRouter(APIRouter):
         return super().matches(scope)
 
 
-def api_router(**kwargs: Any) -> APIRouter:
-    responses = {**problem_responses(401, 422, 429, 500, 503), **kwargs.pop("responses", {})}
+def api_router(*, scoped: bool = True, **kwargs: Any) -> APIRouter:
+    """A router of transactional routes documenting the errors every one of them can return
+    (403 where API keys with scopes reach it: a key without the route's scope)."""
+    common = (401, 403, 422, 429, 500, 503) if scoped else (401, 422, 429, 500, 503)
+    responses = {**problem_responses(*common), **kwargs.pop("responses", {})}
     return IndexedRouter(route_class=TransactionalRoute, responses=responses, **kwargs)
