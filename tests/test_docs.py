@@ -187,6 +187,7 @@ async def test_problem_examples_name_their_status_and_code(client: httpx.AsyncCl
     assert {status: (e["status"], e["code"]) for status, e in examples.items()} == {
         "400": (400, "bad_request"),
         "401": (401, "unauthorized"),
+        "403": (403, "forbidden"),
         "404": (404, "not_found"),
         "409": (409, "invalid_transition"),
         "415": (415, "unsupported_media_type"),
