@@ -82,6 +82,12 @@ class ActionPlanCreate(WriteSchema):
 
 
 class ActionPlanUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"title": "Steps towards leading the payments migration (Q3)"}]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("title", "owner_id", "status", "metadata")
     title: str | None = Field(default=None, min_length=1, max_length=300)
     owner_id: uuid.UUID | None = None
@@ -125,6 +131,12 @@ class ActionItemCreate(WriteSchema):
 
 
 class ActionItemUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"support_needed": "Manager to arrange the rota swap before the 15th."}]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("title", "assignee_id", "status", "position", "metadata")
     title: str | None = Field(default=None, min_length=1, max_length=300)
     assignee_id: uuid.UUID | None = None

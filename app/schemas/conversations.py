@@ -146,6 +146,17 @@ class ConversationCreate(WriteSchema):
 class ConversationUpdate(WriteSchema):
     """Fields a PATCH may change; which ones depends on the status (see the guide)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "location": "Room 4.2",
+                    "employee_objectives": "Understand what a staff role asks of me.",
+                }
+            ]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("kind", "duration_minutes", "timezone", "metadata")
 
     kind: ConversationKind | None = None
@@ -280,6 +291,12 @@ class AgendaItemCreate(WriteSchema):
 
 
 class AgendaItemUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"discussed": True, "notes": "Agreed to revisit after the Q3 review."}]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("topic", "category", "position", "discussed", "metadata")
     topic: Topic | None = None
     category: AgendaCategory | None = None
@@ -332,6 +349,14 @@ class NoteCreate(WriteSchema):
 
 
 class NoteUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"body": "Ada wants to lead the next design review; Grace will pair with her."}
+            ]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("body", "metadata")
     body: NoteBody | None = None
     external_id: ExternalId | None = None

@@ -104,6 +104,14 @@ class FeedbackCreate(WriteSchema):
 
 
 class FeedbackUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"body": "Clear, calm incident write-up; the timeline made the review easy."}
+            ]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("kind", "body", "visibility", "metadata")
     kind: FeedbackKind | None = None
     body: str | None = Field(default=None, min_length=1, max_length=20_000)
@@ -167,6 +175,12 @@ class FeedbackRequestCreate(WriteSchema):
 
 
 class FeedbackRequestUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"prompt": "What should I keep doing when I lead design reviews?"}]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("prompt", "due_at", "metadata")
     prompt: str | None = Field(
         default=None, min_length=1, max_length=5_000, description="Only while `open`."

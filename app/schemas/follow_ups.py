@@ -66,6 +66,12 @@ class FollowUpCreate(WriteSchema):
 
 
 class FollowUpUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"note": "Check in on the mentoring pairing after two sessions."}]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("due_at", "assignee_id", "metadata")
     due_at: UtcDatetime | None = Field(
         default=None, description="Only while `pending`; re-arms the due/overdue events."

@@ -99,6 +99,12 @@ class GoalCreate(WriteSchema):
 class GoalUpdate(WriteSchema):
     """The owner is fixed at creation; the status moves only through the action routes."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"success_criteria": "Leads two design reviews end to end this half."}]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = (
         "title",
         "category",

@@ -63,6 +63,10 @@ class MentorshipCreate(WriteSchema):
 
 
 class MentorshipUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"focus": "System design and technical leadership"}]}
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("metadata",)
     focus: str | None = Field(default=None, max_length=2_000)
     external_id: ExternalId | None = None

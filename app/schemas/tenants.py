@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.models.tenant import Tenant
 from app.schemas.common import JSON_INT, Metadata, ReadSchema, WriteSchema
@@ -45,6 +45,10 @@ Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
 
 
 class TenantSettingsUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"follow_up_reminder_lead_minutes": 1440}]}
+    )
+
     non_null: ClassVar[tuple[str, ...]] = (
         "follow_up_reminder_lead_minutes",
         "follow_up_overdue_grace_minutes",
@@ -56,6 +60,10 @@ class TenantSettingsUpdate(WriteSchema):
 
 
 class TenantUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"settings": {"follow_up_reminder_lead_minutes": 1440}}]}
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("name", "metadata")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     metadata: Metadata | None = None

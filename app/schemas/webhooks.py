@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.core.event_types import EVENT_TYPES
 from app.models.webhook import (
@@ -91,6 +91,12 @@ class WebhookEndpointCreate(WriteSchema):
 
 
 class WebhookEndpointUpdate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"description": "Workday sync (production)", "enabled": True}]
+        }
+    )
+
     non_null: ClassVar[tuple[str, ...]] = ("url", "event_types", "payload", "enabled", "metadata")
     url: WebhookUrl | None = None
     description: str | None = Field(default=None, max_length=500)
