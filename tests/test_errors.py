@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import TenantKey
+from tests.live_server import serving
 
 PROBLEM_KEYS = {"type", "title", "status", "code", "instance", "request_id"}
 GENERATED_ID = re.compile(r"^req_[0-9a-f]{32}$")
@@ -304,15 +304,7 @@ async def test_a_500_keeps_the_connection_open(
     """Over a real server: after an unhandled error's 500, the same keep-alive connection
     answers the next request (it used to be closed, and the next request reset)."""
     app = _app_with_crashing_route(settings, engine, sessionmaker)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):  # bounded: 5 s at most
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with serving(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         status, headers = await _exchange(reader, writer, "/boom")
         assert status == 500
@@ -323,9 +315,6 @@ async def test_a_500_keeps_the_connection_open(
         assert (await _exchange(reader, writer, "/v1/no-such-route"))[0] == 404
         assert (await _exchange(reader, writer, "/healthz"))[0] == 200
         writer.close()
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def test_415_for_a_body_that_is_not_json(

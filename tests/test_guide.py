@@ -35,12 +35,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ADMIN_TOKEN, steady_keys
+from tests.live_server import serving
 from tests.webhook_receiver import running_receiver
 
 GUIDE = Path(__file__).resolve().parents[1] / "openapi.md"
@@ -301,19 +301,8 @@ async def server_url(
     committed_app_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[str]:
     app = steady_keys(create_app(settings, engine=engine, sessionmaker=committed_app_sessionmaker))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(1000):  # bounded: 10 s at most
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with serving(app) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def run_curl(script: str, env: dict[str, str]) -> str:

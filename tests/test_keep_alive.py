@@ -8,12 +8,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import TenantKey, steady_keys
+from tests.live_server import serving
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -23,21 +23,10 @@ async def connection(
     settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[Connection]:
     app = steady_keys(create_app(settings, engine=engine, sessionmaker=sessionmaker))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):  # bounded: 5 s at most
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with serving(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         yield reader, writer
         writer.close()
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def exchange(
