@@ -104,6 +104,35 @@ def add_rate_limit_headers(schema: dict[str, Any]) -> None:
                     headers["Retry-After"] = refs["Retry-After"]
 
 
+ACTING_PERSON_PARAMETER = {
+    "name": "Acting-Person",
+    "in": "header",
+    "required": False,
+    "description": "Act for this person of your tenant: the answer is exactly what they may "
+    "see, and a write is checked against what they may do (403 `not_permitted` otherwise). "
+    "Without it the key acts as the platform. An id that is not a person of your tenant is a "
+    '422 naming this header. See "Who sees what" in the guide.',
+    "schema": {"type": "string", "format": "uuid"},
+    "example": "0193a1e5-1111-7aaa-8bbb-000000000001",
+}
+
+
+def add_acting_person(schema: dict[str, Any]) -> None:
+    """Every operation authenticated by an API key takes ``Acting-Person``: one shared
+    parameter, referenced (``app/core/auth.py`` reads it)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("parameters", {})["ActingPerson"] = ACTING_PERSON_PARAMETER
+    unprocessable = problem_responses(422)[422]
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if {"ApiKey": []} not in operation.get("security", []):
+                continue
+            parameters = operation.setdefault("parameters", [])
+            parameters.append({"$ref": "#/components/parameters/ActingPerson"})
+            answer = {k: v for k, v in unprocessable.items() if k != "model"}
+            operation["responses"].setdefault("422", answer)
+
+
 def _refer_time_zones(node: Any) -> None:
     """Turn each time zone field's marker into a reference to the component (a field's
     own description and default stay beside it)."""
@@ -343,6 +372,7 @@ def create_app(
                     for status in (400, 415):
                         answer = {k: v for k, v in documented[status].items() if k != "model"}
                         operation["responses"].setdefault(str(status), answer)
+        add_acting_person(schema)
         add_rate_limit_headers(schema)
         declare_no_security(schema)
         plain_optional_parameters(schema)

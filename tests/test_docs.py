@@ -221,6 +221,7 @@ async def test_optional_header_and_query_parameters_are_plain(client: httpx.Asyn
         for p in schema["paths"]["/v1/people"]["post"]["parameters"]
         + schema["paths"]["/v1/people"]["get"]["parameters"]
         + schema["paths"]["/v1/people/{person_id}"]["patch"]["parameters"]
+        if "$ref" not in p
     }
     idempotency_key = parameters["header", "Idempotency-Key"]
     assert idempotency_key["required"] is False
@@ -235,6 +236,9 @@ async def test_optional_header_and_query_parameters_are_plain(client: httpx.Asyn
     assert parameters["query", "updated_since"]["schema"]["type"] == "string"
     for _, _, op in _operations(schema):
         for parameter in op.get("parameters", []):
+            if "$ref" in parameter:
+                assert parameter == {"$ref": "#/components/parameters/ActingPerson"}
+                continue
             assert "anyOf" not in parameter["schema"], (op["operationId"], parameter["name"])
 
 

@@ -46,12 +46,14 @@ async def test_events_are_listed_in_order_with_snapshots(
         "subject_type",
         "subject_id",
         "data",
+        "actor",
         "api_key_id",
     }
     assert first["subject_type"] == "person"
     assert first["subject_id"] == first["data"]["id"]
     assert events[3]["subject_id"] == first["subject_id"]
     assert first["api_key_id"] == str(tenant.key_id)
+    assert first["actor"] == {"api_key_id": str(tenant.key_id), "person_id": None}
     person = await client.get(f"/v1/people/{first['subject_id']}", headers=tenant.headers)
     assert events[3]["data"] == person.json()
 

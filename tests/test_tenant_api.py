@@ -26,6 +26,7 @@ async def test_tenant_settings_can_be_tuned(
         "follow_up_reminder_lead_minutes": 1440,
         "follow_up_overdue_grace_minutes": 1440,
         "conversation_reminder_lead_minutes": 60,
+        "managers_see_reports": "chain",
     }
     response = await client.patch(
         "/v1/tenant",
@@ -44,6 +45,15 @@ async def test_tenant_settings_can_be_tuned(
     assert refused.json()["errors"][0]["pointer"] == (
         "/body/settings/follow_up_reminder_lead_minutes"
     )
+    direct = await client.patch(
+        "/v1/tenant", json={"settings": {"managers_see_reports": "direct"}}, headers=auth
+    )
+    assert direct.json()["settings"]["managers_see_reports"] == "direct"
+    unknown = await client.patch(
+        "/v1/tenant", json={"settings": {"managers_see_reports": "skip"}}, headers=auth
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["pointer"] == "/body/settings/managers_see_reports"
     nulled = await client.patch(
         "/v1/tenant", json={"settings": {"follow_up_reminder_lead_minutes": None}}, headers=auth
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
 
@@ -11,13 +13,28 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.core.db import RequestDb
 from app.core.deps import AppSettings
-from app.core.errors import Forbidden, RateLimited, Unauthorized
+from app.core.errors import (
+    Forbidden,
+    NotPermitted,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
 from app.core.keycache import KeyCache, KeyEntry, Principal
 from app.core.ratelimit import RateLimits
 from app.core.security import KEY_PREFIX, hash_api_key
 from app.models.base import utcnow
 
-__all__ = ["CurrentPrincipal", "Principal", "ReadKey", "WebhooksKey", "WriteKey"]
+__all__ = [
+    "CurrentPrincipal",
+    "PlatformPrincipal",
+    "PlatformReadKey",
+    "PlatformWriteKey",
+    "Principal",
+    "ReadKey",
+    "WebhooksKey",
+    "WriteKey",
+]
 
 admin_bearer = HTTPBearer(
     auto_error=False,
@@ -109,18 +126,63 @@ async def record_use(request: Request, db: RequestDb) -> None:
     entry.last_used_at = now
 
 
+ACTING_PERSON = "Acting-Person"
+ACTING_PERSON_POINTER = "/header/Acting-Person"
+
+ACTING_SQL = (
+    "SELECT t.managers_see_reports FROM people p JOIN tenants t ON t.id = p.tenant_id "
+    "WHERE p.id = $1 AND p.tenant_id = $2"
+)
+
+
+async def acting_as(request: Request, principal: Principal) -> Principal:
+    """``principal`` acting for the person the ``Acting-Person`` header names (a person of
+    its tenant, else 422 naming the header), or unchanged without the header."""
+    header = request.headers.get("acting-person")
+    if header is None:
+        return principal
+    try:
+        person_id = uuid.UUID(header)
+    except ValueError:
+        raise ValidationFailed.field(
+            ACTING_PERSON_POINTER, "Acting-Person must be a person id (a UUID).", "uuid_parsing"
+        ) from None
+    if principal.person_id is not None:
+        if person_id != principal.person_id:
+            raise NotPermitted(
+                "A person session acts for its own person only; leave out Acting-Person "
+                "or name that person."
+            )
+        return principal
+    db: RequestDb = request.state.db
+    reports = await (await db.raw()).fetchval(ACTING_SQL, person_id, principal.tenant_id)
+    if reports is None:
+        raise ValidationFailed.field(
+            ACTING_PERSON_POINTER,
+            f"No person with id {person_id} in this tenant.",
+            "unknown_reference",
+        )
+    acting = replace(principal, person_id=person_id, reports=reports)
+    request.state.principal = acting
+    return acting
+
+
 class ApiKey(HTTPBearer):
     """The API key dependency, as one callable: the ``ApiKey`` bearer scheme in the OpenAPI
-    document (it is a ``SecurityBase``), and reading the header, authenticating and checking
-    ``scope`` in one call (FastAPI resolves a nested dependency per level, at a cost)."""
+    document (it is a ``SecurityBase``), and reading the header, authenticating, checking
+    ``scope`` and resolving ``Acting-Person`` in one call (FastAPI resolves a nested
+    dependency per level, at a cost). ``platform_only`` routes (webhooks, tenant settings,
+    person sessions, the people directory's writes) refuse a key acting for a person: 403
+    ``not_permitted``."""
 
-    def __init__(self, scope: str | None) -> None:
+    def __init__(self, scope: str | None, *, platform_only: bool = False) -> None:
         super().__init__(
             auto_error=False,
             scheme_name="ApiKey",
             description="A tenant API key: `Authorization: Bearer cck_live_…`.",
         )
         self.scope = scope
+        self.platform_only = platform_only
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         principal = await authenticate(request, await super().__call__(request))
@@ -131,13 +193,20 @@ class ApiKey(HTTPBearer):
             and not (scope == "read" and "write" in scopes)
         ):
             raise Forbidden(f"This API key lacks the '{scope}' scope.")
+        principal = await acting_as(request, principal)
+        if self.platform_only and principal.person_id is not None:
+            raise NotPermitted("Only the platform may do this; it cannot be done as a person.")
         return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(ApiKey(None))]
 ReadKey = Annotated[Principal, Depends(ApiKey("read"))]  # ``write`` includes ``read``
 WriteKey = Annotated[Principal, Depends(ApiKey("write"))]
-WebhooksKey = Annotated[Principal, Depends(ApiKey("webhooks"))]
+WebhooksKey = Annotated[Principal, Depends(ApiKey("webhooks", platform_only=True))]
+# Routes only the platform may call: a key acting for a person is refused (403).
+PlatformPrincipal = Annotated[Principal, Depends(ApiKey(None, platform_only=True))]
+PlatformReadKey = Annotated[Principal, Depends(ApiKey("read", platform_only=True))]
+PlatformWriteKey = Annotated[Principal, Depends(ApiKey("write", platform_only=True))]
 
 
 async def require_admin(

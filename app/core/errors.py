@@ -90,6 +90,13 @@ class Forbidden(ProblemError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
+class NotPermitted(Forbidden):
+    """The acting person sees the resource but may not do this to it (checked before any
+    state-transition rule)."""
+
+    code, title = "not_permitted", "Not permitted"
+
+
 class NotFound(ProblemError):
     status, code, title = 404, "not_found", "Not found"
 

@@ -32,11 +32,17 @@ PING_INTERVAL = 30.0
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key, its tenant and what it may do."""
+    """Who is calling: the key, its tenant and what it may do; ``person_id`` is the person
+    the key acts for (``Acting-Person`` header or a person session token), None when it
+    acts as the platform. ``reports`` is the tenant's ``managers_see_reports`` setting
+    (``none``, ``direct`` or ``chain``), read with the person."""
 
     tenant_id: uuid.UUID
     api_key_id: uuid.UUID
     scopes: frozenset[str]
+    person_id: uuid.UUID | None = None
+    reports: str = "chain"
+    person_session_id: uuid.UUID | None = None
 
 
 @dataclass

@@ -67,6 +67,8 @@ class Conversation(TenantResource, table=True):
     reschedule_count: int = Field(default=0)
     employee_prepared_at: datetime | None = _ts()
     facilitator_prepared_at: datetime | None = _ts()
+    # When sealed agenda items became shared (both prepared, or the start passed).
+    preparation_revealed_at: datetime | None = _ts()
     completed_at: datetime | None = _ts()
     canceled_at: datetime | None = _ts()
     cancel_reason: str | None = Field(default=None, max_length=2000)
@@ -102,6 +104,7 @@ class AgendaItem(TenantResource, table=True):
             name="category",
         ),
         sa.CheckConstraint("position >= 0", name="position"),
+        sa.CheckConstraint("visibility IN ('shared', 'sealed')", name="visibility"),
     )
 
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
@@ -111,6 +114,10 @@ class AgendaItem(TenantResource, table=True):
     position: int = Field(default=0)
     discussed: bool = Field(default=False)
     notes: str | None = Field(default=None, max_length=10_000)
+    # ``sealed``: only its author sees it until the conversation's preparation is revealed.
+    visibility: str = Field(
+        default="shared", max_length=10, sa_column_kwargs={"server_default": "shared"}
+    )
 
 
 class ConversationNote(TenantResource, table=True):

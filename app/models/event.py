@@ -32,6 +32,8 @@ class Event(SQLModel, table=True):
     subject_id: uuid.UUID
     data: dict[str, Any] = Field(sa_type=JSONB)
     api_key_id: uuid.UUID | None = Field(default=None)
+    # The person the key acted for (Acting-Person or a person session); None: the platform.
+    person_id: uuid.UUID | None = Field(default=None)
     txid: int = Field(
         sa_type=sa.BigInteger,
         sa_column_kwargs={"server_default": CURRENT_TXID},

@@ -2,16 +2,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from app.models.base import MetadataField, TimestampField, uuid7
+from app.models.base import MetadataField, TimestampField, sql_in, uuid7
+
+ManagersSeeReports = Literal["none", "direct", "chain"]
 
 
 class Tenant(SQLModel, table=True):
     __tablename__ = "tenants"
+    __table_args__ = (
+        sa.CheckConstraint(
+            sql_in("managers_see_reports", ManagersSeeReports), name="managers_see_reports"
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     name: str = Field(max_length=200)
@@ -25,6 +32,10 @@ class Tenant(SQLModel, table=True):
     )
     conversation_reminder_lead_minutes: int = Field(
         default=60, sa_column_kwargs={"server_default": sa.text("60")}
+    )
+    # Who of an employee's management chain sees their conversations, goals and plans.
+    managers_see_reports: str = Field(
+        default="chain", max_length=10, sa_column_kwargs={"server_default": "chain"}
     )
     created_at: datetime = TimestampField()
     updated_at: datetime = TimestampField()

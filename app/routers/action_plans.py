@@ -76,7 +76,7 @@ async def list_action_plans(
     """Action plans, newest first, each with its items and completion."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         owner_id=owner_id,
         goal_id=goal_id,
@@ -96,7 +96,7 @@ async def list_action_plans(
 )
 async def get_action_plan(plan_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One plan with its items (by position) and completion, and an `ETag`."""
-    return service.PLANS.answer(await service.PLANS.one(db, principal.tenant_id, plan_id))
+    return service.PLANS.answer(await service.PLANS.one(db, principal, plan_id))
 
 
 @router.patch(
@@ -193,7 +193,7 @@ async def get_action_item(
     plan_id: uuid.UUID, item_id: uuid.UUID, principal: ReadKey, db: Db
 ) -> Response:
     """One item, with an `ETag` to send back as `If-Match` when updating."""
-    row = await service.fetch_item(db, principal.tenant_id, plan_id, item_id)
+    row = await service.fetch_item(db, principal, plan_id, item_id)
     return service.ITEMS.answer(row)
 
 
@@ -264,7 +264,7 @@ async def list_all_action_items(
     """Action items of every plan, newest first: what someone owes, and by when."""
     rows = await service.fetch_all_items(
         db,
-        principal.tenant_id,
+        principal,
         params,
         assignee_id=assignee_id,
         status=status,

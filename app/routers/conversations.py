@@ -93,7 +93,7 @@ async def list_conversations(
     """Conversations with their agendas, newest first."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         employee_id=employee_id,
         facilitator_id=facilitator_id,
@@ -116,7 +116,7 @@ async def list_conversations(
 )
 async def get_conversation(conversation_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One conversation with its agenda, reschedule history and preparation state."""
-    return service.READER.answer(await service.READER.one(db, principal.tenant_id, conversation_id))
+    return service.READER.answer(await service.READER.one(db, principal, conversation_id))
 
 
 @router.patch(

@@ -71,7 +71,7 @@ async def list_feedback(
     """Feedback, newest first. Filter with `visible_to` before showing it to someone."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         recipient_id=recipient_id,
         giver_id=giver_id,
@@ -94,7 +94,7 @@ async def list_feedback(
 )
 async def get_feedback(feedback_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One piece of feedback, with an `ETag` to send back as `If-Match` when updating."""
-    return service.READER.answer(await service.READER.one(db, principal.tenant_id, feedback_id))
+    return service.READER.answer(await service.READER.one(db, principal, feedback_id))
 
 
 @router.patch(

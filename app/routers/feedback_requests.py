@@ -73,7 +73,7 @@ async def list_feedback_requests(
     """Feedback requests, newest first."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         requester_id=requester_id,
         responder_id=responder_id,
@@ -92,7 +92,7 @@ async def list_feedback_requests(
 )
 async def get_feedback_request(request_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One feedback request, with an `ETag` to send back as `If-Match` when updating."""
-    return service.READER.answer(await service.READER.one(db, principal.tenant_id, request_id))
+    return service.READER.answer(await service.READER.one(db, principal, request_id))
 
 
 @router.patch(

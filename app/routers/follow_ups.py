@@ -73,7 +73,7 @@ async def list_follow_ups(
     """Follow-ups, newest first."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         conversation_id=conversation_id,
         assignee_id=assignee_id,
@@ -94,7 +94,7 @@ async def list_follow_ups(
 )
 async def get_follow_up(follow_up_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One follow-up, with an `ETag` to send back as `If-Match` when updating."""
-    return service.READER.answer(await service.READER.one(db, principal.tenant_id, follow_up_id))
+    return service.READER.answer(await service.READER.one(db, principal, follow_up_id))
 
 
 @router.patch(

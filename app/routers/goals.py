@@ -67,7 +67,7 @@ async def list_goals(
     """Goals, newest first, each with its `conversation_ids`."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         owner_id=owner_id,
         status=status,
@@ -87,7 +87,7 @@ async def list_goals(
 )
 async def get_goal(goal_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One goal, with an `ETag` to send back as `If-Match` when updating."""
-    return service.READER.answer(await service.READER.one(db, principal.tenant_id, goal_id))
+    return service.READER.answer(await service.READER.one(db, principal, goal_id))
 
 
 @router.patch(

@@ -69,7 +69,7 @@ async def list_mentorships(
     """Mentorships, newest first."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         mentor_id=mentor_id,
         mentee_id=mentee_id,
@@ -89,7 +89,7 @@ async def list_mentorships(
 )
 async def get_mentorship(mentorship_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One mentorship, with an `ETag` to send back as `If-Match` when updating."""
-    return service.READER.answer(await service.READER.one(db, principal.tenant_id, mentorship_id))
+    return service.READER.answer(await service.READER.one(db, principal, mentorship_id))
 
 
 @router.patch(

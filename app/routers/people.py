@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Response, status
 
-from app.core.auth import ReadKey, WriteKey
+from app.core.auth import PlatformWriteKey, ReadKey
 from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
@@ -30,7 +30,7 @@ router = api_router(prefix="/v1/people", tags=["people"])
     responses=problem_responses(409),
 )
 async def create_person(
-    body: PersonCreate, response: Response, principal: WriteKey, session: Session
+    body: PersonCreate, response: Response, principal: PlatformWriteKey, session: Session
 ) -> PersonRead:
     """Create an employee, manager or mentor. `manager_id` must be a person of your tenant."""
     person = await service.create(session, principal, body)
@@ -59,7 +59,7 @@ async def list_people(
     """People, newest first."""
     rows = await service.fetch_page(
         db,
-        principal.tenant_id,
+        principal,
         params,
         manager_id=manager_id,
         status=status,
@@ -78,7 +78,7 @@ async def list_people(
 )
 async def get_person(person_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One person, with an `ETag` to send back as `If-Match` when updating."""
-    return service.READER.answer(await service.READER.one(db, principal.tenant_id, person_id))
+    return service.READER.answer(await service.READER.one(db, principal, person_id))
 
 
 @router.patch(
@@ -91,7 +91,7 @@ async def update_person(
     person_id: uuid.UUID,
     body: PersonUpdate,
     response: Response,
-    principal: WriteKey,
+    principal: PlatformWriteKey,
     session: Session,
     if_match: IfMatch = None,
 ) -> PersonRead:
@@ -115,7 +115,7 @@ async def upsert_person(
     external_id: Annotated[str, Path(min_length=1, max_length=255)],
     body: PersonUpsert,
     response: Response,
-    principal: WriteKey,
+    principal: PlatformWriteKey,
     session: Session,
 ) -> PersonRead:
     """The HRIS sync path: creates the person (201) or replaces their fields (200)."""
@@ -139,7 +139,7 @@ async def upsert_person(
 )
 async def delete_person(
     person_id: uuid.UUID,
-    principal: WriteKey,
+    principal: PlatformWriteKey,
     session: Session,
     if_match: IfMatch = None,
     erase: Annotated[

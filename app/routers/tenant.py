@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from app.core.auth import CurrentPrincipal, WriteKey
+from app.core.auth import PlatformPrincipal, PlatformWriteKey
 from app.core.deps import Db, Session
 from app.core.rows import json_response
 from app.routers.base import api_router
@@ -20,13 +20,15 @@ router = api_router(prefix="/v1", tags=["tenant"])
     summary="Get your tenant",
     response_model=TenantRead,
 )
-async def get_tenant(principal: CurrentPrincipal, db: Db) -> Response:
+async def get_tenant(principal: PlatformPrincipal, db: Db) -> Response:
     """The tenant the API key belongs to: the smallest authenticated call."""
     return json_response(service.TENANT(await service.fetch(db, principal.tenant_id)))
 
 
 @router.patch("/tenant", operation_id="update_current_tenant", summary="Update your tenant")
-async def update_tenant(body: TenantUpdate, principal: WriteKey, session: Session) -> TenantRead:
+async def update_tenant(
+    body: TenantUpdate, principal: PlatformWriteKey, session: Session
+) -> TenantRead:
     """Rename the tenant, change its metadata, or tune when the scheduler sends reminders."""
     tenant = await service.get(session, principal.tenant_id)
     changes = body.model_dump(exclude_unset=True)

@@ -9,6 +9,19 @@ from pydantic import BaseModel, Field
 from app.schemas.common import ReadSchema
 
 
+class EventActor(ReadSchema):
+    """Who made the change."""
+
+    api_key_id: uuid.UUID | None = Field(
+        description="The API key (or the key that minted the person session) that made the "
+        "change; null for scheduler events."
+    )
+    person_id: uuid.UUID | None = Field(
+        description="The person the key acted for (`Acting-Person` or a person session); "
+        "null when the platform acted, and for scheduler events."
+    )
+
+
 class EventRead(ReadSchema):
     id: uuid.UUID = Field(description="Sortable event id; pass as `after` to resume polling.")
     type: str = Field(examples=["conversation.completed"])
@@ -19,8 +32,9 @@ class EventRead(ReadSchema):
         description="The resource as the API returned it after the change (private notes "
         "are never included)."
     )
+    actor: EventActor
     api_key_id: uuid.UUID | None = Field(
-        description="The API key that made the change; null for scheduler events."
+        description="Deprecated: the same as `actor.api_key_id`.", deprecated=True
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.models.tenant import Tenant
+from app.models.tenant import ManagersSeeReports, Tenant
 from app.schemas.common import JSON_INT, Metadata, ReadSchema, WriteSchema
 
 Scope = Literal["read", "write", "webhooks"]
@@ -39,6 +39,12 @@ class TenantSettings(ReadSchema):
         description="`conversation.reminder` fires this long before a scheduled conversation.",
         examples=[60],
     )
+    managers_see_reports: ManagersSeeReports = Field(
+        description="Which managers of an employee see the employee's conversations, goals "
+        "and action plans when they act (`Acting-Person`): `none`, their `direct` manager, or "
+        "their whole management `chain` (every manager above them).",
+        examples=["chain"],
+    )
 
 
 Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
@@ -53,10 +59,12 @@ class TenantSettingsUpdate(WriteSchema):
         "follow_up_reminder_lead_minutes",
         "follow_up_overdue_grace_minutes",
         "conversation_reminder_lead_minutes",
+        "managers_see_reports",
     )
     follow_up_reminder_lead_minutes: Minutes | None = None
     follow_up_overdue_grace_minutes: Minutes | None = None
     conversation_reminder_lead_minutes: Minutes | None = None
+    managers_see_reports: ManagersSeeReports | None = None
 
 
 class TenantUpdate(WriteSchema):

@@ -37,7 +37,7 @@ from app.schemas.action_plans import (
     ActionPlanRead,
     ActionPlanUpdate,
 )
-from app.services import events
+from app.services import events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -140,7 +140,7 @@ async def get_for_write(
     return check_if_match(if_match, await get(session, tenant_id, plan_id, for_update=True))
 
 
-ITEMS = Reader(ActionItem, Shape(ActionItemRead))
+ITEMS = Reader(ActionItem, Shape(ActionItemRead), visible=visibility.ACTION_ITEMS)
 
 
 def _completion(row: Record) -> dict[str, Any]:
@@ -159,12 +159,13 @@ PLANS = Reader(
     ),
     extra=", ARRAY(SELECT i FROM action_items i WHERE i.plan_id = t.id "
     "ORDER BY i.position, i.id) AS plan_items",
+    visible=visibility.ACTION_PLANS,
 )
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     owner_id: uuid.UUID | None = None,
@@ -174,13 +175,13 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of plans with their items, newest first: one statement."""
-    where = PLANS.where(tenant_id)
+    where = PLANS.where(principal)
     where.filter("t.owner_id = {}", owner_id)
     where.filter("t.goal_id = {}", goal_id)
     where.filter("t.conversation_id = {}", conversation_id)
     where.filter("t.status = {}", status)
     where.filter("t.updated_at >= {}", updated_since)
-    return await PLANS.page(db, where, params)
+    return await PLANS.page(db, where, params, principal)
 
 
 async def update(
@@ -319,17 +320,28 @@ async def list_items(
 
 
 _ITEM_IN_PLAN = (
-    "SELECT EXISTS (SELECT FROM action_plans WHERE id = $1 AND tenant_id = $3) AS plan_found, "
-    "t.* FROM (SELECT) AS one LEFT JOIN action_items t ON t.id = $2 AND t.tenant_id = $3"
+    "SELECT EXISTS (SELECT FROM action_plans t WHERE t.id = $1 AND t.tenant_id = $3{visible}) "
+    "AS plan_found, t.* FROM (SELECT) AS one LEFT JOIN action_items t ON t.id = $2 "
+    "AND t.tenant_id = $3"
 )
 
 
+def _item_in_plan(principal: Principal) -> str:
+    condition = visibility.ACTION_PLANS.condition(principal.reports)
+    if principal.person_id is None or condition is None:
+        return _ITEM_IN_PLAN.format(visible="")
+    return _ITEM_IN_PLAN.format(visible=" AND " + condition.format("$4", "$3"))
+
+
 async def fetch_item(
-    db: RequestDb, tenant_id: uuid.UUID, plan_id: uuid.UUID, item_id: uuid.UUID
+    db: RequestDb, principal: Principal, plan_id: uuid.UUID, item_id: uuid.UUID
 ) -> asyncpg.Record:
-    """An item of a plan of the caller's tenant, in one statement; the same 404s as
-    ``get`` then ``get_item``."""
-    row = await (await db.raw()).fetchrow(_ITEM_IN_PLAN, plan_id, item_id, tenant_id)
+    """An item of a plan the acting person sees, in one statement; the same 404s as
+    ``get`` then ``get_item`` (an item is visible with its plan)."""
+    args = [plan_id, item_id, principal.tenant_id]
+    if principal.person_id is not None:
+        args.append(principal.person_id)
+    row = await (await db.raw()).fetchrow(_item_in_plan(principal), *args)
     assert row is not None
     if not row["plan_found"]:
         raise NotFound(f"No action plan with id {plan_id}.")
@@ -342,7 +354,7 @@ async def fetch_item(
 
 async def fetch_all_items(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     assignee_id: uuid.UUID | None = None,
@@ -351,12 +363,12 @@ async def fetch_all_items(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """Items across plans, newest first: "what does this person owe"; one statement."""
-    where = ITEMS.where(tenant_id)
+    where = ITEMS.where(principal)
     where.filter("t.assignee_id = {}", assignee_id)
     where.filter("t.status = {}", status)
     where.filter("t.due_date < {}", due_before)
     where.filter("t.updated_at >= {}", updated_since)
-    return await ITEMS.page(db, where, params)
+    return await ITEMS.page(db, where, params, principal)
 
 
 async def update_item(

@@ -16,10 +16,12 @@ from sqlmodel import SQLModel
 
 from app.core.db import RequestDb
 from app.core.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.core.keycache import Principal
 from app.core.pagination import PageParams, keyset_sql, page_response
 from app.core.rows import Record, Shape, etag_for, json_response
 from app.core.sql import Where
 from app.models.base import utcnow
+from app.services.visibility import Rule, session_raw
 
 
 class Owned(Protocol):
@@ -43,41 +45,67 @@ class Reader:
     Writes answer through it too (``reread``); ``tests/test_reads.py`` checks a write's
     pydantic answer equals the reads' JSON."""
 
-    def __init__(self, model: type[SQLModel], shape: Shape, extra: str = "") -> None:
+    def __init__(
+        self, model: type[SQLModel], shape: Shape, extra: str = "", visible: Rule | None = None
+    ) -> None:
         table: str = model.__tablename__  # type: ignore[assignment]
         self.label = _label(model)
         self.shape = shape
+        self.visible = visible
+        # ``{viewer}`` in ``extra`` stands for the acting person (NULL for the platform),
+        # e.g. to leave out child rows only their author sees.
+        self.viewer_in_extra = "{viewer}" in extra
         # B608: the table name and extra columns are constants of ours
         self.select = f"SELECT t.*{extra} FROM {table} t WHERE "  # nosec B608
 
-    async def one(self, db: RequestDb, tenant_id: uuid.UUID, ident: uuid.UUID) -> asyncpg.Record:
-        """The row with this id in the caller's tenant (404 if missing or another's)."""
-        row = await (await db.raw()).fetchrow(
-            self.select + "t.id = $1 AND t.tenant_id = $2", ident, tenant_id
-        )
+    def _select(self, where: Where, principal: Principal | None) -> str:
+        if not self.viewer_in_extra:
+            return self.select
+        mark = where.arg(principal.person_id if principal is not None else None)
+        return self.select.replace("{viewer}", f"{mark}::uuid")
+
+    async def one(self, db: RequestDb, principal: Principal, ident: uuid.UUID) -> asyncpg.Record:
+        """The row with this id in the caller's tenant, if the acting person sees it (404 if
+        missing, another tenant's or not visible: the same answer)."""
+        where = self.where(principal)
+        where.add("t.id = {}", ident)
+        select = self._select(where, principal)
+        row = await (await db.raw()).fetchrow(select + where.sql, *where.params)
         if row is None:
             raise NotFound(f"No {self.label} with id {ident}.")
         return row
 
-    async def reread(self, session: AsyncSession, ident: uuid.UUID) -> dict[str, Any]:
-        """The row as the API shows it, read with the same statement in the session's
-        transaction after flushing its changes: a write answers exactly what a read will."""
+    async def reread(
+        self, session: AsyncSession, ident: uuid.UUID, principal: Principal | None = None
+    ) -> dict[str, Any]:
+        """The row as the API shows it (to ``principal``), read with the same statement in the
+        session's transaction after flushing its changes: a write answers exactly what a read
+        will."""
         await session.flush()
-        pooled = await (await session.connection()).get_raw_connection()
-        raw = pooled.driver_connection
-        assert isinstance(raw, asyncpg.Connection)
-        row = await raw.fetchrow(self.select + "t.id = $1", ident)
+        where = Where("t.id = {}", ident)
+        select = self._select(where, principal)
+        row = await (await session_raw(session)).fetchrow(select + where.sql, *where.params)
         assert row is not None, f"{self.label} {ident} vanished inside its own transaction"
         return self.shape(row)
 
-    def where(self, tenant_id: uuid.UUID) -> Where:
-        """Conditions over ``t``, starting with the tenant's."""
-        return Where("t.tenant_id = {}", tenant_id)
+    def where(self, principal: Principal) -> Where:
+        """Conditions over ``t``: the tenant's rows the acting person sees."""
+        where = Where("t.tenant_id = {}", principal.tenant_id)
+        if self.visible is not None:
+            self.visible.add_to(where, principal)
+        return where
 
-    async def page(self, db: RequestDb, where: Where, params: PageParams) -> list[asyncpg.Record]:
+    async def page(
+        self,
+        db: RequestDb,
+        where: Where,
+        params: PageParams,
+        principal: Principal | None = None,
+    ) -> list[asyncpg.Record]:
         """A page, newest first on ``(created_at, id)``, with one extra row for ``has_more``."""
+        select = self._select(where, principal)
         tail = keyset_sql(where, params, "t")
-        return await (await db.raw()).fetch(self.select + where.sql + tail, *where.params)
+        return await (await db.raw()).fetch(select + where.sql + tail, *where.params)
 
     def answer(self, row: Record) -> Response:
         """The row as the API returns it, with its ``ETag``."""

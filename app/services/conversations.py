@@ -40,7 +40,7 @@ from app.schemas.conversations import (
     ConversationUpdate,
     RescheduleRead,
 )
-from app.services import events
+from app.services import events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -115,12 +115,13 @@ READER = Reader(
     "ORDER BY a.position, a.id) AS agenda, "
     "CASE WHEN t.reschedule_count > 0 THEN ARRAY(SELECT r FROM conversation_reschedules r "
     "WHERE r.conversation_id = t.id ORDER BY r.created_at, r.id) END AS moves",
+    visible=visibility.CONVERSATIONS,
 )
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     employee_id: uuid.UUID | None = None,
@@ -133,7 +134,7 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of conversation rows, newest first (one more than the limit): one statement."""
-    where = READER.where(tenant_id)
+    where = READER.where(principal)
     where.filter("t.employee_id = {}", employee_id)
     where.filter("t.facilitator_id = {}", facilitator_id)
     where.filter("(t.employee_id = {0} OR t.facilitator_id = {0})", person_id)
@@ -142,7 +143,7 @@ async def fetch_page(
     where.filter("t.scheduled_start >= {}", scheduled_after)
     where.filter("t.scheduled_start < {}", scheduled_before)
     where.filter("t.updated_at >= {}", updated_since)
-    return await READER.page(db, where, params)
+    return await READER.page(db, where, params, principal)
 
 
 async def read(session: AsyncSession, conversation: Conversation) -> ConversationRead:
@@ -263,6 +264,7 @@ async def create(
         "reschedule_count": 0,
         "employee_prepared_at": None,
         "facilitator_prepared_at": None,
+        "preparation_revealed_at": None,
         "completed_at": None,
         "canceled_at": None,
         "cancel_reason": None,

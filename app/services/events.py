@@ -22,7 +22,7 @@ from app.core.db import RequestDb
 from app.core.errors import NotFound, ValidationFailed
 from app.core.event_types import EVENT_TYPES
 from app.core.metrics import EVENTS_WRITTEN
-from app.core.rows import Shape
+from app.core.rows import Record, Shape
 from app.core.sql import Where
 from app.models.base import utcnow, uuid7
 from app.models.event import Event
@@ -64,6 +64,7 @@ async def record(
         subject_id=subject_id,
         data=data,
         api_key_id=actor.api_key_id if actor else None,
+        person_id=actor.person_id if actor else None,
     )
     session.add(event)
     await session.flush()
@@ -132,9 +133,10 @@ async def record_sql(
     ctes.append(
         # B608: only $n placeholders are interpolated; values are bind parameters
         "_event AS (INSERT INTO events (id, tenant_id, type, occurred_at, subject_type, "  # nosec B608
-        f"subject_id, data, api_key_id) VALUES ({arg(event.id)}, {arg(tenant_id)}, "
+        f"subject_id, data, api_key_id, person_id) VALUES ({arg(event.id)}, {arg(tenant_id)}, "
         f"{arg(type)}, {arg(event.occurred_at)}, {arg(subject_type)}, {arg(subject_id)}, "
-        f"{arg(data.decode())}, {arg(actor.api_key_id if actor else None)}::uuid))"
+        f"{arg(data.decode())}, {arg(actor.api_key_id if actor else None)}::uuid, "
+        f"{arg(actor.person_id if actor else None)}::uuid))"
     )
     tails = []
     for n, fan_out in enumerate(_fan_outs):
@@ -147,7 +149,15 @@ async def record_sql(
     return event
 
 
-EVENT = Shape(EventRead)
+def _actor(row: Record) -> dict[str, str | None]:
+    key, person = row["api_key_id"], row["person_id"]
+    return {
+        "api_key_id": None if key is None else str(key),
+        "person_id": None if person is None else str(person),
+    }
+
+
+EVENT = Shape(EventRead, actor=_actor)
 
 # Listed only once every transaction that started before its own has finished (see above).
 _VISIBLE_SQL = (

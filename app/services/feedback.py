@@ -18,7 +18,7 @@ from app.models.feedback import Feedback
 from app.models.goal import Goal
 from app.models.person import Person
 from app.schemas.feedback import FeedbackCreate, FeedbackRead, FeedbackUpdate
-from app.services import events
+from app.services import events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -83,12 +83,12 @@ async def get_for_write(
     return check_if_match(if_match, await get(session, tenant_id, feedback_id, for_update=True))
 
 
-READER = Reader(Feedback, Shape(FeedbackRead))
+READER = Reader(Feedback, Shape(FeedbackRead), visible=visibility.FEEDBACK)
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     recipient_id: uuid.UUID | None = None,
@@ -101,7 +101,7 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
-    where = READER.where(tenant_id)
+    where = READER.where(principal)
     where.filter("t.recipient_id = {}", recipient_id)
     where.filter("t.giver_id = {}", giver_id)
     where.filter("t.conversation_id = {}", conversation_id)
@@ -116,7 +116,7 @@ async def fetch_page(
         visible_to,
     )
     where.filter("t.updated_at >= {}", updated_since)
-    return await READER.page(db, where, params)
+    return await READER.page(db, where, params, principal)
 
 
 async def update(

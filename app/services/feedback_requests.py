@@ -27,7 +27,7 @@ from app.schemas.feedback import (
     FeedbackRequestRead,
     FeedbackRequestUpdate,
 )
-from app.services import events
+from app.services import events, visibility
 from app.services import feedback as feedback_service
 from app.services.common import (
     Reader,
@@ -115,12 +115,12 @@ async def snapshot(session: AsyncSession, request_id: uuid.UUID) -> dict[str, An
     return FeedbackRequestRead.model_validate(request).model_dump(mode="json")
 
 
-READER = Reader(FeedbackRequest, Shape(FeedbackRequestRead))
+READER = Reader(FeedbackRequest, Shape(FeedbackRequestRead), visible=visibility.FEEDBACK_REQUESTS)
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     requester_id: uuid.UUID | None = None,
@@ -129,12 +129,12 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
-    where = READER.where(tenant_id)
+    where = READER.where(principal)
     where.filter("t.requester_id = {}", requester_id)
     where.filter("t.responder_id = {}", responder_id)
     where.filter("t.status = {}", status)
     where.filter("t.updated_at >= {}", updated_since)
-    return await READER.page(db, where, params)
+    return await READER.page(db, where, params, principal)
 
 
 async def update(

@@ -23,7 +23,7 @@ from app.models.conversation import Conversation
 from app.models.follow_up import FollowUp, FollowUpStatus
 from app.models.person import Person
 from app.schemas.follow_ups import FollowUpCancel, FollowUpCreate, FollowUpRead, FollowUpUpdate
-from app.services import events
+from app.services import events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -95,12 +95,12 @@ async def snapshot(session: AsyncSession, follow_up_id: uuid.UUID) -> dict[str, 
     return FollowUpRead.model_validate(follow_up).model_dump(mode="json")
 
 
-READER = Reader(FollowUp, Shape(FollowUpRead))
+READER = Reader(FollowUp, Shape(FollowUpRead), visible=visibility.FOLLOW_UPS)
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     conversation_id: uuid.UUID | None = None,
@@ -111,14 +111,14 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
-    where = READER.where(tenant_id)
+    where = READER.where(principal)
     where.filter("t.conversation_id = {}", conversation_id)
     where.filter("t.assignee_id = {}", assignee_id)
     where.filter("t.status = {}", status)
     where.filter("t.due_at < {}", due_before)
     where.filter("t.due_at >= {}", due_after)
     where.filter("t.updated_at >= {}", updated_since)
-    return await READER.page(db, where, params)
+    return await READER.page(db, where, params, principal)
 
 
 async def update(

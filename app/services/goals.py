@@ -44,7 +44,7 @@ from app.schemas.goals import (
     GoalRead,
     GoalUpdate,
 )
-from app.services import events
+from app.services import events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -95,12 +95,13 @@ READER = Reader(
     Shape(GoalRead, conversation_ids=lambda row: row["links"], agreement=_agreement),
     extra=", ARRAY(SELECT l.conversation_id FROM goal_conversations l WHERE l.goal_id = t.id "
     "ORDER BY l.created_at, l.conversation_id) AS links",
+    visible=visibility.GOALS,
 )
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     owner_id: uuid.UUID | None = None,
@@ -110,7 +111,7 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of goal rows with their links, newest first: one statement."""
-    where = READER.where(tenant_id)
+    where = READER.where(principal)
     where.filter("t.owner_id = {}", owner_id)
     where.filter("t.status = {}", status)
     where.filter("t.category = {}", category)
@@ -120,7 +121,7 @@ async def fetch_page(
         conversation_id,
     )
     where.filter("t.updated_at >= {}", updated_since)
-    return await READER.page(db, where, params)
+    return await READER.page(db, where, params, principal)
 
 
 async def read(session: AsyncSession, goal: Goal) -> GoalRead:

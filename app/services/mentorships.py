@@ -23,7 +23,7 @@ from app.schemas.mentorships import (
     MentorshipRead,
     MentorshipUpdate,
 )
-from app.services import events
+from app.services import events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -106,12 +106,12 @@ async def get_for_write(
     return check_if_match(if_match, await get(session, tenant_id, mentorship_id, for_update=True))
 
 
-READER = Reader(Mentorship, Shape(MentorshipRead))
+READER = Reader(Mentorship, Shape(MentorshipRead), visible=visibility.MENTORSHIPS)
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     mentor_id: uuid.UUID | None = None,
@@ -121,13 +121,13 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of rows, newest first (one more than the limit): one statement."""
-    where = READER.where(tenant_id)
+    where = READER.where(principal)
     where.filter("t.mentor_id = {}", mentor_id)
     where.filter("t.mentee_id = {}", mentee_id)
     where.filter("(t.mentor_id = {0} OR t.mentee_id = {0})", person_id)
     where.filter("t.status = {}", status)
     where.filter("t.updated_at >= {}", updated_since)
-    return await READER.page(db, where, params)
+    return await READER.page(db, where, params, principal)
 
 
 async def update(

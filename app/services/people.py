@@ -21,7 +21,7 @@ from app.models.conversation import ConversationNote
 from app.models.event import Event
 from app.models.person import Person
 from app.schemas.people import PersonCreate, PersonRead, PersonUpdate, PersonUpsert
-from app.services import events, webhooks
+from app.services import events, visibility, webhooks
 from app.services.common import (
     Reader,
     apply_changes,
@@ -104,12 +104,12 @@ async def get_for_write(
     return check_if_match(if_match, await get(session, tenant_id, person_id, for_update=True))
 
 
-READER = Reader(Person, Shape(PersonRead))
+READER = Reader(Person, Shape(PersonRead), visible=visibility.PEOPLE)
 
 
 async def fetch_page(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     params: PageParams,
     *,
     manager_id: uuid.UUID | None = None,
@@ -118,12 +118,12 @@ async def fetch_page(
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of people rows, newest first (one more than the limit): one statement."""
-    where = READER.where(tenant_id)
+    where = READER.where(principal)
     where.filter("t.manager_id = {}", manager_id)
     where.filter("t.status = {}", status)
     where.filter("lower(t.email) = {}", None if email is None else email.lower())
     where.filter("t.updated_at >= {}", updated_since)
-    return await READER.page(db, where, params)
+    return await READER.page(db, where, params, principal)
 
 
 async def _update(

@@ -1,0 +1,220 @@
+"""Who sees what, and who may change it, when a key acts for a person (one place).
+
+A key without ``Acting-Person`` acts as the platform and sees every row of its tenant
+(except private notes and sealed agenda items, which only their author sees). With it, each
+resource's rows are filtered by the ``Rule`` below, in SQL over the alias ``t``: ``{0}`` is
+the acting person, ``{1}`` the tenant. ``openapi.md`` ("Who sees what") is this module as a
+table; keep them together.
+
+The management chain of an employee follows the tenant setting ``managers_see_reports``:
+``none``, the ``direct`` manager, or every manager above them (``chain``, the default).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound, NotPermitted, ValidationFailed
+from app.core.keycache import Principal
+from app.core.sql import Where
+from app.models.base import sql_value
+from app.models.mentorship import MentorshipStatus
+
+# The people whose management chain (per the setting) includes ``{0}``.
+_REPORTS = {
+    "direct": "(SELECT r.id FROM people r WHERE r.tenant_id = {1} AND r.manager_id = {0})",
+    "chain": (
+        "(WITH RECURSIVE down(id) AS (SELECT r.id FROM people r WHERE r.tenant_id = {1} "
+        "AND r.manager_id = {0} UNION SELECT r.id FROM people r JOIN down ON r.manager_id = "
+        "down.id WHERE r.tenant_id = {1}) SELECT id FROM down)"
+    ),
+}
+
+
+def reports_of(column: str, mode: str) -> str:
+    """``column`` names someone the acting person manages (per ``managers_see_reports``)."""
+    reports = _REPORTS.get(mode)
+    return "FALSE" if reports is None else f"{column} IN {reports}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who sees a row of ``table`` (alias ``t``): ``sql`` with ``{reports:<column>}`` for
+    "the acting person manages <column>". ``None`` means everyone in the tenant."""
+
+    table: str
+    sql: str | None
+    _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def condition(self, mode: str) -> str | None:
+        """The SQL condition for a tenant whose setting is ``mode`` (built once per mode)."""
+        if self.sql is None:
+            return None
+        built = self._cache.get(mode)
+        if built is None:
+            built = _expand(self.sql, mode)
+            self._cache[mode] = built
+        return built
+
+    def add_to(self, where: Where, principal: Principal) -> Where:
+        """Add this rule for the acting person (nothing for the platform)."""
+        if principal.person_id is not None:
+            condition = self.condition(principal.reports)
+            if condition is not None:
+                where.add(condition, principal.person_id, principal.tenant_id)
+        return where
+
+
+def _expand(sql: str, mode: str) -> str:
+    out, rest = [], sql
+    while "{reports:" in rest:
+        head, _, tail = rest.partition("{reports:")
+        column, _, rest = tail.partition("}")
+        out.append(head + reports_of(column, mode))
+    out.append(rest)
+    return "(" + "".join(out) + ")"
+
+
+_ACTIVE = sql_value(MentorshipStatus, "active")
+
+# A conversation: its parties, the employee's managers, a mentor of the employee for a
+# mentorship conversation. Its agenda, shared notes and reschedules follow it.
+CONVERSATIONS = Rule(
+    "conversations",
+    # B608: a constant of this module (the status is a checked literal)
+    "t.employee_id = {0} OR t.facilitator_id = {0} OR {reports:t.employee_id} OR "  # nosec B608
+    "(t.kind = 'mentorship' AND t.employee_id IN (SELECT m.mentee_id FROM mentorships m "
+    f"WHERE m.tenant_id = {{1}} AND m.mentor_id = {{0}} AND m.status = {_ACTIVE}))",
+)
+# Goals: the owner, the facilitator who agreed, the owner's managers.
+GOALS = Rule("goals", "t.owner_id = {0} OR t.facilitator_agreed_by = {0} OR {reports:t.owner_id}")
+# Action plans: the owner, the owner's managers, the facilitator of its conversation or
+# the one who agreed its goal, and whoever one of its items is assigned to.
+ACTION_PLANS = Rule(
+    "action_plans",
+    "t.owner_id = {0} OR {reports:t.owner_id} OR t.conversation_id IN (SELECT c.id FROM "
+    "conversations c WHERE c.tenant_id = {1} AND c.facilitator_id = {0}) OR t.goal_id IN "
+    "(SELECT g.id FROM goals g WHERE g.tenant_id = {1} AND g.facilitator_agreed_by = {0}) "
+    "OR t.id IN (SELECT i.plan_id FROM action_items i WHERE i.tenant_id = {1} "
+    "AND i.assignee_id = {0})",
+)
+# Action items: whoever sees their plan (its assignees included).
+ACTION_ITEMS = Rule(
+    "action_items",
+    # B608: constants of this module
+    "t.plan_id IN (SELECT t.id FROM action_plans t WHERE t.tenant_id = {1} AND ("  # nosec B608
+    + str(ACTION_PLANS.sql)
+    + "))",
+)
+# Feedback: giver, recipient, and the recipient's manager when its visibility says so.
+FEEDBACK = Rule(
+    "feedback",
+    "t.giver_id = {0} OR t.recipient_id = {0} OR (t.visibility = 'recipient_and_manager' "
+    "AND t.recipient_id IN (SELECT r.id FROM people r WHERE r.tenant_id = {1} "
+    "AND r.manager_id = {0}))",
+)
+# Feedback requests: the requester (who the feedback is about) and the responder.
+FEEDBACK_REQUESTS = Rule("feedback_requests", "t.requester_id = {0} OR t.responder_id = {0}")
+# Follow-ups: the conversation's parties and the assignee.
+FOLLOW_UPS = Rule(
+    "follow_ups",
+    "t.assignee_id = {0} OR t.conversation_id IN (SELECT c.id FROM conversations c "
+    "WHERE c.tenant_id = {1} AND (c.employee_id = {0} OR c.facilitator_id = {0}))",
+)
+# Mentorships: mentor, mentee and the mentee's managers.
+MENTORSHIPS = Rule("mentorships", "t.mentor_id = {0} OR t.mentee_id = {0} OR {reports:t.mentee_id}")
+# People: a directory everyone in the tenant sees (``metadata`` and ``external_id`` only
+# the platform: ``people.PUBLIC``).
+PEOPLE = Rule("people", None)
+# Notes and agenda items, within a visible conversation: shared ones, and the acting
+# person's own private notes or sealed items. The platform sees the shared ones only.
+AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
+
+
+@cache
+def _exists_sql(table: str, condition: str) -> str:
+    # B608: the table and condition are constants of this module
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {table} t "  # nosec B608
+        f"WHERE t.id = $3 AND t.tenant_id = $2 AND {condition})"
+    )
+
+
+async def sees(raw: asyncpg.Connection, principal: Principal, rule: Rule, ident: uuid.UUID) -> bool:
+    """Whether the acting person sees the row ``ident`` (the platform sees every row)."""
+    if principal.person_id is None:
+        return True
+    condition = rule.condition(principal.reports)
+    if condition is None:
+        return True
+    sql = _exists_sql(rule.table, condition.format("$1", "$2"))
+    return bool(await raw.fetchval(sql, principal.person_id, principal.tenant_id, ident))
+
+
+async def session_raw(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session (same transaction)."""
+    pooled = await (await session.connection()).get_raw_connection()
+    raw = pooled.driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    return raw
+
+
+async def require_visible(
+    session: AsyncSession, principal: Principal, rule: Rule, ident: uuid.UUID, label: str
+) -> None:
+    """404, exactly like a missing row, unless the acting person sees ``ident``."""
+    if principal.person_id is not None and not await sees(
+        await session_raw(session), principal, rule, ident
+    ):
+        raise NotFound(f"No {label} with id {ident}.")
+
+
+async def check_visible_reference(
+    session: AsyncSession,
+    principal: Principal,
+    rule: Rule,
+    ident: uuid.UUID | None,
+    pointer: str,
+    label: str,
+) -> None:
+    """A body's reference to a row the acting person does not see is a 422 on ``pointer``,
+    exactly like an unknown id (call it after ``check_reference``)."""
+    if ident is None or principal.person_id is None:
+        return
+    if not await sees(await session_raw(session), principal, rule, ident):
+        raise ValidationFailed.field(
+            pointer, f"No {label} with id {ident} in this tenant.", "unknown_reference"
+        )
+
+
+def permit(principal: Principal, allowed: Iterable[uuid.UUID | None], detail: str) -> None:
+    """403 ``not_permitted`` unless the platform acts or the acting person is one of
+    ``allowed``. Call it after the row is known visible, before any state rule."""
+    person = principal.person_id
+    if person is not None and person not in set(allowed):
+        raise NotPermitted(detail)
+
+
+async def manages(session: AsyncSession, principal: Principal, employee_id: uuid.UUID) -> bool:
+    """Whether the acting person is in ``employee_id``'s management chain (per setting)."""
+    person = principal.person_id
+    if person is None:
+        return False
+    condition = reports_of("$3", principal.reports)
+    if condition == "FALSE":
+        return False
+    raw = await session_raw(session)
+    return bool(
+        await raw.fetchval(
+            "SELECT " + condition.format("$1", "$2"),
+            person,
+            principal.tenant_id,
+            employee_id,
+        )
+    )
