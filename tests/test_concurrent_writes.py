@@ -168,7 +168,11 @@ def conditional_operations() -> list[tuple[str, str, str, str]]:
     found = []
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            names = {parameter["name"] for parameter in operation.get("parameters", [])}
+            names = {
+                parameter["name"]
+                for parameter in operation.get("parameters", [])
+                if "name" in parameter
+            }
             if "If-Match" not in names:
                 continue
             # The ETag checked is the one of the nearest resource the path names: its own,

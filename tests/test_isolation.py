@@ -90,7 +90,7 @@ def query_for(operation: dict[str, Any]) -> dict[str, Any]:
     return {
         parameter["name"]: example_value(parameter["schema"])
         for parameter in operation.get("parameters", [])
-        if parameter["in"] == "query" and parameter.get("required")
+        if parameter.get("in") == "query" and parameter.get("required")
     }
 
 

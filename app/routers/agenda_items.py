@@ -45,9 +45,7 @@ async def create_agenda_item(
 ) -> AgendaItemRead:
     """Add a talking point by the employee or the facilitator (`author_id`), at the end or
     at `position`; refused (409) once the conversation is completed or canceled."""
-    conversation = await conversations.get(
-        session, principal.tenant_id, conversation_id, for_update=True
-    )
+    conversation = await conversations.get(session, principal, conversation_id, for_update=True)
     item = await service.create(session, principal, conversation, body)
     response.headers["Location"] = f"/v1/conversations/{conversation_id}/agenda-items/{item.id}"
     return _answer(response, item)
@@ -68,7 +66,7 @@ async def list_agenda_items(
     params: PageParams = Depends(page_params),
 ) -> Page[AgendaItemRead]:
     """The agenda in order (`position` ascending)."""
-    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
+    conversation = await conversations.get(session, principal, conversation_id)
     rows = await service.list_items(session, conversation, params)
     items = [AgendaItemRead.model_validate(i) for i in rows]
     return build_page(rows, params, items, request, response, sort_key=by_position)
@@ -88,7 +86,7 @@ async def get_agenda_item(
     session: Session,
 ) -> AgendaItemRead:
     """One agenda item, with an `ETag`."""
-    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
+    conversation = await conversations.get(session, principal, conversation_id)
     return _answer(response, await service.get(session, conversation, item_id))
 
 
@@ -110,7 +108,7 @@ async def update_agenda_item(
     """Change the fields you send; a new `position` moves the item and renumbers the others.
     After completion only `discussed`, `notes`, `external_id` and `metadata` change."""
     conversation, item = await service.get_for_write(
-        session, principal.tenant_id, conversation_id, item_id, if_match
+        session, principal, conversation_id, item_id, if_match
     )
     return _answer(response, await service.update(session, principal, conversation, item, body))
 
@@ -131,7 +129,7 @@ async def delete_agenda_item(
 ) -> Response:
     """Remove an item from a draft or scheduled conversation; the others close the gap."""
     conversation, item = await service.get_for_write(
-        session, principal.tenant_id, conversation_id, item_id, if_match
+        session, principal, conversation_id, item_id, if_match
     )
     await service.delete(session, principal, conversation, item)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -135,9 +135,7 @@ async def update_conversation(
 ) -> ConversationRead:
     """Change the fields you send. A scheduled conversation moves only through `reschedule`;
     a completed one accepts `summary`, `external_id` and `metadata`."""
-    conversation = await service.get_for_write(
-        session, principal.tenant_id, conversation_id, if_match
-    )
+    conversation = await service.get_for_write(session, principal, conversation_id, if_match)
     return _answer(response, await service.update(session, principal, conversation, body))
 
 
@@ -156,9 +154,7 @@ async def delete_conversation(
 ) -> Response:
     """Delete a `draft` or `canceled` conversation with its agenda and notes; refused (409)
     while goals, plans, feedback or follow-ups refer to it."""
-    conversation = await service.get_for_write(
-        session, principal.tenant_id, conversation_id, if_match
-    )
+    conversation = await service.get_for_write(session, principal, conversation_id, if_match)
     await service.delete(session, principal, conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -178,7 +174,7 @@ async def schedule_conversation(
     body: ConversationSchedule | None = None,
 ) -> ConversationRead:
     """`draft → scheduled`, at `scheduled_start` (or the draft's own start if omitted)."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    conversation = await service.get(session, principal, conversation_id, for_update=True)
     result = await service.schedule(
         session, principal, conversation, body or ConversationSchedule()
     )
@@ -201,7 +197,7 @@ async def reschedule_conversation(
 ) -> ConversationRead:
     """Move a `scheduled` conversation; increments `reschedule_count` and records the move
     in `reschedules`."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    conversation = await service.get(session, principal, conversation_id, for_update=True)
     return _answer(response, await service.reschedule(session, principal, conversation, body))
 
 
@@ -220,7 +216,7 @@ async def complete_conversation(
     body: ConversationComplete | None = None,
 ) -> ConversationRead:
     """`scheduled → completed`, optionally with the `summary`."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    conversation = await service.get(session, principal, conversation_id, for_update=True)
     result = await service.complete(
         session, principal, conversation, body or ConversationComplete()
     )
@@ -242,7 +238,7 @@ async def cancel_conversation(
     session: Session,
 ) -> ConversationRead:
     """`draft | scheduled → canceled`, with the `reason`."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    conversation = await service.get(session, principal, conversation_id, for_update=True)
     return _answer(response, await service.cancel(session, principal, conversation, body))
 
 
@@ -262,5 +258,5 @@ async def prepare_conversation(
 ) -> ConversationRead:
     """Mark the employee or the facilitator (`person_id`) prepared; `preparation.unprepared`
     lists who still is not."""
-    conversation = await service.get(session, principal.tenant_id, conversation_id, for_update=True)
+    conversation = await service.get(session, principal, conversation_id, for_update=True)
     return _answer(response, await service.prepare(session, principal, conversation, body))

@@ -53,7 +53,7 @@ async def create_note(
 ) -> NoteRead:
     """Add a `shared` or `private` note by the employee or the facilitator (`author_id`);
     private notes write no event."""
-    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
+    conversation = await conversations.get(session, principal, conversation_id)
     note = await service.create(session, principal, conversation, body)
     response.headers["Location"] = f"/v1/conversations/{conversation_id}/notes/{note.id}"
     return _answer(response, note)
@@ -78,7 +78,7 @@ async def list_notes(
     ] = None,
 ) -> Page[NoteRead]:
     """Shared notes, plus `as_person_id`'s own private notes; newest first."""
-    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
+    conversation = await conversations.get(session, principal, conversation_id)
     rows = await service.list_notes(
         session, conversation, params, as_person_id=as_person_id, updated_since=updated_since
     )
@@ -101,7 +101,7 @@ async def get_note(
     as_person_id: AsPersonId = None,
 ) -> NoteRead:
     """One note; a private note answers 404 unless `as_person_id` is its author."""
-    conversation = await conversations.get(session, principal.tenant_id, conversation_id)
+    conversation = await conversations.get(session, principal, conversation_id)
     return _answer(response, await service.get(session, conversation, note_id, as_person_id))
 
 
@@ -124,7 +124,7 @@ async def update_note(
     """Change a note's `body`, `external_id` or `metadata`; a private note only with
     `as_person_id` = its author."""
     note = await service.get_for_write(
-        session, principal.tenant_id, conversation_id, note_id, as_person_id, if_match
+        session, principal, conversation_id, note_id, as_person_id, if_match
     )
     return _answer(response, await service.update(session, principal, note, body))
 
@@ -146,7 +146,7 @@ async def delete_note(
 ) -> Response:
     """Delete a note; a private note only with `as_person_id` = its author."""
     note = await service.get_for_write(
-        session, principal.tenant_id, conversation_id, note_id, as_person_id, if_match
+        session, principal, conversation_id, note_id, as_person_id, if_match
     )
     await service.delete(session, principal, note)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

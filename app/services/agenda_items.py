@@ -121,7 +121,7 @@ async def get(session: AsyncSession, conversation: Conversation, item_id: uuid.U
 
 async def get_for_write(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     conversation_id: uuid.UUID,
     item_id: uuid.UUID,
     if_match: str | None,
@@ -129,7 +129,7 @@ async def get_for_write(
     """The conversation and its item for a PATCH or DELETE of the item: the conversation is
     locked ``FOR UPDATE`` (every agenda write locks it: positions are renumbered across its
     items), the item checked against ``If-Match`` (412)."""
-    conversation = await conversations.get(session, tenant_id, conversation_id, for_update=True)
+    conversation = await conversations.get(session, principal, conversation_id, for_update=True)
     return conversation, check_if_match(if_match, await get(session, conversation, item_id))
 
 

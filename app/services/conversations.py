@@ -161,21 +161,28 @@ async def snapshot(session: AsyncSession, conversation_id: uuid.UUID) -> dict[st
 
 async def get(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     conversation_id: uuid.UUID,
     *,
     for_update: bool = False,
 ) -> Conversation:
-    """The conversation (404 if missing or another tenant's); writes lock it."""
-    return await get_owned(session, Conversation, tenant_id, conversation_id, for_update=for_update)
+    """The conversation, if the acting person sees it (404 if missing, another tenant's or
+    invisible); writes lock it."""
+    conversation = await get_owned(
+        session, Conversation, principal.tenant_id, conversation_id, for_update=for_update
+    )
+    await visibility.require_visible(
+        session, principal, visibility.CONVERSATIONS, conversation_id, "conversation"
+    )
+    return conversation
 
 
 async def get_for_write(
-    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, if_match: str | None
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, if_match: str | None
 ) -> Conversation:
     """The conversation for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
     against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, tenant_id, conversation_id, for_update=True))
+    return check_if_match(if_match, await get(session, principal, conversation_id, for_update=True))
 
 
 # Writing ---------------------------------------------------------------------------------

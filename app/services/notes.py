@@ -99,7 +99,7 @@ async def get(
 
 async def get_for_write(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     conversation_id: uuid.UUID,
     note_id: uuid.UUID,
     as_person_id: uuid.UUID | None,
@@ -107,7 +107,7 @@ async def get_for_write(
 ) -> ConversationNote:
     """The note for a PATCH or DELETE: loaded (404, like ``get``), locked ``FOR UPDATE``
     and checked against ``If-Match`` (412)."""
-    conversation = await conversations.get(session, tenant_id, conversation_id)
+    conversation = await conversations.get(session, principal, conversation_id)
     note = await get(session, conversation, note_id, as_person_id, for_update=True)
     return check_if_match(if_match, note)
 
