@@ -10,6 +10,9 @@ Rules (the integrator's side: openapi.md, section "Goals"):
 - Setting progress above 0 on an ``agreed`` goal starts it (``in_progress``).
 - ``achieved`` and ``abandoned`` are final: only ``external_id``, ``metadata`` and the linked
   conversations may change.
+- A person acting (``Acting-Person``) sees a goal per ``visibility.GOALS`` (404 otherwise);
+  the owner, a manager of the owner or the facilitator who agreed may change it (403
+  otherwise, before any 409 or 412); ``agree`` records the acting person's own side.
 - Each request writes one event, the most specific one (``goal.started`` rather than
   ``goal.updated`` when a progress update starts the goal); its data is the whole goal.
 """
