@@ -114,7 +114,7 @@ async def update_action_plan(
     if_match: IfMatch = None,
 ) -> ActionPlanRead:
     """Change the fields you send; `status` may be set to `completed` or `archived`."""
-    plan = await service.get_for_write(session, principal.tenant_id, plan_id, if_match)
+    plan = await service.get_for_write(session, principal, plan_id, if_match)
     read = await service.update(session, principal, plan, body)
     with_etag(response, read)
     return read
@@ -131,7 +131,7 @@ async def delete_action_plan(
     plan_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a plan together with its items."""
-    plan = await service.get_for_write(session, principal.tenant_id, plan_id, if_match)
+    plan = await service.get_for_write(session, principal, plan_id, if_match)
     await service.delete(session, principal, plan)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -152,7 +152,7 @@ async def create_action_item(
     session: Session,
 ) -> ActionItemRead:
     """Add a step at `position` (default: last), assigned to the employee or the manager."""
-    plan = await service.get(session, principal.tenant_id, plan_id, for_update=True)
+    plan = await service.get_for_change(session, principal, plan_id)
     item = await service.create_item(session, principal, plan, body)
     with_etag(response, item)
     response.headers["Location"] = f"/v1/action-plans/{plan.id}/items/{item.id}"
@@ -176,7 +176,7 @@ async def list_action_items(
     assignee_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[ActionItemRead]:
     """The plan's items in position order."""
-    plan = await service.get(session, principal.tenant_id, plan_id)
+    plan = await service.get(session, principal, plan_id)
     rows = await service.list_items(session, plan, params, status=status, assignee_id=assignee_id)
     items = [ActionItemRead.model_validate(i) for i in rows]
     return build_page(rows, params, items, request, response, sort_key=by_position)
@@ -214,7 +214,7 @@ async def update_action_item(
 ) -> ActionItemRead:
     """Change the fields you send. `status: done` completes the item; `position` moves it."""
     plan, item = await service.get_item_for_write(
-        session, principal.tenant_id, plan_id, item_id, if_match
+        session, principal, plan_id, item_id, if_match, assignee_may=True
     )
     item = await service.update_item(session, principal, plan, item, body)
     with_etag(response, item)
@@ -237,7 +237,7 @@ async def delete_action_item(
 ) -> Response:
     """Remove an item; the items after it move up."""
     plan, item = await service.get_item_for_write(
-        session, principal.tenant_id, plan_id, item_id, if_match
+        session, principal, plan_id, item_id, if_match, assignee_may=False
     )
     await service.delete_item(session, principal, plan, item)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

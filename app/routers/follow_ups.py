@@ -112,7 +112,7 @@ async def update_follow_up(
     if_match: IfMatch = None,
 ) -> FollowUpRead:
     """Move, reassign or re-note a pending follow-up (a new `due_at` re-arms its due events)."""
-    follow_up = await service.get_for_write(session, principal.tenant_id, follow_up_id, if_match)
+    follow_up = await service.get_for_write(session, principal, follow_up_id, if_match)
     follow_up = await service.update(session, principal, follow_up, body)
     with_etag(response, follow_up)
     return FollowUpRead.model_validate(follow_up)
@@ -129,7 +129,7 @@ async def complete_follow_up(
     follow_up_id: uuid.UUID, response: Response, principal: WriteKey, session: Session
 ) -> FollowUpRead:
     """Mark a pending follow-up done."""
-    follow_up = await service.get(session, principal.tenant_id, follow_up_id, for_update=True)
+    follow_up = await service.get_for_change(session, principal, follow_up_id)
     follow_up = await service.complete(session, principal, follow_up)
     with_etag(response, follow_up)
     return FollowUpRead.model_validate(follow_up)
@@ -150,7 +150,7 @@ async def cancel_follow_up(
     body: FollowUpCancel | None = None,
 ) -> FollowUpRead:
     """Cancel a pending follow-up, with an optional reason; no due events fire for it."""
-    follow_up = await service.get(session, principal.tenant_id, follow_up_id, for_update=True)
+    follow_up = await service.get_for_change(session, principal, follow_up_id)
     follow_up = await service.cancel(session, principal, follow_up, body or FollowUpCancel())
     with_etag(response, follow_up)
     return FollowUpRead.model_validate(follow_up)
@@ -167,6 +167,6 @@ async def delete_follow_up(
     follow_up_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a follow-up in any status."""
-    follow_up = await service.get_for_write(session, principal.tenant_id, follow_up_id, if_match)
+    follow_up = await service.get_for_write(session, principal, follow_up_id, if_match)
     await service.delete(session, principal, follow_up)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

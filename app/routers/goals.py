@@ -106,7 +106,7 @@ async def update_goal(
 ) -> GoalRead:
     """Change the fields you send. Editing what was agreed to on a `proposed` goal clears
     the agreement; progress above 0 on an `agreed` goal starts it."""
-    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
+    goal = await service.get_for_write(session, principal, goal_id, if_match)
     read = await service.update(session, principal, goal, body)
     with_etag(response, read)
     return read
@@ -123,7 +123,7 @@ async def delete_goal(
     goal_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
     """Delete a goal no action plan or feedback refers to (409 otherwise: abandon it)."""
-    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
+    goal = await service.get_for_write(session, principal, goal_id, if_match)
     await service.delete(session, principal, goal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -136,10 +136,16 @@ async def delete_goal(
     responses=problem_responses(404, 409),
 )
 async def agree_goal(
-    goal_id: uuid.UUID, body: GoalAgree, response: Response, principal: WriteKey, session: Session
+    goal_id: uuid.UUID,
+    response: Response,
+    principal: WriteKey,
+    session: Session,
+    body: Annotated[GoalAgree | None, Body()] = None,
 ) -> GoalRead:
-    """Record one party's agreement; the goal becomes `agreed` once both have agreed."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
+    """Record one party's agreement; the goal becomes `agreed` once both have agreed. The
+    platform names `party` and `person_id`; a person (`Acting-Person`) records their own
+    side and needs no body (403 for anyone who may not agree)."""
+    goal = await service.get(session, principal, goal_id, for_update=True)
     read = await service.agree(session, principal, goal, body)
     with_etag(response, read)
     return read
@@ -156,7 +162,7 @@ async def start_goal(
     goal_id: uuid.UUID, response: Response, principal: WriteKey, session: Session
 ) -> GoalRead:
     """Move an `agreed` goal to `in_progress`."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
+    goal = await service.get_for_change(session, principal, goal_id)
     read = await service.start(session, principal, goal)
     with_etag(response, read)
     return read
@@ -173,7 +179,7 @@ async def achieve_goal(
     goal_id: uuid.UUID, response: Response, principal: WriteKey, session: Session
 ) -> GoalRead:
     """Move an `agreed` or `in_progress` goal to `achieved`, with progress 100."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
+    goal = await service.get_for_change(session, principal, goal_id)
     read = await service.achieve(session, principal, goal)
     with_etag(response, read)
     return read
@@ -194,7 +200,7 @@ async def abandon_goal(
     body: Annotated[GoalAbandon | None, Body()] = None,
 ) -> GoalRead:
     """Abandon a goal that is not yet achieved or abandoned, with an optional reason."""
-    goal = await service.get(session, principal.tenant_id, goal_id, for_update=True)
+    goal = await service.get_for_change(session, principal, goal_id)
     read = await service.abandon(session, principal, goal, body.reason if body else None)
     with_etag(response, read)
     return read
@@ -216,7 +222,7 @@ async def link_goal_conversation(
     if_match: IfMatch = None,
 ) -> GoalRead:
     """Record that the goal was discussed in a conversation of its owner (no-op if linked)."""
-    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
+    goal = await service.get_for_write(session, principal, goal_id, if_match)
     read = await service.link_conversation(session, principal, goal, body.conversation_id)
     with_etag(response, read)
     return read
@@ -237,6 +243,6 @@ async def unlink_goal_conversation(
     if_match: IfMatch = None,
 ) -> Response:
     """Remove one conversation from the goal's links (404 if it is not linked)."""
-    goal = await service.get_for_write(session, principal.tenant_id, goal_id, if_match)
+    goal = await service.get_for_write(session, principal, goal_id, if_match)
     await service.unlink_conversation(session, principal, goal, conversation_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

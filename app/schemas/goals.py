@@ -141,11 +141,18 @@ class GoalAgree(WriteSchema):
         }
     )
 
-    party: AgreementParty = Field(
+    party: AgreementParty | None = Field(
+        default=None,
         description="`employee`: the goal's owner. `facilitator`: the owner's manager, the "
-        "facilitator of a linked conversation, or the owner's active mentor."
+        "facilitator of a linked conversation, or the owner's active mentor. Required from "
+        "the platform; a person acting (`Acting-Person`) may leave it out: their own side is "
+        "recorded.",
     )
-    person_id: uuid.UUID = Field(description="The person agreeing.")
+    person_id: uuid.UUID | None = Field(
+        default=None,
+        description="The person agreeing. Required from the platform; a person acting may "
+        "leave it out or send their own id (another id is a 403).",
+    )
 
 
 class GoalAbandon(WriteSchema):

@@ -100,25 +100,66 @@ async def item_snapshot(session: AsyncSession, ident: uuid.UUID) -> dict[str, An
 
 
 async def _check_plan_references(
-    session: AsyncSession, tenant_id: uuid.UUID, fields: dict[str, Any]
+    session: AsyncSession, principal: Principal, fields: dict[str, Any]
 ) -> None:
+    """Body references exist in the tenant and, for a person, are ones they see (422)."""
+    tenant_id = principal.tenant_id
     if "owner_id" in fields:
         await check_reference(session, Person, tenant_id, fields["owner_id"], "/body/owner_id")
     if "goal_id" in fields:
         await check_reference(session, Goal, tenant_id, fields["goal_id"], "/body/goal_id")
+        await visibility.check_visible_reference(
+            session, principal, visibility.GOALS, fields["goal_id"], "/body/goal_id", "goal"
+        )
     if "conversation_id" in fields:
         await check_reference(
             session, Conversation, tenant_id, fields["conversation_id"], "/body/conversation_id"
         )
+        await visibility.check_visible_reference(
+            session,
+            principal,
+            visibility.CONVERSATIONS,
+            fields["conversation_id"],
+            "/body/conversation_id",
+            "conversation",
+        )
+
+
+_PLAN_PARTIES = "the plan's owner, a manager of the owner or the facilitator of its conversation"
+NOT_PERMITTED = f"Only {_PLAN_PARTIES} may change this action plan."
+ITEM_NOT_PERMITTED = f"Only {_PLAN_PARTIES}, or its assignee, may change this action item."
+
+
+async def _permit_plan(
+    session: AsyncSession,
+    principal: Principal,
+    owner_id: uuid.UUID,
+    conversation_id: uuid.UUID | None,
+    assignee_id: uuid.UUID | None = None,
+) -> None:
+    """403 unless the platform acts or the acting person is the owner, a manager of the
+    owner, the facilitator of the plan's conversation (or ``assignee_id``)."""
+    if principal.person_id is None or principal.person_id in (owner_id, assignee_id):
+        return
+    facilitator = None
+    if conversation_id is not None:
+        facilitator = await session.scalar(
+            select(col(Conversation.facilitator_id)).where(col(Conversation.id) == conversation_id)
+        )
+    detail = NOT_PERMITTED if assignee_id is None else ITEM_NOT_PERMITTED
+    await visibility.permit_or_manager(session, principal, (facilitator,), owner_id, detail)
 
 
 async def create(
     session: AsyncSession, principal: Principal, body: ActionPlanCreate
 ) -> ActionPlanRead:
+    """A person may create a plan they own, one for someone they manage, or one closing a
+    conversation they facilitate (403 otherwise)."""
     tenant_id = principal.tenant_id
-    await check_external_id_free(session, ActionPlan, tenant_id, body.external_id)
     fields = body.model_dump(exclude={"metadata"})
-    await _check_plan_references(session, tenant_id, fields)
+    await _check_plan_references(session, principal, fields)
+    await _permit_plan(session, principal, body.owner_id, body.conversation_id)
+    await check_external_id_free(session, ActionPlan, tenant_id, body.external_id)
     plan = ActionPlan(tenant_id=tenant_id, metadata_=body.metadata, **fields)
     plan.updated_at = plan.created_at
     session.add(plan)
@@ -127,17 +168,33 @@ async def create(
 
 
 async def get(
-    session: AsyncSession, tenant_id: uuid.UUID, plan_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, principal: Principal, plan_id: uuid.UUID, *, for_update: bool = False
 ) -> ActionPlan:
-    return await get_owned(session, ActionPlan, tenant_id, plan_id, for_update=for_update)
+    """The plan, if the acting person sees it (404 if missing, another tenant's or
+    invisible); writes lock it."""
+    plan = await get_owned(session, ActionPlan, principal.tenant_id, plan_id, for_update=for_update)
+    await visibility.require_visible(
+        session, principal, visibility.ACTION_PLANS, plan_id, "action plan"
+    )
+    return plan
+
+
+async def get_for_change(
+    session: AsyncSession, principal: Principal, plan_id: uuid.UUID
+) -> ActionPlan:
+    """The plan, to change it or add an item: loaded (404), locked ``FOR UPDATE``, and the
+    acting person one who may change it (403)."""
+    plan = await get(session, principal, plan_id, for_update=True)
+    await _permit_plan(session, principal, plan.owner_id, plan.conversation_id)
+    return plan
 
 
 async def get_for_write(
-    session: AsyncSession, tenant_id: uuid.UUID, plan_id: uuid.UUID, if_match: str | None
+    session: AsyncSession, principal: Principal, plan_id: uuid.UUID, if_match: str | None
 ) -> ActionPlan:
-    """The plan for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
-    against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, tenant_id, plan_id, for_update=True))
+    """The plan for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE``, the acting
+    person allowed to change it (403) and checked against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get_for_change(session, principal, plan_id))
 
 
 ITEMS = Reader(ActionItem, Shape(ActionItemRead), visible=visibility.ACTION_ITEMS)
@@ -193,7 +250,15 @@ async def update(
         await check_external_id_free(
             session, ActionPlan, principal.tenant_id, changes["external_id"], exclude=plan.id
         )
-    await _check_plan_references(session, principal.tenant_id, changes)
+    await _check_plan_references(session, principal, changes)
+    if "owner_id" in changes or "conversation_id" in changes:
+        # A person may only move the plan to one they could have created.
+        await _permit_plan(
+            session,
+            principal,
+            changes.get("owner_id", plan.owner_id),
+            changes.get("conversation_id", plan.conversation_id),
+        )
     if apply_changes(plan, changes):
         await session.flush()
         return await _emit_plan(session, principal, "action_plan.updated", plan)
@@ -289,15 +354,26 @@ async def get_item(
 
 async def get_item_for_write(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     plan_id: uuid.UUID,
     item_id: uuid.UUID,
     if_match: str | None,
+    *,
+    assignee_may: bool,
 ) -> tuple[ActionPlan, ActionItem]:
     """The plan and its item for a PATCH or DELETE of the item: both locked ``FOR UPDATE``
-    (plan first, like every item write), the item checked against ``If-Match`` (412)."""
-    plan = await get(session, tenant_id, plan_id, for_update=True)
-    item = await get_item(session, tenant_id, plan, item_id, for_update=True)
+    (plan first, like every item write; 404 unless the acting person sees the plan), the
+    acting person one who may change the plan, or (``assignee_may``) the item's assignee
+    (403), then the item checked against ``If-Match`` (412)."""
+    plan = await get(session, principal, plan_id, for_update=True)
+    item = await get_item(session, principal.tenant_id, plan, item_id, for_update=True)
+    await _permit_plan(
+        session,
+        principal,
+        plan.owner_id,
+        plan.conversation_id,
+        item.assignee_id if assignee_may else None,
+    )
     return plan, check_if_match(if_match, item)
 
 

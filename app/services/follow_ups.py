@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
@@ -53,10 +54,47 @@ async def _emit(
     )
 
 
+async def _permit(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    assignee_id: uuid.UUID | None,
+    detail: str,
+) -> None:
+    """403 unless the platform acts or the acting person is a party of the conversation (or
+    ``assignee_id``)."""
+    if principal.person_id is None or principal.person_id == assignee_id:
+        return
+    parties = (
+        await session.execute(
+            select(col(Conversation.employee_id), col(Conversation.facilitator_id)).where(
+                col(Conversation.id) == conversation_id
+            )
+        )
+    ).one()
+    visibility.permit(principal, parties, detail)
+
+
 async def create(session: AsyncSession, principal: Principal, body: FollowUpCreate) -> FollowUp:
+    """A person may create a follow-up of a conversation they are a party of (403 otherwise;
+    422 for one they do not see)."""
     tenant_id = principal.tenant_id
-    await check_reference(
+    conversation = await check_reference(
         session, Conversation, tenant_id, body.conversation_id, "/body/conversation_id"
+    )
+    assert conversation is not None
+    await visibility.check_visible_reference(
+        session,
+        principal,
+        visibility.CONVERSATIONS,
+        body.conversation_id,
+        "/body/conversation_id",
+        "conversation",
+    )
+    visibility.permit(
+        principal,
+        (conversation.employee_id, conversation.facilitator_id),
+        "Only a party of the conversation (its employee or facilitator) may create its follow-ups.",
     )
     await check_reference(session, Person, tenant_id, body.assignee_id, "/body/assignee_id")
     await check_external_id_free(session, FollowUp, tenant_id, body.external_id)
@@ -71,20 +109,43 @@ async def create(session: AsyncSession, principal: Principal, body: FollowUpCrea
 
 async def get(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     follow_up_id: uuid.UUID,
     *,
     for_update: bool = False,
 ) -> FollowUp:
-    return await get_owned(session, FollowUp, tenant_id, follow_up_id, for_update=for_update)
+    """The follow-up, if the acting person sees it (404 if missing, another tenant's or
+    invisible); writes lock it."""
+    follow_up = await get_owned(
+        session, FollowUp, principal.tenant_id, follow_up_id, for_update=for_update
+    )
+    await visibility.require_visible(session, principal, visibility.FOLLOW_UPS, follow_up_id, LABEL)
+    return follow_up
+
+
+async def get_for_change(
+    session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID
+) -> FollowUp:
+    """The follow-up for an action (``complete``, ``cancel``): loaded (404), locked ``FOR
+    UPDATE``, and the acting person a party of its conversation or its assignee (403)."""
+    follow_up = await get(session, principal, follow_up_id, for_update=True)
+    await _permit(
+        session,
+        principal,
+        follow_up.conversation_id,
+        follow_up.assignee_id,
+        "Only a party of the conversation (its employee or facilitator) or the assignee may "
+        "change this follow-up.",
+    )
+    return follow_up
 
 
 async def get_for_write(
-    session: AsyncSession, tenant_id: uuid.UUID, follow_up_id: uuid.UUID, if_match: str | None
+    session: AsyncSession, principal: Principal, follow_up_id: uuid.UUID, if_match: str | None
 ) -> FollowUp:
-    """The follow-up for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
-    against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, tenant_id, follow_up_id, for_update=True))
+    """The follow-up for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE``, the acting
+    person allowed to change it (403) and checked against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get_for_change(session, principal, follow_up_id))
 
 
 async def snapshot(session: AsyncSession, follow_up_id: uuid.UUID) -> dict[str, Any]:

@@ -10,6 +10,9 @@ Rules (the integrator's side: openapi.md, section "Goals"):
 - Setting progress above 0 on an ``agreed`` goal starts it (``in_progress``).
 - ``achieved`` and ``abandoned`` are final: only ``external_id``, ``metadata`` and the linked
   conversations may change.
+- A person acting (``Acting-Person``) sees a goal per ``visibility.GOALS`` (404 otherwise);
+  the owner, a manager of the owner or the facilitator who agreed may change it (403
+  otherwise, before any 409 or 412); ``agree`` records the acting person's own side.
 - Each request writes one event, the most specific one (``goal.started`` rather than
   ``goal.updated`` when a progress update starts the goal); its data is the whole goal.
 """
@@ -29,7 +32,14 @@ from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
-from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.core.errors import (
+    Conflict,
+    FieldError,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    ValidationFailed,
+)
 from app.core.pagination import PageParams
 from app.core.rows import Record, Shape
 from app.models.base import utcnow
@@ -145,26 +155,33 @@ async def _emit(session: AsyncSession, principal: Principal, type: str, goal: Go
 
 async def _check_conversations(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     owner_id: uuid.UUID,
     conversation_ids: Sequence[uuid.UUID],
     pointer: str,
     *,
     indexed: bool = True,
+    linked: Sequence[uuid.UUID] = (),
 ) -> list[uuid.UUID]:
-    """Each id is a conversation of the tenant whose employee is the goal's owner (422 on
-    ``pointer/<index>`` otherwise). Returns the ids without duplicates, in order."""
+    """Each id is a conversation of the tenant whose employee is the goal's owner and, unless
+    already ``linked``, one the acting person sees (422 on ``pointer/<index>`` otherwise).
+    Returns the ids without duplicates, in order."""
     if not conversation_ids:
         return []
     rows = await session.execute(
         select(col(Conversation.id), col(Conversation.employee_id)).where(
-            col(Conversation.id).in_(set(conversation_ids)), Conversation.tenant_id == tenant_id
+            col(Conversation.id).in_(set(conversation_ids)),
+            Conversation.tenant_id == principal.tenant_id,
         )
     )
     employee_of = {cid: employee for cid, employee in rows}
+    new = [cid for cid in employee_of if cid not in linked]
+    hidden = set(new) - await visibility.visible_among(
+        session, principal, visibility.CONVERSATIONS, new
+    )
     for index, cid in enumerate(conversation_ids):
         where = f"{pointer}/{index}" if indexed else pointer
-        if cid not in employee_of:
+        if cid not in employee_of or cid in hidden:
             raise ValidationFailed.field(
                 where, f"No conversation with id {cid} in this tenant.", "unknown_reference"
             )
@@ -198,11 +215,19 @@ async def _replace_links(
 
 
 async def create(session: AsyncSession, principal: Principal, body: GoalCreate) -> GoalRead:
+    """A person may propose a goal they own, or one for someone they manage (403 otherwise)."""
     tenant_id = principal.tenant_id
-    await check_external_id_free(session, Goal, tenant_id, body.external_id)
     await check_reference(session, Person, tenant_id, body.owner_id, "/body/owner_id")
+    await visibility.permit_or_manager(
+        session,
+        principal,
+        (body.owner_id,),
+        body.owner_id,
+        "A goal is proposed by its owner or by a manager of the owner.",
+    )
+    await check_external_id_free(session, Goal, tenant_id, body.external_id)
     conversation_ids = await _check_conversations(
-        session, tenant_id, body.owner_id, body.conversation_ids, "/body/conversation_ids"
+        session, principal, body.owner_id, body.conversation_ids, "/body/conversation_ids"
     )
     fields = body.model_dump(exclude={"metadata", "conversation_ids"})
     goal = Goal(tenant_id=tenant_id, metadata_=body.metadata, **fields)
@@ -215,17 +240,41 @@ async def create(session: AsyncSession, principal: Principal, body: GoalCreate) 
 
 
 async def get(
-    session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, principal: Principal, goal_id: uuid.UUID, *, for_update: bool = False
 ) -> Goal:
-    return await get_owned(session, Goal, tenant_id, goal_id, for_update=for_update)
+    """The goal, if the acting person sees it (404 if missing, another tenant's or
+    invisible); writes lock it."""
+    goal = await get_owned(session, Goal, principal.tenant_id, goal_id, for_update=for_update)
+    await visibility.require_visible(session, principal, visibility.GOALS, goal_id, "goal")
+    return goal
+
+
+NOT_PERMITTED = (
+    "Only the goal's owner, a manager of the owner or the facilitator who agreed may change "
+    "this goal."
+)
+
+
+async def get_for_change(session: AsyncSession, principal: Principal, goal_id: uuid.UUID) -> Goal:
+    """The goal for an action (``start``, ``achieve``, ``abandon``): loaded (404), locked
+    ``FOR UPDATE``, and the acting person one who may change it (403)."""
+    goal = await get(session, principal, goal_id, for_update=True)
+    await visibility.permit_or_manager(
+        session,
+        principal,
+        (goal.owner_id, goal.facilitator_agreed_by),
+        goal.owner_id,
+        NOT_PERMITTED,
+    )
+    return goal
 
 
 async def get_for_write(
-    session: AsyncSession, tenant_id: uuid.UUID, goal_id: uuid.UUID, if_match: str | None
+    session: AsyncSession, principal: Principal, goal_id: uuid.UUID, if_match: str | None
 ) -> Goal:
-    """The goal for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
-    against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, tenant_id, goal_id, for_update=True))
+    """The goal for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE``, the acting person
+    allowed to change it (403) and checked against ``If-Match`` (412)."""
+    return check_if_match(if_match, await get_for_change(session, principal, goal_id))
 
 
 async def update(
@@ -249,10 +298,18 @@ async def update(
         )
     links_changed = False
     if wanted_links is not None:
-        wanted = await _check_conversations(
-            session, principal.tenant_id, goal.owner_id, wanted_links, "/body/conversation_ids"
-        )
         current = (await _links(session, [goal.id])).get(goal.id, [])
+        wanted = await _check_conversations(
+            session,
+            principal,
+            goal.owner_id,
+            wanted_links,
+            "/body/conversation_ids",
+            linked=current,
+        )
+        # A person replaces the links among the conversations they see; the others stay.
+        seen = await visibility.visible_among(session, principal, visibility.CONVERSATIONS, current)
+        wanted += [c for c in current if c not in seen and c not in wanted]
         links_changed = await _replace_links(session, goal, wanted, current)
 
     event = "goal.updated"
@@ -280,15 +337,16 @@ async def link_conversation(
     session: AsyncSession, principal: Principal, goal: Goal, conversation_id: uuid.UUID
 ) -> GoalRead:
     """Add one conversation to the goal's links; linking it again changes nothing."""
+    current = (await _links(session, [goal.id])).get(goal.id, [])
     await _check_conversations(
         session,
-        principal.tenant_id,
+        principal,
         goal.owner_id,
         [conversation_id],
         "/body/conversation_id",
         indexed=False,
+        linked=current,
     )
-    current = (await _links(session, [goal.id])).get(goal.id, [])
     if conversation_id in current:
         return await read(session, goal)
     if len(current) >= MAX_GOAL_CONVERSATIONS:
@@ -306,8 +364,12 @@ async def link_conversation(
 async def unlink_conversation(
     session: AsyncSession, principal: Principal, goal: Goal, conversation_id: uuid.UUID
 ) -> None:
+    """Remove one link (404 if not linked, or if the acting person does not see that
+    conversation)."""
     current = (await _links(session, [goal.id])).get(goal.id, [])
-    if conversation_id not in current:
+    if conversation_id not in current or not await visibility.visible_among(
+        session, principal, visibility.CONVERSATIONS, [conversation_id]
+    ):
         raise NotFound(f"Goal {goal.id} is not linked to conversation {conversation_id}.")
     await _replace_links(session, goal, [c for c in current if c != conversation_id], current)
     touch(goal)
@@ -315,10 +377,10 @@ async def unlink_conversation(
     await _emit(session, principal, "goal.updated", goal)
 
 
-async def _may_facilitate(
-    session: AsyncSession, goal: Goal, owner: Person, person_id: uuid.UUID
-) -> bool:
+async def _may_facilitate(session: AsyncSession, goal: Goal, person_id: uuid.UUID) -> bool:
     """The owner's manager, a linked conversation's facilitator, or an active mentor."""
+    owner = await session.get(Person, goal.owner_id)
+    assert owner is not None
     if owner.manager_id == person_id:
         return True
     via_conversation = sa.exists().where(
@@ -335,47 +397,105 @@ async def _may_facilitate(
     return bool(await session.scalar(sa.select(sa.or_(via_conversation, via_mentorship))))
 
 
-async def agree(
+_FACILITATORS = (
+    "the owner's manager, the facilitator of a conversation linked to the goal, or the "
+    "owner's mentor in an active mentorship"
+)
+
+
+async def _platform_side(
     session: AsyncSession, principal: Principal, goal: Goal, body: GoalAgree
-) -> GoalRead:
+) -> tuple[str, uuid.UUID]:
+    """The platform names the party and the person (422 if either is missing or cannot
+    agree so); a goal no longer ``proposed`` is a 409 once both are given."""
+    missing = [name for name in ("party", "person_id") if getattr(body, name) is None]
+    if missing:
+        raise ValidationFailed(
+            f"{len(missing)} field(s) failed validation.",
+            errors=[
+                FieldError(pointer=f"/body/{name}", detail="Field required", code="missing")
+                for name in missing
+            ],
+        )
+    assert body.party is not None and body.person_id is not None
     if goal.status != "proposed":
         raise InvalidTransition("goal", goal.status, "agree to")
-    person = await check_reference(
-        session, Person, principal.tenant_id, body.person_id, "/body/person_id"
-    )
-    assert person is not None
-    now = utcnow()
+    await check_reference(session, Person, principal.tenant_id, body.person_id, "/body/person_id")
+    person_id = body.person_id
     if body.party == "employee":
-        if person.id != goal.owner_id:
+        if person_id != goal.owner_id:
             raise ValidationFailed.field(
                 "/body/person_id",
                 "Only the goal's owner can agree as the employee.",
                 "not_allowed_to_agree",
             )
+    elif person_id == goal.owner_id:
+        raise ValidationFailed.field(
+            "/body/person_id",
+            "The goal's owner cannot also agree as the facilitator.",
+            "not_allowed_to_agree",
+        )
+    elif not await _may_facilitate(session, goal, person_id):
+        raise ValidationFailed.field(
+            "/body/person_id",
+            f"A facilitator agreeing to a goal must be {_FACILITATORS}.",
+            "not_allowed_to_agree",
+        )
+    return body.party, person_id
+
+
+async def _person_side(
+    session: AsyncSession, principal: Principal, goal: Goal, body: GoalAgree
+) -> tuple[str, uuid.UUID]:
+    """The acting person's own side: the employee's if they own the goal, the facilitator's
+    if they are a manager of the owner (per setting), the facilitator of a linked
+    conversation or the owner's active mentor; 403 for anyone else, and for a body naming
+    another person or a side that is not theirs (before the 409 of a goal not proposed)."""
+    person_id = principal.person_id
+    assert person_id is not None
+    if body.person_id is not None and body.person_id != person_id:
+        raise NotPermitted(
+            "A person agrees for themselves only: leave out person_id or send your own id."
+        )
+    owner = person_id == goal.owner_id
+    party = body.party or ("employee" if owner else "facilitator")
+    if party == "employee" and not owner:
+        raise NotPermitted("Only the goal's owner can agree as the employee.")
+    if party == "facilitator":
+        if owner:
+            raise NotPermitted("The goal's owner cannot also agree as the facilitator.")
+        if not (
+            await visibility.manages(session, principal, goal.owner_id)
+            or await _may_facilitate(session, goal, person_id)
+        ):
+            raise NotPermitted(
+                f"Only the goal's owner, or {_FACILITATORS}, may agree to this goal."
+            )
+    if goal.status != "proposed":
+        raise InvalidTransition("goal", goal.status, "agree to")
+    return party, person_id
+
+
+async def agree(
+    session: AsyncSession, principal: Principal, goal: Goal, body: GoalAgree | None
+) -> GoalRead:
+    """Record one side's agreement: the platform names it (``party``, ``person_id``); a
+    person records their own."""
+    body = body or GoalAgree()
+    if principal.person_id is None:
+        party, person_id = await _platform_side(session, principal, goal, body)
+    else:
+        party, person_id = await _person_side(session, principal, goal, body)
+    now = utcnow()
+    if party == "employee":
         if goal.employee_agreed_at is not None:
             return await read(session, goal)
         goal.employee_agreed_at = now
     else:
-        if person.id == goal.owner_id:
-            raise ValidationFailed.field(
-                "/body/person_id",
-                "The goal's owner cannot also agree as the facilitator.",
-                "not_allowed_to_agree",
-            )
-        owner = await session.get(Person, goal.owner_id)
-        assert owner is not None
-        if not await _may_facilitate(session, goal, owner, person.id):
-            raise ValidationFailed.field(
-                "/body/person_id",
-                "A facilitator agreeing to a goal must be the owner's manager, the facilitator "
-                "of a conversation linked to the goal, or the owner's mentor in an active "
-                "mentorship.",
-                "not_allowed_to_agree",
-            )
         if goal.facilitator_agreed_at is not None:
             return await read(session, goal)
         goal.facilitator_agreed_at = now
-        goal.facilitator_agreed_by = person.id
+        goal.facilitator_agreed_by = person_id
     event = "goal.updated"
     if goal.employee_agreed_at is not None and goal.facilitator_agreed_at is not None:
         goal.status = "agreed"

@@ -97,8 +97,17 @@ CONVERSATIONS = Rule(
     "(t.kind = 'mentorship' AND t.employee_id IN (SELECT m.mentee_id FROM mentorships m "
     f"WHERE m.tenant_id = {{1}} AND m.mentor_id = {{0}} AND m.status = {_ACTIVE}))",
 )
-# Goals: the owner, the facilitator who agreed, the owner's managers.
-GOALS = Rule("goals", "t.owner_id = {0} OR t.facilitator_agreed_by = {0} OR {reports:t.owner_id}")
+# Goals: the owner, the owner's managers, the facilitator who agreed, the facilitator of a
+# linked conversation, the owner's mentor in an active mentorship.
+GOALS = Rule(
+    "goals",
+    # B608: a constant of this module (the status is a checked literal)
+    "t.owner_id = {0} OR t.facilitator_agreed_by = {0} OR {reports:t.owner_id} OR "  # nosec B608
+    "t.id IN (SELECT l.goal_id FROM goal_conversations l JOIN conversations c ON "
+    "c.id = l.conversation_id WHERE l.tenant_id = {1} AND c.facilitator_id = {0}) OR "
+    "t.owner_id IN (SELECT m.mentee_id FROM mentorships m WHERE m.tenant_id = {1} "
+    f"AND m.mentor_id = {{0}} AND m.status = {_ACTIVE})",
+)
 # Action plans: the owner, the owner's managers, the facilitator of its conversation or
 # the one who agreed its goal, and whoever one of its items is assigned to.
 ACTION_PLANS = Rule(
@@ -223,3 +232,45 @@ async def manages(session: AsyncSession, principal: Principal, employee_id: uuid
             employee_id,
         )
     )
+
+
+async def permit_or_manager(
+    session: AsyncSession,
+    principal: Principal,
+    allowed: Iterable[uuid.UUID | None],
+    employee_id: uuid.UUID,
+    detail: str,
+) -> None:
+    """Like ``permit``, and a manager of ``employee_id`` (per setting) is allowed too."""
+    person = principal.person_id
+    if person is None or person in set(allowed):
+        return
+    if not await manages(session, principal, employee_id):
+        raise NotPermitted(detail)
+
+
+@cache
+def _visible_sql(table: str, condition: str) -> str:
+    # B608: the table and condition are constants of this module
+    return (
+        f"SELECT t.id FROM {table} t WHERE t.id = ANY($3::uuid[]) "  # nosec B608
+        f"AND t.tenant_id = $2 AND {condition}"
+    )
+
+
+async def visible_among(
+    session: AsyncSession, principal: Principal, rule: Rule, ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of ``ids`` the acting person sees, in one statement (all of them for the
+    platform; ids of missing rows are left out only when a person acts)."""
+    wanted = set(ids)
+    if principal.person_id is None or not wanted:
+        return wanted
+    condition = rule.condition(principal.reports)
+    if condition is None:
+        return wanted
+    sql = _visible_sql(rule.table, condition.format("$1", "$2"))
+    rows = await (await session_raw(session)).fetch(
+        sql, principal.person_id, principal.tenant_id, list(wanted)
+    )
+    return {row["id"] for row in rows}
