@@ -71,6 +71,7 @@ async def test_create_get_update_delete_agenda_item(
         "position": 0,
         "discussed": False,
         "notes": "Bring the career ladder",
+        "visibility": "shared",
     }
 
     fetched = await client.get(_path(conversation, item["id"]), headers=auth)

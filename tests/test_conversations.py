@@ -86,6 +86,7 @@ async def test_create_and_get_conversation(client: httpx.AsyncClient, auth: dict
             "employee_prepared_at": None,
             "facilitator_prepared_at": None,
             "unprepared": [employee["id"], manager["id"]],
+            "revealed_at": None,
         },
         "completed_at": None,
         "canceled_at": None,
