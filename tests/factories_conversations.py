@@ -46,3 +46,24 @@ async def create_note(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+class Team:
+    """Ada (employee) reports to Grace (her manager, the facilitator), who reports to Skip;
+    Colleague is unrelated. ``as_(person)`` are the tenant's headers acting for them."""
+
+    def __init__(self, headers: dict[str, str], people: dict[str, dict[str, Any]]) -> None:
+        self.headers = headers
+        self.people = people
+        self.ids = {name: person["id"] for name, person in people.items()}
+
+    def as_(self, name: str) -> dict[str, str]:
+        return {**self.headers, "Acting-Person": self.ids[name]}
+
+
+async def create_team(client: httpx.AsyncClient, headers: dict[str, str]) -> Team:
+    skip = await create_person(client, headers, name="Skip Level")
+    grace = await create_person(client, headers, name="Grace Hopper", manager_id=skip["id"])
+    ada = await create_person(client, headers, name="Ada Lovelace", manager_id=grace["id"])
+    colleague = await create_person(client, headers, name="Colleague")
+    return Team(headers, {"ada": ada, "grace": grace, "skip": skip, "colleague": colleague})

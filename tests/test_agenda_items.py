@@ -8,7 +8,7 @@ import httpx
 
 from tests.conftest import TenantKey
 from tests.factories import create_person
-from tests.factories_conversations import create_agenda_item, create_conversation
+from tests.factories_conversations import create_agenda_item, create_conversation, create_team
 
 START = "2030-03-04T09:30:00+01:00"
 
@@ -71,6 +71,7 @@ async def test_create_get_update_delete_agenda_item(
         "position": 0,
         "discussed": False,
         "notes": "Bring the career ladder",
+        "visibility": "shared",
     }
 
     fetched = await client.get(_path(conversation, item["id"]), headers=auth)
@@ -354,3 +355,76 @@ async def test_if_match_and_idempotency(client: httpx.AsyncClient, auth: dict[st
     assert duplicate.status_code == 201
     taken = await client.post(_path(conversation), json={**body, "external_id": "X"}, headers=auth)
     assert taken.status_code == 409
+
+
+async def test_a_person_adds_items_as_their_author_and_changes_only_their_own(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    team = await create_team(client, auth)
+    conversation = await create_conversation(
+        client, auth, employee_id=team.ids["ada"], facilitator_id=team.ids["grace"]
+    )
+    ada, grace, skip = team.as_("ada"), team.as_("grace"), team.as_("skip")
+
+    # Adding: as oneself (author_id), and as a party.
+    for headers, author in ((ada, "grace"), (grace, "ada"), (skip, "skip"), (skip, "ada")):
+        refused = await client.post(
+            _path(conversation),
+            json={"author_id": team.ids[author], "topic": "Next role"},
+            headers=headers,
+        )
+        assert refused.status_code == 403, (headers, author)
+        assert refused.json()["code"] == "not_permitted"
+    hidden = await client.post(
+        _path(conversation),
+        json={"author_id": team.ids["colleague"], "topic": "Next role"},
+        headers=team.as_("colleague"),
+    )
+    assert hidden.status_code == 404
+    item = await create_agenda_item(client, ada, conversation, author_id=team.ids["ada"])
+    assert item["visibility"] == "shared"
+    assert (await client.get(_path(conversation, item["id"]), headers=skip)).status_code == 200
+
+    # Changing or deleting: the author only, 403 before 412 and before 409.
+    etag = (await client.get(_path(conversation, item["id"]), headers=ada)).headers["ETag"]
+    for headers in (grace, skip):
+        for method in ("PATCH", "DELETE"):
+            refused = await client.request(
+                method,
+                _path(conversation, item["id"]),
+                json={"discussed": True} if method == "PATCH" else None,
+                headers={**headers, "If-Match": '"stale"'},
+            )
+            assert refused.status_code == 403, (method, refused.text)
+    sealing = await client.patch(
+        _path(conversation, item["id"]), json={"visibility": "sealed"}, headers=ada
+    )
+    assert sealing.status_code == 422
+    moved = await client.patch(
+        _path(conversation, item["id"]),
+        json={"topic": "Staff path"},
+        headers={**ada, "If-Match": etag},
+    )
+    assert moved.status_code == 200
+    await _act(client, auth, conversation, "cancel", {"reason": "Off"})
+    for method in ("PATCH", "DELETE"):
+        refused = await client.request(
+            method,
+            _path(conversation, item["id"]),
+            json={"topic": "Other"} if method == "PATCH" else None,
+            headers=grace,
+        )
+        assert refused.status_code == 403
+        closed = await client.request(
+            method,
+            _path(conversation, item["id"]),
+            json={"topic": "Other"} if method == "PATCH" else None,
+            headers=ada,
+        )
+        assert closed.status_code == 409
+    late = await client.post(
+        _path(conversation), json={"author_id": team.ids["skip"], "topic": "x"}, headers=skip
+    )
+    assert late.status_code == 403
+    events = await client.get("/v1/events?type=agenda_item.updated", headers=auth)
+    assert [e["actor"]["person_id"] for e in events.json()["data"]] == [team.ids["ada"]]

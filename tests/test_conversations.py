@@ -10,7 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.models.goal import Goal, GoalConversation
 from tests.conftest import TenantKey
 from tests.factories import create_person
-from tests.factories_conversations import create_agenda_item, create_conversation, create_note
+from tests.factories_conversations import (
+    create_agenda_item,
+    create_conversation,
+    create_note,
+    create_team,
+)
 from tests.factories_goals import count_statements
 
 START = "2030-03-04T09:30:00+01:00"
@@ -86,6 +91,7 @@ async def test_create_and_get_conversation(client: httpx.AsyncClient, auth: dict
             "employee_prepared_at": None,
             "facilitator_prepared_at": None,
             "unprepared": [employee["id"], manager["id"]],
+            "revealed_at": None,
         },
         "completed_at": None,
         "canceled_at": None,
@@ -773,3 +779,136 @@ async def test_a_list_page_loads_in_a_fixed_number_of_queries(
     assert {c["reschedule_count"] for c in twenty.json()["data"]} == {1}
     assert {len(c["reschedules"]) for c in twenty.json()["data"]} == {1}
     assert len(two_statements) == len(twenty_statements) == 1
+
+
+# Acting as a person ------------------------------------------------------------------------
+
+
+async def test_a_person_creates_as_a_party_or_a_manager_of_the_employee(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    team = await create_team(client, auth)
+    mentor = await create_person(client, auth, name="Mentor")
+    body = {"employee_id": team.ids["ada"], "facilitator_id": mentor["id"]}
+    for who in ("ada", "grace", "skip"):  # the employee, her manager, the manager above
+        created = await client.post("/v1/conversations", json=body, headers=team.as_(who))
+        assert created.status_code == 201, (who, created.text)
+    as_mentor = {**auth, "Acting-Person": mentor["id"]}
+    created = await client.post(
+        "/v1/conversations", json={**body, "external_id": "C-1"}, headers=as_mentor
+    )
+    assert created.status_code == 201
+    events = await _events(client, auth)
+    assert events[-1]["actor"]["person_id"] == mentor["id"]
+
+    # Anyone else: 403, before the taken external_id's 409.
+    for headers in (team.as_("colleague"), {**auth, "Acting-Person": team.ids["colleague"]}):
+        refused = await client.post(
+            "/v1/conversations", json={**body, "external_id": "C-1"}, headers=headers
+        )
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "not_permitted"
+    # With managers_see_reports = direct, the skip-level manager is no longer one.
+    direct = await client.patch(
+        "/v1/tenant", json={"settings": {"managers_see_reports": "direct"}}, headers=auth
+    )
+    assert direct.status_code == 200
+    skip = await client.post("/v1/conversations", json=body, headers=team.as_("skip"))
+    assert skip.status_code == 403
+    grace = await client.post("/v1/conversations", json=body, headers=team.as_("grace"))
+    assert grace.status_code == 201
+
+
+async def test_only_a_party_changes_or_acts_and_403_comes_first(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    team = await create_team(client, auth)
+    conversation = await create_conversation(
+        client, auth, employee_id=team.ids["ada"], facilitator_id=team.ids["grace"]
+    )
+    cid = conversation["id"]
+    path = f"/v1/conversations/{cid}"
+    etag = (await client.get(path, headers=auth)).headers["ETag"]
+    skip = team.as_("skip")  # sees it (Ada's manager's manager), is no party
+
+    writes: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = [
+        ("PATCH", path, {"location": "Room 1"}, {"If-Match": '"stale"'}),
+        ("DELETE", path, None, {"If-Match": '"stale"'}),
+        ("POST", f"{path}/schedule", {"scheduled_start": START}, {}),
+        ("POST", f"{path}/reschedule", {"scheduled_start": START}, {}),  # a draft: 409
+        ("POST", f"{path}/complete", None, {}),  # a draft: 409
+        ("POST", f"{path}/cancel", {"reason": "No"}, {}),
+        ("POST", f"{path}/prepare", None, {}),
+    ]
+    for method, url, body, extra in writes:
+        refused = await client.request(method, url, json=body, headers={**skip, **extra})
+        assert refused.status_code == 403, (method, url, refused.text)
+        assert refused.json()["code"] == "not_permitted"
+        hidden = await client.request(
+            method, url, json=body, headers={**team.as_("colleague"), **extra}
+        )
+        assert hidden.status_code == 404, (method, url)
+    assert (await client.get(path, headers=auth)).headers["ETag"] == etag
+    assert [e["type"] for e in await _events(client, auth)] == ["conversation.created"]
+
+    # A party: the state rules and If-Match apply as before.
+    ada = team.as_("ada")
+    stale = await client.patch(
+        path, json={"location": "Room 1"}, headers={**ada, "If-Match": '"stale"'}
+    )
+    assert stale.status_code == 412
+    early = await client.post(f"{path}/complete", headers=ada)
+    assert early.status_code == 409
+    assert early.json()["code"] == "invalid_transition"
+    changed = await client.patch(path, json={"location": "Room 1"}, headers=ada)
+    assert changed.status_code == 200
+    scheduled = await _act(client, team.as_("grace"), cid, "schedule", {"scheduled_start": START})
+    assert scheduled.status_code == 200
+    canceled = await _act(client, ada, cid, "cancel", {"reason": "Moved teams"})
+    assert canceled.status_code == 200
+    deleted = await client.delete(path, headers=team.as_("grace"))
+    assert deleted.status_code == 204
+    events = await _events(client, auth)
+    assert [e["actor"]["person_id"] for e in events[1:]] == [
+        team.ids["ada"],
+        team.ids["grace"],
+        team.ids["ada"],
+        team.ids["grace"],
+    ]
+
+
+async def test_a_person_prepares_only_themselves(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    team = await create_team(client, auth)
+    conversation = await create_conversation(
+        client, auth, employee_id=team.ids["ada"], facilitator_id=team.ids["grace"]
+    )
+    cid = conversation["id"]
+
+    # The platform must name the party: a missing person_id is a 422 on the field.
+    for body in (None, {}):
+        missing = await _act(client, auth, cid, "prepare", body)
+        assert missing.status_code == 422
+        assert missing.json()["errors"][0]["pointer"] == "/body/person_id"
+        assert missing.json()["errors"][0]["code"] == "missing"
+
+    # A person: no body needed; naming the other party, or not being one, is a 403.
+    other = await _act(client, team.as_("grace"), cid, "prepare", {"person_id": team.ids["ada"]})
+    assert other.status_code == 403
+    assert other.json()["code"] == "not_permitted"
+    manager = await _act(client, team.as_("skip"), cid, "prepare", {"person_id": team.ids["skip"]})
+    assert manager.status_code == 403
+    ada = await _act(client, team.as_("ada"), cid, "prepare")
+    assert ada.status_code == 200
+    assert ada.json()["preparation"]["unprepared"] == [team.ids["grace"]]
+    grace = await _act(client, team.as_("grace"), cid, "prepare", {"person_id": team.ids["grace"]})
+    assert grace.status_code == 200
+    assert grace.json()["preparation"]["unprepared"] == []
+
+    # 403 before the state rule's 409.
+    assert (await _act(client, auth, cid, "cancel", {"reason": "Off"})).status_code == 200
+    late = await _act(client, team.as_("skip"), cid, "prepare")
+    assert late.status_code == 403
+    closed = await _act(client, team.as_("ada"), cid, "prepare")
+    assert closed.status_code == 409

@@ -114,6 +114,21 @@ async def test_conversations(client: Client, auth: dict[str, str]) -> None:
     assert len(body["reschedules"]) == 1
     assert body["preparation"]["unprepared"] == [facilitator["id"]]
 
+    # A party's own sealed item: their writes and reads carry it, the platform's do not.
+    as_ada = {**auth, "Acting-Person": employee["id"]}
+    sealed = await client.post(
+        f"{url}/agenda-items",
+        json={"author_id": employee["id"], "topic": "Raise", "visibility": "sealed"},
+        headers=as_ada,
+    )
+    assert sealed.status_code == 201, sealed.text
+    patched = await client.patch(url, json={"location": "Room 5"}, headers=as_ada)
+    body = await same_as_read(client, as_ada, patched, url, "/v1/conversations")
+    assert [i["topic"] for i in body["agenda_items"]] == ["Scope", "Timeline", "Raise"]
+    platform = (await client.get(url, headers=auth)).json()
+    assert platform == {**body, "agenda_items": body["agenda_items"][:2]}
+    assert (await last_event(client, auth))["data"] == platform
+
 
 async def test_goals(client: Client, auth: dict[str, str]) -> None:
     manager = await create_person(client, auth, name="Grace")

@@ -101,6 +101,7 @@ def test_the_scheduler_runs_every_domain_rule_once() -> None:
         "follow_up.due",
         "follow_up.overdue",
         "conversation.reminder",
+        "conversation.preparation_revealed",
         "action_item.overdue",
         "feedback_request.expired",
     ]

@@ -20,6 +20,8 @@ EVENT_TYPES: dict[str, str] = {
     "conversation.canceled": "A conversation was canceled, with a reason.",
     "conversation.deleted": "A conversation was deleted.",
     "conversation.reminder": "A scheduled conversation starts soon; lists who has not prepared.",
+    "conversation.preparation_revealed": "Sealed agenda items became shared: both parties "
+    "prepared, the conversation was completed or its start passed (once per conversation).",
     "agenda_item.created": "A talking point was added to a conversation's agenda.",
     "agenda_item.updated": "An agenda item changed (text, position, discussed flag).",
     "agenda_item.deleted": "An agenda item was removed.",

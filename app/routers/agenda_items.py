@@ -34,7 +34,7 @@ def _answer(response: Response, item: AgendaItem) -> AgendaItemRead:
     operation_id="create_agenda_item",
     summary="Add an agenda item",
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(403, 404, 409),
 )
 async def create_agenda_item(
     conversation_id: uuid.UUID,
@@ -43,8 +43,10 @@ async def create_agenda_item(
     principal: WriteKey,
     session: Session,
 ) -> AgendaItemRead:
-    """Add a talking point by the employee or the facilitator (`author_id`), at the end or
-    at `position`; refused (409) once the conversation is completed or canceled."""
+    """Add a talking point by the employee or the facilitator (`author_id`; a person: only
+    themselves, as a party, else 403), at the end or at `position`; refused (409) once the
+    conversation is completed or canceled. `visibility: sealed` keeps it to its author until
+    the preparation is revealed."""
     conversation = await conversations.get(session, principal, conversation_id, for_update=True)
     item = await service.create(session, principal, conversation, body)
     response.headers["Location"] = f"/v1/conversations/{conversation_id}/agenda-items/{item.id}"
@@ -65,9 +67,9 @@ async def list_agenda_items(
     session: Session,
     params: PageParams = Depends(page_params),
 ) -> Page[AgendaItemRead]:
-    """The agenda in order (`position` ascending)."""
+    """The agenda in order (`position` ascending): shared items and your own sealed ones."""
     conversation = await conversations.get(session, principal, conversation_id)
-    rows = await service.list_items(session, conversation, params)
+    rows = await service.list_items(session, principal, conversation, params)
     items = [AgendaItemRead.model_validate(i) for i in rows]
     return build_page(rows, params, items, request, response, sort_key=by_position)
 
@@ -85,16 +87,16 @@ async def get_agenda_item(
     principal: ReadKey,
     session: Session,
 ) -> AgendaItemRead:
-    """One agenda item, with an `ETag`."""
+    """One agenda item, with an `ETag`; someone else's sealed item answers 404."""
     conversation = await conversations.get(session, principal, conversation_id)
-    return _answer(response, await service.get(session, conversation, item_id))
+    return _answer(response, await service.get(session, principal, conversation, item_id))
 
 
 @router.patch(
     "/{item_id}",
     operation_id="update_agenda_item",
     summary="Update or move an agenda item",
-    responses=problem_responses(404, 409, 412),
+    responses=problem_responses(403, 404, 409, 412),
 )
 async def update_agenda_item(
     conversation_id: uuid.UUID,
@@ -105,8 +107,9 @@ async def update_agenda_item(
     session: Session,
     if_match: IfMatch = None,
 ) -> AgendaItemRead:
-    """Change the fields you send; a new `position` moves the item and renumbers the others.
-    After completion only `discussed`, `notes`, `external_id` and `metadata` change."""
+    """Change the fields you send (a person: its author only, else 403); a new `position`
+    moves the item and renumbers the others. After completion only `discussed`, `notes`,
+    `external_id` and `metadata` change."""
     conversation, item = await service.get_for_write(
         session, principal, conversation_id, item_id, if_match
     )
@@ -118,7 +121,7 @@ async def update_agenda_item(
     operation_id="delete_agenda_item",
     summary="Delete an agenda item",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(404, 409, 412),
+    responses=problem_responses(403, 404, 409, 412),
 )
 async def delete_agenda_item(
     conversation_id: uuid.UUID,
@@ -127,7 +130,8 @@ async def delete_agenda_item(
     session: Session,
     if_match: IfMatch = None,
 ) -> Response:
-    """Remove an item from a draft or scheduled conversation; the others close the gap."""
+    """Remove an item from a draft or scheduled conversation (a person: its author only,
+    else 403); the others close the gap."""
     conversation, item = await service.get_for_write(
         session, principal, conversation_id, item_id, if_match
     )

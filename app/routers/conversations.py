@@ -45,12 +45,14 @@ def _answer(response: Response, conversation: ConversationRead) -> ConversationR
     operation_id="create_conversation",
     summary="Create a conversation",
     dependencies=[Idempotent],
-    responses=problem_responses(409),
+    responses=problem_responses(403, 409),
     response_model=ConversationRead,
 )
 async def create_conversation(body: ConversationCreate, principal: WriteKey, db: Db) -> Response:
     """Create a conversation as a `draft` between an employee and a facilitator of your
-    tenant; schedule it with `POST /v1/conversations/{id}/schedule`."""
+    tenant; schedule it with `POST /v1/conversations/{id}/schedule`. A person creates only
+    conversations where they are the employee, the facilitator or a manager of the employee
+    (else 403)."""
     row, data = await service.create(db, principal, body)
     return json_response(
         data,
@@ -123,7 +125,7 @@ async def get_conversation(conversation_id: uuid.UUID, principal: ReadKey, db: D
     "/{conversation_id}",
     operation_id="update_conversation",
     summary="Update a conversation",
-    responses=problem_responses(404, 409, 412),
+    responses=problem_responses(403, 404, 409, 412),
 )
 async def update_conversation(
     conversation_id: uuid.UUID,
@@ -133,8 +135,9 @@ async def update_conversation(
     session: Session,
     if_match: IfMatch = None,
 ) -> ConversationRead:
-    """Change the fields you send. A scheduled conversation moves only through `reschedule`;
-    a completed one accepts `summary`, `external_id` and `metadata`."""
+    """Change the fields you send (a person: a party only, else 403). A scheduled
+    conversation moves only through `reschedule`; a completed one accepts `summary`,
+    `external_id` and `metadata`."""
     conversation = await service.get_for_write(session, principal, conversation_id, if_match)
     return _answer(response, await service.update(session, principal, conversation, body))
 
@@ -144,7 +147,7 @@ async def update_conversation(
     operation_id="delete_conversation",
     summary="Delete a conversation",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(404, 409, 412),
+    responses=problem_responses(403, 404, 409, 412),
 )
 async def delete_conversation(
     conversation_id: uuid.UUID,
@@ -152,9 +155,12 @@ async def delete_conversation(
     session: Session,
     if_match: IfMatch = None,
 ) -> Response:
-    """Delete a `draft` or `canceled` conversation with its agenda and notes; refused (409)
-    while goals, plans, feedback or follow-ups refer to it."""
-    conversation = await service.get_for_write(session, principal, conversation_id, if_match)
+    """Delete a `draft` or `canceled` conversation with its agenda and notes (a person: a
+    party only, else 403); refused (409) while goals, plans, feedback or follow-ups refer
+    to it."""
+    conversation = await service.get_for_write(
+        session, principal, conversation_id, if_match, "delete"
+    )
     await service.delete(session, principal, conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -164,7 +170,7 @@ async def delete_conversation(
     operation_id="schedule_conversation",
     summary="Schedule a conversation",
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(403, 404, 409),
 )
 async def schedule_conversation(
     conversation_id: uuid.UUID,
@@ -173,8 +179,9 @@ async def schedule_conversation(
     session: Session,
     body: ConversationSchedule | None = None,
 ) -> ConversationRead:
-    """`draft → scheduled`, at `scheduled_start` (or the draft's own start if omitted)."""
-    conversation = await service.get(session, principal, conversation_id, for_update=True)
+    """`draft → scheduled`, at `scheduled_start` (or the draft's own start if omitted); a
+    person: a party only (403)."""
+    conversation = await service.get_for_action(session, principal, conversation_id, "schedule")
     result = await service.schedule(
         session, principal, conversation, body or ConversationSchedule()
     )
@@ -186,7 +193,7 @@ async def schedule_conversation(
     operation_id="reschedule_conversation",
     summary="Reschedule a conversation",
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(403, 404, 409),
 )
 async def reschedule_conversation(
     conversation_id: uuid.UUID,
@@ -196,8 +203,8 @@ async def reschedule_conversation(
     session: Session,
 ) -> ConversationRead:
     """Move a `scheduled` conversation; increments `reschedule_count` and records the move
-    in `reschedules`."""
-    conversation = await service.get(session, principal, conversation_id, for_update=True)
+    in `reschedules`. A person: a party only (403)."""
+    conversation = await service.get_for_action(session, principal, conversation_id, "reschedule")
     return _answer(response, await service.reschedule(session, principal, conversation, body))
 
 
@@ -206,7 +213,7 @@ async def reschedule_conversation(
     operation_id="complete_conversation",
     summary="Complete a conversation",
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(403, 404, 409),
 )
 async def complete_conversation(
     conversation_id: uuid.UUID,
@@ -215,8 +222,9 @@ async def complete_conversation(
     session: Session,
     body: ConversationComplete | None = None,
 ) -> ConversationRead:
-    """`scheduled → completed`, optionally with the `summary`."""
-    conversation = await service.get(session, principal, conversation_id, for_update=True)
+    """`scheduled → completed`, optionally with the `summary`; reveals sealed agenda items.
+    A person: a party only (403)."""
+    conversation = await service.get_for_action(session, principal, conversation_id, "complete")
     result = await service.complete(
         session, principal, conversation, body or ConversationComplete()
     )
@@ -228,7 +236,7 @@ async def complete_conversation(
     operation_id="cancel_conversation",
     summary="Cancel a conversation",
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(403, 404, 409),
 )
 async def cancel_conversation(
     conversation_id: uuid.UUID,
@@ -237,8 +245,8 @@ async def cancel_conversation(
     principal: WriteKey,
     session: Session,
 ) -> ConversationRead:
-    """`draft | scheduled → canceled`, with the `reason`."""
-    conversation = await service.get(session, principal, conversation_id, for_update=True)
+    """`draft | scheduled → canceled`, with the `reason`. A person: a party only (403)."""
+    conversation = await service.get_for_action(session, principal, conversation_id, "cancel")
     return _answer(response, await service.cancel(session, principal, conversation, body))
 
 
@@ -247,16 +255,19 @@ async def cancel_conversation(
     operation_id="prepare_conversation",
     summary="Mark a party prepared",
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(403, 404, 409),
 )
 async def prepare_conversation(
     conversation_id: uuid.UUID,
-    body: ConversationPrepare,
     response: Response,
     principal: WriteKey,
     session: Session,
+    body: ConversationPrepare | None = None,
 ) -> ConversationRead:
     """Mark the employee or the facilitator (`person_id`) prepared; `preparation.unprepared`
-    lists who still is not."""
+    lists who still is not. A person marks only themselves (`person_id` optional, else 403).
+    Once both are prepared, sealed agenda items become shared
+    (`conversation.preparation_revealed`)."""
     conversation = await service.get(session, principal, conversation_id, for_update=True)
-    return _answer(response, await service.prepare(session, principal, conversation, body))
+    result = await service.prepare(session, principal, conversation, body or ConversationPrepare())
+    return _answer(response, result)

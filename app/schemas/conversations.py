@@ -31,6 +31,7 @@ AgendaCategory = Literal[
     "aspirations", "strengths", "growth_areas", "opportunities", "feedback", "other"
 ]
 NoteVisibility = Literal["shared", "private"]
+AgendaVisibility = Literal["shared", "sealed"]
 
 MIN_DURATION, MAX_DURATION = 5, 480
 
@@ -198,7 +199,11 @@ class ConversationCancel(WriteSchema):
 
 
 class ConversationPrepare(WriteSchema):
-    person_id: uuid.UUID = Field(description="The employee or the facilitator.")
+    person_id: uuid.UUID | None = Field(
+        default=None,
+        description="The employee or the facilitator. Required without `Acting-Person`; "
+        "with it, defaults to the acting person, the only one they may name.",
+    )
 
 
 class RescheduleRead(ReadSchema):
@@ -214,6 +219,11 @@ class Preparation(BaseModel):
     unprepared: list[uuid.UUID] = Field(
         description="The parties who have not prepared yet (employee first)."
     )
+    revealed_at: datetime | None = Field(
+        description="When the sealed agenda items became shared (both parties prepared, the "
+        "conversation was completed or its start passed); null while nothing sealed has "
+        "been revealed."
+    )
 
 
 class AgendaItemRead(ResourceRead):
@@ -224,6 +234,10 @@ class AgendaItemRead(ResourceRead):
     position: int = Field(description="0-based order on the agenda.", examples=[0])
     discussed: bool
     notes: str | None = Field(examples=["Needs more cross-team design work."])
+    visibility: AgendaVisibility = Field(
+        description="`sealed`: only its author sees it until the preparation is revealed.",
+        examples=["shared"],
+    )
 
 
 class ConversationRead(ResourceRead):
@@ -276,7 +290,9 @@ class AgendaItemCreate(WriteSchema):
         }
     )
 
-    author_id: uuid.UUID = Field(description="The employee or the facilitator.")
+    author_id: uuid.UUID = Field(
+        description="The employee or the facilitator; with `Acting-Person`, the acting person."
+    )
     topic: Topic
     category: AgendaCategory = Field(default="other", examples=["aspirations"])
     position: Position | None = Field(
@@ -286,6 +302,13 @@ class AgendaItemCreate(WriteSchema):
     )
     discussed: JsonBool = False
     notes: ItemNotes | None = None
+    visibility: AgendaVisibility = Field(
+        default="shared",
+        description="`shared`: whoever sees the conversation sees it. `sealed`: only its "
+        "author, until both parties have prepared, the conversation is completed or its "
+        "scheduled start passes; then it becomes shared for good. Fixed at creation.",
+        examples=["shared"],
+    )
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 

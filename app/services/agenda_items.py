@@ -5,6 +5,12 @@ siblings. Every change locks the conversation row first (so concurrent edits of 
 serialise) and touches the conversation's ``updated_at`` (its ETag changes with its agenda).
 After a conversation is completed only ``discussed``, ``notes``, ``external_id`` and
 ``metadata`` may change; a canceled conversation's agenda is frozen.
+
+A person adds items as their author (a party) and only the author changes or deletes one.
+A ``sealed`` item is seen by its author only (the platform never reads it) until the
+conversation's preparation is revealed (``conversations.reveal``), and writes no event
+while sealed: the reveal's ``conversation.preparation_revealed`` carries it; a sealed item
+deleted before the reveal leaves no trace in events.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -22,7 +29,7 @@ from app.core.pagination import PageParams, keyset_by_position
 from app.models.base import utcnow
 from app.models.conversation import AgendaItem, Conversation
 from app.schemas.conversations import AgendaItemCreate, AgendaItemRead, AgendaItemUpdate
-from app.services import conversations, events
+from app.services import conversations, events, visibility
 from app.services.common import (
     apply_changes,
     check_external_id_free,
@@ -36,7 +43,15 @@ AFTER_COMPLETION = frozenset({"discussed", "notes", "external_id", "metadata"})
 ALWAYS = frozenset({"external_id", "metadata"})
 
 
+class PreparationRevealed(Conflict):
+    """A sealed item added after the preparation was revealed (or is due to be)."""
+
+    code, title = "preparation_revealed", "Preparation revealed"
+
+
 async def _emit(session: AsyncSession, principal: Principal, type: str, item: AgendaItem) -> None:
+    if item.visibility != "shared":
+        return  # sealed items leave no trace in events or webhooks before the reveal
     await events.record(
         session,
         tenant_id=principal.tenant_id,
@@ -81,7 +96,12 @@ def _touch(conversation: Conversation) -> None:
 async def create(
     session: AsyncSession, principal: Principal, conversation: Conversation, body: AgendaItemCreate
 ) -> AgendaItem:
-    """Insert at ``position`` (clamped to the end) or append; ``conversation`` is locked."""
+    """Insert at ``position`` (clamped to the end) or append; ``conversation`` is locked.
+    A person adds items as their author, and only as a party (403)."""
+    visibility.permit(
+        principal, (body.author_id,), "A person adds agenda items as their author (author_id)."
+    )
+    conversations.permit_party(principal, conversation, "add agenda items to")
     if conversation.status in ("completed", "canceled"):
         raise _closed(conversation, "add to")
     if body.author_id not in (conversation.employee_id, conversation.facilitator_id):
@@ -89,6 +109,11 @@ async def create(
             "/body/author_id",
             "Agenda items are added by the conversation's employee or facilitator.",
             "not_a_party",
+        )
+    if body.visibility == "sealed" and not conversations.sealing_open(conversation, utcnow()):
+        raise PreparationRevealed(
+            "The preparation of this conversation is revealed (both parties prepared or its "
+            "start passed): add the item as shared."
         )
     await check_external_id_free(session, AgendaItem, principal.tenant_id, body.external_id)
     ordered = await _siblings(session, conversation.id)
@@ -111,10 +136,17 @@ async def create(
     return item
 
 
-async def get(session: AsyncSession, conversation: Conversation, item_id: uuid.UUID) -> AgendaItem:
-    """An item of this conversation; any other id (or another conversation's item) is 404."""
+async def get(
+    session: AsyncSession, principal: Principal, conversation: Conversation, item_id: uuid.UUID
+) -> AgendaItem:
+    """An item of this conversation; any other id (another conversation's item, or a sealed
+    item of someone else) is 404."""
     item = await session.get(AgendaItem, item_id)
-    if item is None or item.conversation_id != conversation.id:
+    if (
+        item is None
+        or item.conversation_id != conversation.id
+        or (item.visibility != "shared" and item.author_id != principal.person_id)
+    ):
         raise NotFound(f"No agenda item with id {item_id} on this conversation.")
     return item
 
@@ -128,16 +160,22 @@ async def get_for_write(
 ) -> tuple[Conversation, AgendaItem]:
     """The conversation and its item for a PATCH or DELETE of the item: the conversation is
     locked ``FOR UPDATE`` (every agenda write locks it: positions are renumbered across its
-    items), the item checked against ``If-Match`` (412)."""
+    items), the acting person its author (403), the item checked against ``If-Match`` (412)."""
     conversation = await conversations.get(session, principal, conversation_id, for_update=True)
-    return conversation, check_if_match(if_match, await get(session, conversation, item_id))
+    item = await get(session, principal, conversation, item_id)
+    visibility.permit(principal, (item.author_id,), "Only its author changes an agenda item.")
+    return conversation, check_if_match(if_match, item)
 
 
 async def list_items(
-    session: AsyncSession, conversation: Conversation, params: PageParams
+    session: AsyncSession, principal: Principal, conversation: Conversation, params: PageParams
 ) -> Sequence[AgendaItem]:
-    """Agenda order (``position`` ascending), keyset-paginated on ``(position, id)``."""
-    stmt = select(AgendaItem).where(AgendaItem.conversation_id == conversation.id)
+    """Agenda order (``position`` ascending), keyset-paginated on ``(position, id)``: the
+    shared items and the acting person's own sealed ones."""
+    seen = col(AgendaItem.visibility) == "shared"
+    if principal.person_id is not None:
+        seen = sa.or_(seen, col(AgendaItem.author_id) == principal.person_id)
+    stmt = select(AgendaItem).where(AgendaItem.conversation_id == conversation.id, seen)
     paged = keyset_by_position(stmt, col(AgendaItem.position), col(AgendaItem.id), params)
     return (await session.scalars(paged)).all()
 

@@ -2,6 +2,13 @@
 
 ``draft → scheduled → completed | canceled``; a scheduled conversation may be rescheduled
 (counted, with history) and either party may mark themselves prepared before it happens.
+Sealed agenda items stay with their author until the preparation is revealed: when both
+parties have prepared, when the conversation is completed, or when its scheduled start
+passes (the scheduler), whichever comes first; then they become shared for good and one
+``conversation.preparation_revealed`` event is written. A conversation without sealed items
+has nothing to reveal: no event, ``preparation.revealed_at`` stays null.
+Events carry the conversation as the platform sees it (never a sealed item); a write answers
+it as the acting person sees it.
 A conversation is always read with its agenda and reschedule history, as row arrays in the
 one statement that reads it (``READER``), so the cost does not grow with the agenda's size;
 writes answer through the same statement.
@@ -21,7 +28,13 @@ from sqlmodel import SQLModel
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
-from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.core.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    ValidationFailed,
+)
 from app.core.pagination import PageParams
 from app.core.rows import Record, Shape, dumps
 from app.models.base import sql_value, utcnow, uuid7
@@ -52,6 +65,9 @@ from app.services.common import (
     unknown_reference,
 )
 from app.services.scheduling import Rule, not_fired
+
+REVEALED = "conversation.preparation_revealed"
+_SEALED = "sealed"
 
 # Rows that belong to a conversation and go with it when it is deleted.
 OWN_TABLES = frozenset({"agenda_items", "conversation_notes", "conversation_reschedules"})
@@ -89,6 +105,7 @@ def _preparation(row: Record) -> dict[str, Any]:
         "employee_prepared_at": employee_at,
         "facilitator_prepared_at": facilitator_at,
         "unprepared": unprepared,
+        "revealed_at": row["preparation_revealed_at"],
     }
 
 
@@ -107,11 +124,14 @@ CONVERSATION = Shape(
     scheduled_end=_scheduled_end,
 )
 # A conversation with its agenda and reschedule history as arrays of rows, in one statement
-# (asyncpg decodes the row arrays); a consistent snapshot without a transaction.
+# (asyncpg decodes the row arrays); a consistent snapshot without a transaction. The agenda
+# holds the shared items and the viewer's own sealed ones (the platform: shared only).
+_SEEN_ITEM = visibility.authored("a", "{viewer}")
 READER = Reader(
     Conversation,
     CONVERSATION,
-    extra=", ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = t.id "
+    # B608: constants of ours; {viewer} becomes a bind parameter
+    extra=f", ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = t.id AND {_SEEN_ITEM} "  # nosec B608
     "ORDER BY a.position, a.id) AS agenda, "
     "CASE WHEN t.reschedule_count > 0 THEN ARRAY(SELECT r FROM conversation_reschedules r "
     "WHERE r.conversation_id = t.id ORDER BY r.created_at, r.id) END AS moves",
@@ -146,9 +166,12 @@ async def fetch_page(
     return await READER.page(db, where, params, principal)
 
 
-async def read(session: AsyncSession, conversation: Conversation) -> ConversationRead:
-    """The conversation as the API shows it, after the session's changes (flushed)."""
-    return ConversationRead.model_validate(await READER.reread(session, conversation.id))
+async def read(
+    session: AsyncSession, conversation: Conversation, principal: Principal | None = None
+) -> ConversationRead:
+    """The conversation as the API shows it to ``principal`` (default: as the platform sees
+    it, as events carry it), after the session's changes (flushed)."""
+    return ConversationRead.model_validate(await READER.reread(session, conversation.id, principal))
 
 
 async def snapshot(session: AsyncSession, conversation_id: uuid.UUID) -> dict[str, Any]:
@@ -177,12 +200,37 @@ async def get(
     return conversation
 
 
-async def get_for_write(
-    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, if_match: str | None
+def permit_party(principal: Principal, conversation: Conversation, action: str) -> None:
+    """403 unless the platform acts or the acting person is a party (employee or
+    facilitator)."""
+    visibility.permit(
+        principal,
+        (conversation.employee_id, conversation.facilitator_id),
+        f"Only the conversation's employee or facilitator may {action} it.",
+    )
+
+
+async def get_for_action(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID, action: str
 ) -> Conversation:
-    """The conversation for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
-    against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, principal, conversation_id, for_update=True))
+    """The conversation for a lifecycle action by a party: loaded (404), locked
+    ``FOR UPDATE``, the acting person a party (403, before any state rule)."""
+    conversation = await get(session, principal, conversation_id, for_update=True)
+    permit_party(principal, conversation, action)
+    return conversation
+
+
+async def get_for_write(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID,
+    if_match: str | None,
+    action: str = "change",
+) -> Conversation:
+    """The conversation for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE``, the acting
+    person a party (403) and checked against ``If-Match`` (412)."""
+    conversation = await get_for_action(session, principal, conversation_id, action)
+    return check_if_match(if_match, conversation)
 
 
 # Writing ---------------------------------------------------------------------------------
@@ -205,11 +253,25 @@ async def _emit(
 async def _changed(
     session: AsyncSession, principal: Principal, type: str, conversation: Conversation
 ) -> ConversationRead:
-    """Flush a change, write its event and return the conversation as the API shows it."""
+    """Flush a change, write its event (the conversation as the platform sees it) and return
+    the conversation as the acting person sees it."""
     await session.flush()
     data = await read(session, conversation)
     await _emit(session, principal, type, data)
-    return data
+    return await _answer(session, principal, conversation, data)
+
+
+async def _answer(
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    platform: ConversationRead | None = None,
+) -> ConversationRead:
+    """The conversation as the acting person sees it (``platform``: the platform's view,
+    already read)."""
+    if principal.person_id is None and platform is not None:
+        return platform
+    return await read(session, conversation, principal)
 
 
 _CREATE_CHECKS = (
@@ -244,6 +306,13 @@ async def create(
             "/body/facilitator_id",
             "The facilitator must be another person than the employee.",
             "same_person",
+        )
+    if principal.person_id not in (None, body.employee_id, body.facilitator_id) and not (
+        await visibility.manages_raw(await db.raw(), principal, body.employee_id)
+    ):
+        raise NotPermitted(
+            "A conversation is created by its employee, its facilitator or a manager of the "
+            "employee."
         )
     if checks["holder"] is not None:
         assert body.external_id is not None
@@ -325,7 +394,7 @@ async def update(
         )
     if apply_changes(conversation, changes):
         return await _changed(session, principal, "conversation.updated", conversation)
-    return await read(session, conversation)
+    return await _answer(session, principal, conversation)
 
 
 def _require(conversation: Conversation, action: str, *statuses: str) -> None:
@@ -402,7 +471,8 @@ async def complete(
     conversation: Conversation,
     body: ConversationComplete,
 ) -> ConversationRead:
-    """``scheduled → completed``; the summary may be sent along."""
+    """``scheduled → completed``; the summary may be sent along. The meeting took place, so
+    sealed agenda items are revealed (if the scheduler has not done it already)."""
     _require(conversation, "complete", "scheduled")
     now = utcnow()
     if body.summary is not None:
@@ -410,7 +480,10 @@ async def complete(
     conversation.status = "completed"
     conversation.completed_at = now
     conversation.updated_at = now
-    return await _changed(session, principal, "conversation.completed", conversation)
+    data = await _changed(session, principal, "conversation.completed", conversation)
+    if await reveal(session, conversation, now):
+        data = await _changed(session, principal, REVEALED, conversation)
+    return data
 
 
 async def cancel(
@@ -435,11 +508,25 @@ async def prepare(
     conversation: Conversation,
     body: ConversationPrepare,
 ) -> ConversationRead:
-    """Mark one party prepared. Preparing again keeps the first time and writes no event."""
+    """Mark one party prepared (a person: themselves). Preparing again keeps the first time
+    and writes no event. The second party's preparation reveals the sealed agenda items."""
+    person_id = body.person_id or principal.person_id
+    if person_id is None:
+        raise ValidationFailed.field(
+            "/body/person_id",
+            "Send the person_id of the party who prepared (optional with Acting-Person).",
+            "missing",
+        )
+    visibility.permit(principal, (person_id,), "A party marks only themselves prepared.")
+    visibility.permit(
+        principal,
+        (conversation.employee_id, conversation.facilitator_id),
+        "Only the conversation's employee or facilitator can prepare for it.",
+    )
     _require(conversation, "prepare for", "draft", "scheduled")
-    if body.person_id == conversation.employee_id:
+    if person_id == conversation.employee_id:
         attr = "employee_prepared_at"
-    elif body.person_id == conversation.facilitator_id:
+    elif person_id == conversation.facilitator_id:
         attr = "facilitator_prepared_at"
     else:
         raise ValidationFailed.field(
@@ -448,11 +535,60 @@ async def prepare(
             "not_a_party",
         )
     if getattr(conversation, attr) is not None:
-        return await read(session, conversation)
+        return await _answer(session, principal, conversation)
     now = utcnow()
     setattr(conversation, attr, now)
     conversation.updated_at = now
-    return await _changed(session, principal, "conversation.prepared", conversation)
+    data = await _changed(session, principal, "conversation.prepared", conversation)
+    both = conversation.employee_prepared_at and conversation.facilitator_prepared_at
+    if both and await reveal(session, conversation, now):
+        data = await _changed(session, principal, REVEALED, conversation)
+    return data
+
+
+# Sealed preparation ----------------------------------------------------------------------
+
+_REVEAL_ITEMS = sa.text(
+    "UPDATE agenda_items SET visibility = 'shared', updated_at = :now "
+    "WHERE conversation_id = :id AND visibility = 'sealed' RETURNING id"
+)
+
+
+async def reveal(
+    session: AsyncSession, conversation: Conversation, now: datetime, *, always: bool = False
+) -> bool:
+    """Make the conversation's sealed agenda items shared for good and stamp
+    ``preparation_revealed_at``; whether it did. A conversation without sealed items is
+    left as it is (unless ``always``), and one already revealed always. ``conversation`` is
+    locked; the caller writes the ``conversation.preparation_revealed`` event."""
+    if conversation.preparation_revealed_at is not None:
+        return False
+    await session.flush()
+    revealed = (await session.execute(_REVEAL_ITEMS, {"id": conversation.id, "now": now})).all()
+    if not revealed and not always:
+        return False
+    conversation.preparation_revealed_at = now
+    conversation.updated_at = now
+    await session.flush()
+    return True
+
+
+def sealing_open(conversation: Conversation, now: datetime) -> bool:
+    """Whether a sealed agenda item may still be added: not revealed, not both prepared,
+    and the scheduled start (if any) still ahead."""
+    return (
+        conversation.preparation_revealed_at is None
+        and not (conversation.employee_prepared_at and conversation.facilitator_prepared_at)
+        and (conversation.scheduled_start is None or conversation.scheduled_start > now)
+    )
+
+
+async def _reveal_due(session: AsyncSession, conversation_id: uuid.UUID, now: datetime) -> None:
+    """The scheduler's transition: the start passed (the row is locked by the candidates'
+    ``FOR UPDATE``, which found sealed items; its event is written whatever happens here)."""
+    conversation = await session.get(Conversation, conversation_id, populate_existing=True)
+    assert conversation is not None
+    await reveal(session, conversation, now, always=True)
 
 
 async def _referenced_elsewhere(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
@@ -484,7 +620,9 @@ async def delete(session: AsyncSession, principal: Principal, conversation: Conv
 
 
 # Time-driven events (run by app/background/scheduler.py): a scheduled conversation's
-# reminder, the tenant's lead time before it starts.
+# reminder, the tenant's lead time before it starts; the reveal of its sealed agenda items
+# once its start has passed (candidates are locked, skipping those a request holds, so a
+# concurrent prepare or complete and the scheduler never both reveal).
 SCHEDULED: tuple[Rule, ...] = (
     Rule(
         "conversation.reminder",
@@ -499,5 +637,19 @@ SCHEDULED: tuple[Rule, ...] = (
         f"AND {not_fired('c', 'c.scheduled_start', 'conversation.reminder')} "
         "ORDER BY c.scheduled_start LIMIT :limit",
         snapshot,
+    ),
+    Rule(
+        REVEALED,
+        "conversation",
+        # B608: built from constants; values are bind parameters
+        "SELECT c.tenant_id, c.id, c.scheduled_start FROM conversations c "  # nosec B608
+        f"WHERE c.status = {sql_value(ConversationStatus, 'scheduled')} "
+        "AND c.scheduled_start <= :now AND c.preparation_revealed_at IS NULL "
+        "AND EXISTS (SELECT 1 FROM agenda_items a WHERE a.conversation_id = c.id "
+        f"AND a.visibility = '{_SEALED}') "
+        f"AND {not_fired('c', 'c.scheduled_start', REVEALED)} "
+        "ORDER BY c.scheduled_start LIMIT :limit FOR UPDATE OF c SKIP LOCKED",
+        snapshot,
+        _reveal_due,
     ),
 )

@@ -151,6 +151,12 @@ PEOPLE = Rule("people", None)
 AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
 
 
+def authored(alias: str, person: str) -> str:
+    """SQL: ``alias``'s row (a note or agenda item) is shared or written by ``person`` (an
+    SQL expression; NULL, the platform, sees the shared ones only)."""
+    return f"({alias}.visibility = 'shared' OR {alias}.author_id = {person})"
+
+
 @cache
 def _exists_sql(table: str, condition: str) -> str:
     # B608: the table and condition are constants of this module
@@ -217,13 +223,21 @@ def permit(principal: Principal, allowed: Iterable[uuid.UUID | None], detail: st
 
 async def manages(session: AsyncSession, principal: Principal, employee_id: uuid.UUID) -> bool:
     """Whether the acting person is in ``employee_id``'s management chain (per setting)."""
+    if principal.person_id is None:
+        return False
+    return await manages_raw(await session_raw(session), principal, employee_id)
+
+
+async def manages_raw(
+    raw: asyncpg.Connection, principal: Principal, employee_id: uuid.UUID
+) -> bool:
+    """``manages`` on a raw connection (the hot conversation create)."""
     person = principal.person_id
     if person is None:
         return False
     condition = reports_of("$3", principal.reports)
     if condition == "FALSE":
         return False
-    raw = await session_raw(session)
     return bool(
         await raw.fetchval(
             "SELECT " + condition.format("$1", "$2"),
