@@ -20,6 +20,10 @@ def _path(conversation: dict[str, Any], note_id: str | None = None, **query: str
     return path
 
 
+def _as(headers: dict[str, str], person_id: str) -> dict[str, str]:
+    return {**headers, "Acting-Person": person_id}
+
+
 async def _bodies(
     client: httpx.AsyncClient, headers: dict[str, str], conversation: dict[str, Any], **query: str
 ) -> list[str]:
@@ -116,50 +120,42 @@ async def test_private_notes_are_visible_only_to_their_author(
     assert mine["visibility"] == "private"
 
     assert await _bodies(client, auth, conversation) == ["shared"]
-    assert await _bodies(client, auth, conversation, as_person_id=employee) == [
-        "ada-private",
-        "shared",
-    ]
-    assert await _bodies(client, auth, conversation, as_person_id=facilitator) == [
+    assert await _bodies(client, _as(auth, employee), conversation) == ["ada-private", "shared"]
+    assert await _bodies(client, _as(auth, facilitator), conversation) == [
         "grace-private",
         "shared",
     ]
     stranger = await create_person(client, auth, name="Stranger")
-    assert await _bodies(client, auth, conversation, as_person_id=stranger["id"]) == ["shared"]
+    unseen = await client.get(_path(conversation), headers=_as(auth, stranger["id"]))
+    assert unseen.status_code == 404
+    assert unseen.json()["detail"] == f"No conversation with id {conversation['id']}."
 
-    # Reading, changing or deleting a private note needs its author as `as_person_id`.
+    # Reading, changing or deleting a private note: its author only; the platform and the
+    # other party get 404, as for a missing note.
     hidden = [
         await client.get(_path(conversation, mine["id"]), headers=auth),
-        await client.get(_path(conversation, mine["id"], as_person_id=facilitator), headers=auth),
+        await client.get(_path(conversation, mine["id"]), headers=_as(auth, facilitator)),
         await client.patch(_path(conversation, mine["id"]), json={"body": "x"}, headers=auth),
         await client.patch(
-            _path(conversation, mine["id"], as_person_id=facilitator),
-            json={"body": "x"},
-            headers=auth,
+            _path(conversation, mine["id"]), json={"body": "x"}, headers=_as(auth, facilitator)
         ),
         await client.delete(_path(conversation, mine["id"]), headers=auth),
-        await client.delete(
-            _path(conversation, mine["id"], as_person_id=facilitator), headers=auth
-        ),
+        await client.delete(_path(conversation, mine["id"]), headers=_as(auth, facilitator)),
     ]
     assert [r.status_code for r in hidden] == [404] * 6
     assert hidden[0].json()["detail"] == f"No note with id {mine['id']} on this conversation."
 
-    own = await client.get(_path(conversation, mine["id"], as_person_id=employee), headers=auth)
+    own = await client.get(_path(conversation, mine["id"]), headers=_as(auth, employee))
     assert own.status_code == 200
     assert own.json() == mine
     edited = await client.patch(
-        _path(conversation, mine["id"], as_person_id=employee),
-        json={"body": "ada-private-2"},
-        headers=auth,
+        _path(conversation, mine["id"]), json={"body": "ada-private-2"}, headers=_as(auth, employee)
     )
     assert edited.status_code == 200
     assert edited.json()["body"] == "ada-private-2"
-    removed = await client.delete(
-        _path(conversation, theirs["id"], as_person_id=facilitator), headers=auth
-    )
+    removed = await client.delete(_path(conversation, theirs["id"]), headers=_as(auth, facilitator))
     assert removed.status_code == 204
-    assert await _bodies(client, auth, conversation, as_person_id=facilitator) == ["shared"]
+    assert await _bodies(client, _as(auth, facilitator), conversation) == ["shared"]
 
 
 async def test_private_notes_never_reach_events_or_conversations(
@@ -171,11 +167,11 @@ async def test_private_notes_never_reach_events_or_conversations(
         client, auth, conversation, visibility="private", body="PRIVATE-thinking-of-leaving"
     )
     await client.patch(
-        _path(conversation, note["id"], as_person_id=employee),
+        _path(conversation, note["id"]),
         json={"body": "PRIVATE-still-thinking"},
-        headers=auth,
+        headers=_as(auth, employee),
     )
-    await client.delete(_path(conversation, note["id"], as_person_id=employee), headers=auth)
+    await client.delete(_path(conversation, note["id"]), headers=_as(auth, employee))
     await create_note(client, auth, conversation, visibility="private", body="PRIVATE-again")
 
     events = await client.get("/v1/events?limit=100", headers=auth)
@@ -197,9 +193,9 @@ async def test_visibility_is_fixed_and_author_must_be_a_party(
     conversation = await create_conversation(client, auth)
     note = await create_note(client, auth, conversation, visibility="private")
     switched = await client.patch(
-        _path(conversation, note["id"], as_person_id=conversation["employee_id"]),
+        _path(conversation, note["id"]),
         json={"visibility": "shared"},
-        headers=auth,
+        headers=_as(auth, conversation["employee_id"]),
     )
     assert switched.status_code == 422
     assert switched.json()["errors"][0]["pointer"] == "/body/visibility"
@@ -223,9 +219,9 @@ async def test_visibility_is_fixed_and_author_must_be_a_party(
     # The empty `body` field is refused too (its pointer is app/core/errors.py's to render).
     assert set(errors) == {"literal_error", "string_too_short"}
     nulled = await client.patch(
-        _path(conversation, note["id"], as_person_id=conversation["employee_id"]),
+        _path(conversation, note["id"]),
         json={"body": None},
-        headers=auth,
+        headers=_as(auth, conversation["employee_id"]),
     )
     assert nulled.status_code == 422
 

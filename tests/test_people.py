@@ -257,6 +257,6 @@ async def test_erasure_keeps_records_and_drops_private_notes(
     still = await client.get(f"/v1/conversations/{conversation['id']}", headers=auth)
     assert still.json()["employee_id"] == ada
     notes = await client.get(
-        f"/v1/conversations/{conversation['id']}/notes?as_person_id={ada}", headers=auth
+        f"/v1/conversations/{conversation['id']}/notes", headers={**auth, "Acting-Person": ada}
     )
     assert [n["id"] for n in notes.json()["data"]] == [shared["id"]]

@@ -32,7 +32,9 @@ router = api_router(prefix="/v1/feedback", tags=["feedback"])
 async def create_feedback(
     body: FeedbackCreate, response: Response, principal: WriteKey, session: Session
 ) -> FeedbackRead:
-    """Record feedback from one person to another, optionally tied to a conversation or goal."""
+    """Record feedback from one person to another, optionally tied to a conversation or goal.
+    Acting for a person: `giver_id` is that person (403 `not_permitted`), and the
+    conversation or goal one they see (422 otherwise)."""
     feedback = await service.create(session, principal, body)
     with_etag(response, feedback)
     response.headers["Location"] = f"/v1/feedback/{feedback.id}"
@@ -68,7 +70,8 @@ async def list_feedback(
         Instant | None, Query(description="Only feedback changed at or after this time.")
     ] = None,
 ) -> Response:
-    """Feedback, newest first. Filter with `visible_to` before showing it to someone."""
+    """Feedback, newest first. Acting for a person (`Acting-Person`), only what they may see;
+    `visible_to` narrows any list the same way for another person."""
     rows = await service.fetch_page(
         db,
         principal,
@@ -111,8 +114,9 @@ async def update_feedback(
     session: Session,
     if_match: IfMatch = None,
 ) -> FeedbackRead:
-    """Change the body, kind, visibility, external id or metadata; the people stay fixed."""
-    feedback = await service.get_for_write(session, principal.tenant_id, feedback_id, if_match)
+    """Change the body, kind, visibility, external id or metadata; the people stay fixed.
+    Acting for a person: the giver only (403 `not_permitted`)."""
+    feedback = await service.get_for_write(session, principal, feedback_id, if_match)
     feedback = await service.update(session, principal, feedback, body)
     with_etag(response, feedback)
     return FeedbackRead.model_validate(feedback)
@@ -128,7 +132,8 @@ async def update_feedback(
 async def delete_feedback(
     feedback_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
-    """Delete a piece of feedback (a request it answered stays `answered`)."""
-    feedback = await service.get_for_write(session, principal.tenant_id, feedback_id, if_match)
+    """Delete a piece of feedback (a request it answered stays `answered`). Acting for a
+    person: the giver only (403 `not_permitted`)."""
+    feedback = await service.get_for_write(session, principal, feedback_id, if_match)
     await service.delete(session, principal, feedback)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -41,7 +41,9 @@ router = api_router(prefix="/v1/feedback-requests", tags=["feedback"])
 async def create_feedback_request(
     body: FeedbackRequestCreate, response: Response, principal: WriteKey, session: Session
 ) -> FeedbackRequestRead:
-    """Ask `responder_id` for feedback to `requester_id`, due by `due_at` (in the future)."""
+    """Ask `responder_id` for feedback to `requester_id`, due by `due_at` (in the future).
+    Acting for a person: `requester_id` is that person (403 `not_permitted`), and the
+    conversation or goal one they see (422 otherwise)."""
     request = await service.create(session, principal, body)
     with_etag(response, request)
     response.headers["Location"] = f"/v1/feedback-requests/{request.id}"
@@ -109,8 +111,9 @@ async def update_feedback_request(
     session: Session,
     if_match: IfMatch = None,
 ) -> FeedbackRequestRead:
-    """Change the prompt or due time of an open request; external id and metadata any time."""
-    request = await service.get_for_write(session, principal.tenant_id, request_id, if_match)
+    """Change the prompt or due time of an open request; external id and metadata any time.
+    Acting for a person: the requester only (403 `not_permitted`)."""
+    request = await service.get_for_write(session, principal, request_id, if_match)
     request = await service.update(session, principal, request, body)
     with_etag(response, request)
     return FeedbackRequestRead.model_validate(request)
@@ -130,8 +133,9 @@ async def answer_feedback_request(
     principal: WriteKey,
     session: Session,
 ) -> FeedbackRequestAnswered:
-    """Create the responder's feedback, mark the request `answered`; 409 if not open or past due."""
-    request = await service.get(session, principal.tenant_id, request_id, for_update=True)
+    """Create the responder's feedback, mark the request `answered`; 409 if not open or past due.
+    Acting for a person: the responder only (403 `not_permitted`, before any 409)."""
+    request = await service.get_for_response(session, principal, request_id)
     feedback = await service.answer(session, principal, request, body)
     with_etag(response, request)
     return FeedbackRequestAnswered(
@@ -154,8 +158,9 @@ async def decline_feedback_request(
     session: Session,
     body: FeedbackRequestDecline | None = None,
 ) -> FeedbackRequestRead:
-    """Decline an open request, with an optional reason."""
-    request = await service.get(session, principal.tenant_id, request_id, for_update=True)
+    """Decline an open request, with an optional reason. Acting for a person: the responder
+    only (403 `not_permitted`, before any 409)."""
+    request = await service.get_for_response(session, principal, request_id)
     request = await service.decline(session, principal, request, body or FeedbackRequestDecline())
     with_etag(response, request)
     return FeedbackRequestRead.model_validate(request)
@@ -171,7 +176,8 @@ async def decline_feedback_request(
 async def delete_feedback_request(
     request_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
 ) -> Response:
-    """Delete an open, declined or expired request; an answered one is kept (409)."""
-    request = await service.get_for_write(session, principal.tenant_id, request_id, if_match)
+    """Delete an open, declined or expired request; an answered one is kept (409). Acting for
+    a person: the requester only (403 `not_permitted`, before any 409)."""
+    request = await service.get_for_write(session, principal, request_id, if_match)
     await service.delete(session, principal, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
 
-from app.core.auth import ReadKey, WriteKey
+from app.core.auth import PlatformWriteKey, ReadKey, WriteKey
 from app.core.deps import Db, Session
 from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
@@ -36,9 +36,10 @@ router = api_router(prefix="/v1/mentorships", tags=["mentorships"])
     responses=problem_responses(409),
 )
 async def create_mentorship(
-    body: MentorshipCreate, response: Response, principal: WriteKey, session: Session
+    body: MentorshipCreate, response: Response, principal: PlatformWriteKey, session: Session
 ) -> MentorshipRead:
-    """Pair a mentor with a mentee (two people of your tenant); one active pairing per pair."""
+    """Pair a mentor with a mentee (two people of your tenant); one active pairing per pair.
+    The platform's only: acting for a person is refused (403 `not_permitted`)."""
     mentorship = await service.create(session, principal, body)
     with_etag(response, mentorship)
     response.headers["Location"] = f"/v1/mentorships/{mentorship.id}"
@@ -102,12 +103,13 @@ async def update_mentorship(
     mentorship_id: uuid.UUID,
     body: MentorshipUpdate,
     response: Response,
-    principal: WriteKey,
+    principal: PlatformWriteKey,
     session: Session,
     if_match: IfMatch = None,
 ) -> MentorshipRead:
-    """Change the focus, external id or metadata; end a mentorship with `…/end`."""
-    mentorship = await service.get_for_write(session, principal.tenant_id, mentorship_id, if_match)
+    """Change the focus, external id or metadata; end a mentorship with `…/end`. The
+    platform's only (403 `not_permitted` acting for a person)."""
+    mentorship = await service.get_for_write(session, principal, mentorship_id, if_match)
     mentorship = await service.update(session, principal, mentorship, body)
     with_etag(response, mentorship)
     return MentorshipRead.model_validate(mentorship)
@@ -127,8 +129,9 @@ async def end_mentorship(
     session: Session,
     body: MentorshipEnd | None = None,
 ) -> MentorshipRead:
-    """End an active mentorship, with an optional reason (409 if it already ended)."""
-    mentorship = await service.get(session, principal.tenant_id, mentorship_id, for_update=True)
+    """End an active mentorship, with an optional reason (409 if it already ended). Acting
+    for a person: the mentor or the mentee only (403 `not_permitted`)."""
+    mentorship = await service.get(session, principal, mentorship_id, for_update=True)
     mentorship = await service.end(session, principal, mentorship, body or MentorshipEnd())
     with_etag(response, mentorship)
     return MentorshipRead.model_validate(mentorship)
@@ -142,9 +145,13 @@ async def end_mentorship(
     responses=problem_responses(404, 412),
 )
 async def delete_mentorship(
-    mentorship_id: uuid.UUID, principal: WriteKey, session: Session, if_match: IfMatch = None
+    mentorship_id: uuid.UUID,
+    principal: PlatformWriteKey,
+    session: Session,
+    if_match: IfMatch = None,
 ) -> Response:
-    """Delete a mentorship recorded by mistake; to close a real one, end it instead."""
-    mentorship = await service.get_for_write(session, principal.tenant_id, mentorship_id, if_match)
+    """Delete a mentorship recorded by mistake; to close a real one, end it instead. The
+    platform's only (403 `not_permitted` acting for a person)."""
+    mentorship = await service.get_for_write(session, principal, mentorship_id, if_match)
     await service.delete(session, principal, mentorship)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -22,14 +22,6 @@ from app.services import notes as service
 
 router = api_router(prefix="/v1/conversations/{conversation_id}/notes", tags=["notes"])
 
-AsPersonId = Annotated[
-    uuid.UUID | None,
-    Query(
-        description="Act on behalf of this person: their own private notes become visible. "
-        "Without it only shared notes are.",
-    ),
-]
-
 
 def _answer(response: Response, note: ConversationNote) -> NoteRead:
     with_etag(response, note)
@@ -52,7 +44,8 @@ async def create_note(
     session: Session,
 ) -> NoteRead:
     """Add a `shared` or `private` note by the employee or the facilitator (`author_id`);
-    private notes write no event."""
+    private notes write no event. Acting for a person, they must be a party and the
+    author (403 `not_permitted` otherwise)."""
     conversation = await conversations.get(session, principal, conversation_id)
     note = await service.create(session, principal, conversation, body)
     response.headers["Location"] = f"/v1/conversations/{conversation_id}/notes/{note.id}"
@@ -72,15 +65,15 @@ async def list_notes(
     principal: ReadKey,
     session: Session,
     params: PageParams = Depends(page_params),
-    as_person_id: AsPersonId = None,
     updated_since: Annotated[
         Instant | None, Query(description="Changed at or after this time.")
     ] = None,
 ) -> Page[NoteRead]:
-    """Shared notes, plus `as_person_id`'s own private notes; newest first."""
+    """Shared notes, plus the acting person's (`Acting-Person`) own private notes; newest
+    first."""
     conversation = await conversations.get(session, principal, conversation_id)
     rows = await service.list_notes(
-        session, conversation, params, as_person_id=as_person_id, updated_since=updated_since
+        session, principal, conversation, params, updated_since=updated_since
     )
     items = [NoteRead.model_validate(n) for n in rows]
     return build_page(rows, params, items, request, response)
@@ -98,11 +91,11 @@ async def get_note(
     response: Response,
     principal: ReadKey,
     session: Session,
-    as_person_id: AsPersonId = None,
 ) -> NoteRead:
-    """One note; a private note answers 404 unless `as_person_id` is its author."""
+    """One note; a private note answers 404 unless the acting person (`Acting-Person`) is
+    its author."""
     conversation = await conversations.get(session, principal, conversation_id)
-    return _answer(response, await service.get(session, conversation, note_id, as_person_id))
+    return _answer(response, await service.get(session, principal, conversation, note_id))
 
 
 @router.patch(
@@ -119,13 +112,10 @@ async def update_note(
     principal: WriteKey,
     session: Session,
     if_match: IfMatch = None,
-    as_person_id: AsPersonId = None,
 ) -> NoteRead:
-    """Change a note's `body`, `external_id` or `metadata`; a private note only with
-    `as_person_id` = its author."""
-    note = await service.get_for_write(
-        session, principal, conversation_id, note_id, as_person_id, if_match
-    )
+    """Change a note's `body`, `external_id` or `metadata`. Acting for a person, only its
+    author may (403 `not_permitted`); a private note exists for its author only (404)."""
+    note = await service.get_for_write(session, principal, conversation_id, note_id, if_match)
     return _answer(response, await service.update(session, principal, note, body))
 
 
@@ -142,11 +132,9 @@ async def delete_note(
     principal: WriteKey,
     session: Session,
     if_match: IfMatch = None,
-    as_person_id: AsPersonId = None,
 ) -> Response:
-    """Delete a note; a private note only with `as_person_id` = its author."""
-    note = await service.get_for_write(
-        session, principal, conversation_id, note_id, as_person_id, if_match
-    )
+    """Delete a note. Acting for a person, only its author may (403 `not_permitted`); a
+    private note exists for its author only (404)."""
+    note = await service.get_for_write(session, principal, conversation_id, note_id, if_match)
     await service.delete(session, principal, note)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -56,7 +56,8 @@ async def list_people(
         Instant | None, Query(description="Only people changed at or after this time.")
     ] = None,
 ) -> Response:
-    """People, newest first."""
+    """People, newest first. Everyone in the tenant sees the directory; acting for a person
+    (`Acting-Person`), `external_id` is `null` and `metadata` `{}`."""
     rows = await service.fetch_page(
         db,
         principal,
@@ -66,7 +67,7 @@ async def list_people(
         email=email,
         updated_since=updated_since,
     )
-    return service.READER.answer_page(request, rows, params)
+    return service.reader(principal).answer_page(request, rows, params)
 
 
 @router.get(
@@ -77,8 +78,10 @@ async def list_people(
     response_model=PersonRead,
 )
 async def get_person(person_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
-    """One person, with an `ETag` to send back as `If-Match` when updating."""
-    return service.READER.answer(await service.READER.one(db, principal, person_id))
+    """One person, with an `ETag` to send back as `If-Match` when updating; acting for a
+    person (`Acting-Person`), `external_id` is `null` and `metadata` `{}`."""
+    reader = service.reader(principal)
+    return reader.answer(await reader.one(db, principal, person_id))
 
 
 @router.patch(

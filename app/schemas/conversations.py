@@ -336,11 +336,14 @@ class NoteCreate(WriteSchema):
         }
     )
 
-    author_id: uuid.UUID = Field(description="The employee or the facilitator.")
+    author_id: uuid.UUID = Field(
+        description="The employee or the facilitator; acting for a person, that person."
+    )
     visibility: NoteVisibility = Field(
         default="shared",
-        description="`shared`: both parties and events see it. `private`: only its author "
-        "(read with `as_person_id`); never in events. Fixed at creation.",
+        description="`shared`: whoever sees the conversation, and events. `private`: only "
+        "its author (read with `Acting-Person`), never the platform; never in events. Fixed "
+        "at creation.",
         examples=["shared"],
     )
     body: NoteBody

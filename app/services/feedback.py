@@ -50,7 +50,30 @@ async def insert(session: AsyncSession, principal: Principal, feedback: Feedback
     return feedback
 
 
+async def check_links(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: uuid.UUID | None,
+    goal_id: uuid.UUID | None,
+) -> None:
+    """The body's ``conversation_id`` and ``goal_id``: of the tenant and, acting for a person,
+    visible to them (422 naming the field otherwise, exactly like an unknown id)."""
+    tenant_id = principal.tenant_id
+    pointer = "/body/conversation_id"
+    await check_reference(session, Conversation, tenant_id, conversation_id, pointer)
+    await visibility.check_visible_reference(
+        session, principal, visibility.CONVERSATIONS, conversation_id, pointer, "conversation"
+    )
+    pointer = "/body/goal_id"
+    await check_reference(session, Goal, tenant_id, goal_id, pointer)
+    await visibility.check_visible_reference(
+        session, principal, visibility.GOALS, goal_id, pointer, "goal"
+    )
+
+
 async def create(session: AsyncSession, principal: Principal, body: FeedbackCreate) -> Feedback:
+    """Feedback from ``giver_id``; acting for a person, that person (403 otherwise)."""
+    visibility.permit(principal, (body.giver_id,), "A person gives feedback as themselves only.")
     tenant_id = principal.tenant_id
     await check_reference(session, Person, tenant_id, body.giver_id, "/body/giver_id")
     await check_reference(session, Person, tenant_id, body.recipient_id, "/body/recipient_id")
@@ -58,10 +81,7 @@ async def create(session: AsyncSession, principal: Principal, body: FeedbackCrea
         raise ValidationFailed.field(
             "/body/recipient_id", "Feedback goes to someone other than its giver.", "same_person"
         )
-    await check_reference(
-        session, Conversation, tenant_id, body.conversation_id, "/body/conversation_id"
-    )
-    await check_reference(session, Goal, tenant_id, body.goal_id, "/body/goal_id")
+    await check_links(session, principal, body.conversation_id, body.goal_id)
     await check_external_id_free(session, Feedback, tenant_id, body.external_id)
     feedback = Feedback(
         tenant_id=tenant_id, metadata_=body.metadata, **body.model_dump(exclude={"metadata"})
@@ -70,17 +90,29 @@ async def create(session: AsyncSession, principal: Principal, body: FeedbackCrea
 
 
 async def get(
-    session: AsyncSession, tenant_id: uuid.UUID, feedback_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, *, for_update: bool = False
 ) -> Feedback:
-    return await get_owned(session, Feedback, tenant_id, feedback_id, for_update=for_update)
+    """The feedback, if the acting person sees it (404 if missing, another tenant's or
+    invisible); writes lock it."""
+    feedback = await get_owned(
+        session, Feedback, principal.tenant_id, feedback_id, for_update=for_update
+    )
+    await visibility.require_visible(
+        session, principal, visibility.FEEDBACK, feedback_id, "feedback"
+    )
+    return feedback
 
 
 async def get_for_write(
-    session: AsyncSession, tenant_id: uuid.UUID, feedback_id: uuid.UUID, if_match: str | None
+    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, if_match: str | None
 ) -> Feedback:
-    """The feedback for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
-    against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, tenant_id, feedback_id, for_update=True))
+    """The feedback for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE``, its giver's
+    only (403 to another person) and checked against ``If-Match`` (412)."""
+    feedback = await get(session, principal, feedback_id, for_update=True)
+    visibility.permit(
+        principal, (feedback.giver_id,), "Only its giver changes or deletes a piece of feedback."
+    )
+    return check_if_match(if_match, feedback)
 
 
 READER = Reader(Feedback, Shape(FeedbackRead), visible=visibility.FEEDBACK)

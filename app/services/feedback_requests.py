@@ -16,9 +16,7 @@ from app.core.errors import Conflict, InvalidTransition, NotFound, ValidationFai
 from app.core.pagination import PageParams
 from app.core.rows import Shape
 from app.models.base import sql_value, utcnow
-from app.models.conversation import Conversation
 from app.models.feedback import Feedback, FeedbackRequest, FeedbackRequestStatus
-from app.models.goal import Goal
 from app.models.person import Person
 from app.schemas.feedback import (
     FeedbackRequestAnswer,
@@ -70,6 +68,10 @@ def _check_future(due_at: datetime) -> None:
 async def create(
     session: AsyncSession, principal: Principal, body: FeedbackRequestCreate
 ) -> FeedbackRequest:
+    """A request by ``requester_id``; acting for a person, that person (403 otherwise)."""
+    visibility.permit(
+        principal, (body.requester_id,), "A person asks for feedback for themselves only."
+    )
     tenant_id = principal.tenant_id
     await check_reference(session, Person, tenant_id, body.requester_id, "/body/requester_id")
     await check_reference(session, Person, tenant_id, body.responder_id, "/body/responder_id")
@@ -77,10 +79,7 @@ async def create(
         raise ValidationFailed.field(
             "/body/responder_id", "Ask someone other than the requester.", "same_person"
         )
-    await check_reference(
-        session, Conversation, tenant_id, body.conversation_id, "/body/conversation_id"
-    )
-    await check_reference(session, Goal, tenant_id, body.goal_id, "/body/goal_id")
+    await feedback_service.check_links(session, principal, body.conversation_id, body.goal_id)
     _check_future(body.due_at)
     await check_external_id_free(session, FeedbackRequest, tenant_id, body.external_id)
     request = FeedbackRequest(
@@ -93,17 +92,45 @@ async def create(
 
 
 async def get(
-    session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, *, for_update: bool = False
 ) -> FeedbackRequest:
-    return await get_owned(session, FeedbackRequest, tenant_id, request_id, for_update=for_update)
+    """The request, if the acting person sees it (404 if missing, another tenant's or
+    invisible); writes lock it."""
+    request = await get_owned(
+        session, FeedbackRequest, principal.tenant_id, request_id, for_update=for_update
+    )
+    await visibility.require_visible(
+        session, principal, visibility.FEEDBACK_REQUESTS, request_id, LABEL
+    )
+    return request
 
 
 async def get_for_write(
-    session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, if_match: str | None
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, if_match: str | None
 ) -> FeedbackRequest:
-    """The feedback request for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
-    against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, tenant_id, request_id, for_update=True))
+    """The feedback request for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE``, its
+    requester's only (403 to another person) and checked against ``If-Match`` (412)."""
+    request = await get(session, principal, request_id, for_update=True)
+    visibility.permit(
+        principal,
+        (request.requester_id,),
+        "Only its requester changes or deletes a feedback request.",
+    )
+    return check_if_match(if_match, request)
+
+
+async def get_for_response(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> FeedbackRequest:
+    """The request to answer or decline: loaded (404), locked, its responder's only (403 to
+    another person, before any state rule)."""
+    request = await get(session, principal, request_id, for_update=True)
+    visibility.permit(
+        principal,
+        (request.responder_id,),
+        "Only its responder answers or declines a feedback request.",
+    )
+    return request
 
 
 async def snapshot(session: AsyncSession, request_id: uuid.UUID) -> dict[str, Any]:
@@ -169,7 +196,8 @@ async def answer(
     request: FeedbackRequest,
     body: FeedbackRequestAnswer,
 ) -> Feedback:
-    """Create the responder's feedback to the requester and mark the request answered."""
+    """Create the responder's feedback to the requester and mark the request answered (the
+    acting person, if any, is the responder: ``get_for_response``)."""
     if request.status != "open":
         raise InvalidTransition(LABEL, request.status, "answer")
     now = utcnow()

@@ -90,20 +90,28 @@ async def create(session: AsyncSession, principal: Principal, body: MentorshipCr
 
 async def get(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     mentorship_id: uuid.UUID,
     *,
     for_update: bool = False,
 ) -> Mentorship:
-    return await get_owned(session, Mentorship, tenant_id, mentorship_id, for_update=for_update)
+    """The mentorship, if the acting person sees it (404 if missing, another tenant's or
+    invisible); writes lock it."""
+    mentorship = await get_owned(
+        session, Mentorship, principal.tenant_id, mentorship_id, for_update=for_update
+    )
+    await visibility.require_visible(
+        session, principal, visibility.MENTORSHIPS, mentorship_id, LABEL
+    )
+    return mentorship
 
 
 async def get_for_write(
-    session: AsyncSession, tenant_id: uuid.UUID, mentorship_id: uuid.UUID, if_match: str | None
+    session: AsyncSession, principal: Principal, mentorship_id: uuid.UUID, if_match: str | None
 ) -> Mentorship:
     """The mentorship for a PATCH or DELETE: loaded (404), locked ``FOR UPDATE`` and checked
-    against ``If-Match`` (412)."""
-    return check_if_match(if_match, await get(session, tenant_id, mentorship_id, for_update=True))
+    against ``If-Match`` (412). Those routes are the platform's only (``PlatformWriteKey``)."""
+    return check_if_match(if_match, await get(session, principal, mentorship_id, for_update=True))
 
 
 READER = Reader(Mentorship, Shape(MentorshipRead), visible=visibility.MENTORSHIPS)
@@ -148,6 +156,13 @@ async def update(
 async def end(
     session: AsyncSession, principal: Principal, mentorship: Mentorship, body: MentorshipEnd
 ) -> Mentorship:
+    """End an active mentorship: the platform, the mentor or the mentee (403 for anyone
+    else, before the state rule's 409)."""
+    visibility.permit(
+        principal,
+        (mentorship.mentor_id, mentorship.mentee_id),
+        "Only the mentor or the mentee ends a mentorship.",
+    )
     if mentorship.status != "active":
         raise InvalidTransition(LABEL, mentorship.status, "end")
     now = utcnow()

@@ -1,10 +1,12 @@
 """Conversation notes: ``shared`` with both parties, or ``private`` to their author.
 
-The API key belongs to the HR platform, not to a person, so the platform says on whose
-behalf it reads with ``as_person_id``: a private note is visible (and editable) only when
-``as_person_id`` is its author, and answers 404 otherwise, exactly like a missing note.
-Private notes write no event at all, so they never reach the event log or webhooks, and
-they are never part of a conversation's payload.
+Notes follow their conversation (``conversations.get``: 404 unless the acting person sees
+it). A private note is visible only when the acting person (``Acting-Person``) is its
+author, never to the platform or anyone else, and answers 404 otherwise, exactly like a
+missing note. A person writes notes as themselves, as a party of the conversation, and
+changes or deletes only their own (403 ``not_permitted``). Private notes write no event at
+all, so they never reach the event log or webhooks, and they are never part of a
+conversation's payload.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import PageParams, keyset
 from app.models.conversation import Conversation, ConversationNote
 from app.schemas.conversations import NoteCreate, NoteRead, NoteUpdate
-from app.services import conversations, events
+from app.services import conversations, events, visibility
 from app.services.common import (
     apply_changes,
     check_external_id_free,
@@ -51,6 +53,11 @@ async def _emit(
 async def create(
     session: AsyncSession, principal: Principal, conversation: Conversation, body: NoteCreate
 ) -> ConversationNote:
+    parties = (conversation.employee_id, conversation.facilitator_id)
+    visibility.permit(
+        principal, parties, "Only the conversation's employee or facilitator writes its notes."
+    )
+    visibility.permit(principal, (body.author_id,), "A person writes notes as themselves only.")
     if body.author_id not in (conversation.employee_id, conversation.facilitator_id):
         raise ValidationFailed.field(
             "/body/author_id",
@@ -70,28 +77,30 @@ async def create(
     return note
 
 
-def _visible_to(as_person_id: uuid.UUID | None) -> sa.ColumnElement[bool]:
+def _visible_to(principal: Principal) -> sa.ColumnElement[bool]:
+    """Shared notes, and the acting person's own private ones (``visibility.AUTHORED``)."""
     shared = col(ConversationNote.visibility) == "shared"
-    if as_person_id is None:
+    if principal.person_id is None:
         return shared
-    return sa.or_(shared, col(ConversationNote.author_id) == as_person_id)
+    return sa.or_(shared, col(ConversationNote.author_id) == principal.person_id)
 
 
 async def get(
     session: AsyncSession,
+    principal: Principal,
     conversation: Conversation,
     note_id: uuid.UUID,
-    as_person_id: uuid.UUID | None,
     *,
     for_update: bool = False,
 ) -> ConversationNote:
-    """A note of this conversation; a private note is 404 unless read as its author.
-    Writes lock it (``for_update``) so the If-Match check sees the latest version."""
+    """A note of this (visible) conversation; a private note is 404 unless the acting
+    person wrote it. Writes lock it (``for_update``) so the If-Match check sees the latest
+    version."""
     note = await session.get(ConversationNote, note_id, with_for_update=for_update)
     if (
         note is None
         or note.conversation_id != conversation.id
-        or (note.visibility == "private" and note.author_id != as_person_id)
+        or (note.visibility == "private" and note.author_id != principal.person_id)
     ):
         raise NotFound(f"No note with id {note_id} on this conversation.")
     return note
@@ -102,27 +111,27 @@ async def get_for_write(
     principal: Principal,
     conversation_id: uuid.UUID,
     note_id: uuid.UUID,
-    as_person_id: uuid.UUID | None,
     if_match: str | None,
 ) -> ConversationNote:
-    """The note for a PATCH or DELETE: loaded (404, like ``get``), locked ``FOR UPDATE``
-    and checked against ``If-Match`` (412)."""
+    """The note for a PATCH or DELETE: loaded (404, like ``get``), locked ``FOR UPDATE``,
+    its author's only (403 to another person) and checked against ``If-Match`` (412)."""
     conversation = await conversations.get(session, principal, conversation_id)
-    note = await get(session, conversation, note_id, as_person_id, for_update=True)
+    note = await get(session, principal, conversation, note_id, for_update=True)
+    visibility.permit(principal, (note.author_id,), "Only its author changes or deletes a note.")
     return check_if_match(if_match, note)
 
 
 async def list_notes(
     session: AsyncSession,
+    principal: Principal,
     conversation: Conversation,
     params: PageParams,
     *,
-    as_person_id: uuid.UUID | None = None,
     updated_since: datetime | None = None,
 ) -> Sequence[ConversationNote]:
-    """Shared notes, plus ``as_person_id``'s own private notes; newest first."""
+    """Shared notes, plus the acting person's own private notes; newest first."""
     stmt = select(ConversationNote).where(
-        ConversationNote.conversation_id == conversation.id, _visible_to(as_person_id)
+        ConversationNote.conversation_id == conversation.id, _visible_to(principal)
     )
     if updated_since is not None:
         stmt = stmt.where(ConversationNote.updated_at >= updated_since)

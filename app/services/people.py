@@ -105,6 +105,19 @@ async def get_for_write(
 
 
 READER = Reader(Person, Shape(PersonRead), visible=visibility.PEOPLE)
+# The directory as a person sees it: ``external_id`` and ``metadata`` are the platform's
+# own data (HRIS ids, integrator fields), so a person reads ``null`` and ``{}`` there.
+# Same statement as ``READER``, another shape.
+PUBLIC = Reader(
+    Person,
+    Shape(PersonRead, external_id=lambda row: None, metadata=lambda row: {}),
+    visible=visibility.PEOPLE,
+)
+
+
+def reader(principal: Principal) -> Reader:
+    """How ``principal`` reads people: in full as the platform, else the directory."""
+    return READER if principal.person_id is None else PUBLIC
 
 
 async def fetch_page(
@@ -117,7 +130,9 @@ async def fetch_page(
     email: str | None = None,
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
-    """A page of people rows, newest first (one more than the limit): one statement."""
+    """A page of people rows, newest first (one more than the limit): one statement. There
+    is no ``external_id`` filter (a person must not probe the HRIS's ids): the platform
+    finds a person by external id with ``PUT /v1/people/by-external-id/{external_id}``."""
     where = READER.where(principal)
     where.filter("t.manager_id = {}", manager_id)
     where.filter("t.status = {}", status)

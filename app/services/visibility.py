@@ -67,7 +67,12 @@ class Rule:
         if principal.person_id is not None:
             condition = self.condition(principal.reports)
             if condition is not None:
-                where.add(condition, principal.person_id, principal.tenant_id)
+                # Only the parameters the condition uses: asyncpg cannot type an unused one
+                # (a rule without ``{1}``, or ``{reports:…}`` as FALSE for ``none``).
+                if "{1}" in condition:
+                    where.add(condition, principal.person_id, principal.tenant_id)
+                else:
+                    where.add(condition, principal.person_id)
         return where
 
 
