@@ -113,7 +113,6 @@ ACTING_PERSON_PARAMETER = {
     "Without it the key acts as the platform. An id that is not a person of your tenant is a "
     '422 naming this header. See "Who sees what" in the guide.',
     "schema": {"type": "string", "format": "uuid"},
-    "example": "0193a1e5-1111-7aaa-8bbb-000000000001",
 }
 
 

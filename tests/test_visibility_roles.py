@@ -411,6 +411,10 @@ async def test_platform_only_reads_refuse_people(
     skip_without_sessions(role)
     w = await build(client, tenant)
     endpoint = await w.post("/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/hook"})
+    tested = await client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/test", json={}, headers=tenant.headers
+    )
+    assert tested.status_code == 202, tested.text
     deliveries = await client.get(
         f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=tenant.headers
     )
