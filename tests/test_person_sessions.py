@@ -274,3 +274,14 @@ async def test_deleting_the_person_deletes_their_sessions(
     gone = await client.get(f"/v1/person-sessions/{minted['id']}", headers=tenant.headers)
     assert gone.status_code == 404
     assert (await client.get("/v1/people", headers=bearer(minted))).status_code == 401
+
+
+async def test_erasing_the_person_ends_their_sessions(client: Client, tenant: TenantKey) -> None:
+    conversation = await create_conversation(client, tenant.headers)
+    ada = conversation["employee_id"]  # she has history: she is erased, not deleted
+    minted = await mint(client, tenant.headers, ada)
+    erased = await client.delete(f"/v1/people/{ada}?erase=true", headers=tenant.headers)
+    assert erased.status_code == 200, erased.text
+    refused = await client.get("/v1/people", headers=bearer(minted))
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "The person session token is not valid."
