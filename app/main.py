@@ -24,7 +24,7 @@ from app.core.errors import Problem, install_error_handlers, problem_responses
 from app.core.keycache import KeyCache
 from app.core.links import add_links
 from app.core.logging import configure_logging
-from app.core.middleware import RequestMiddleware
+from app.core.middleware import AllowedOrigins, CorsMiddleware, RequestMiddleware
 from app.core.ratelimit import RateLimits
 from app.routers import ROUTERS
 from app.schemas.common import TIME_ZONE_MARKER, time_zone_schema
@@ -38,7 +38,8 @@ preparation and agendas, career goals, action plans, feedback and follow-ups, wi
 Standard Webhooks notifications. The [integrator's guide](guide) (served at `/guide`)
 explains the conventions and walks through every resource with runnable examples.
 
-Authenticate with `Authorization: Bearer cck_live_…` (use **Authorize** above)."""
+Authenticate with `Authorization: Bearer cck_live_…` (use **Authorize** above); a browser
+front-end uses a person session token (`ccs_…`) instead."""
 
 
 OPENAPI_TAGS = [
@@ -54,6 +55,10 @@ OPENAPI_TAGS = [
     {"name": "events", "description": "The event log: every change, in commit order."},
     {"name": "webhooks", "description": "Endpoints, signed deliveries and their attempts."},
     {"name": "tenant", "description": "The calling key's tenant."},
+    {
+        "name": "person sessions",
+        "description": "Short-lived tokens a browser front-end uses to act for one person.",
+    },
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "health", "description": "Liveness, readiness and metrics."},
 ]
@@ -316,6 +321,7 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limits = RateLimits.from_settings(settings)
     app.state.key_cache = KeyCache(connect_timeout=settings.db_connect_timeout)
+    app.state.allowed_origins = AllowedOrigins(app.state.key_cache)
     app.state.head_revision = migrations.head_revision()
     if engine is not None:
         app.state.engine = engine
@@ -337,6 +343,8 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
+    # Inside RequestMiddleware: a preflight gets a request id, a log line and metrics too.
+    app.add_middleware(CorsMiddleware, origins=app.state.allowed_origins)
     app.add_middleware(RequestMiddleware, max_bytes=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

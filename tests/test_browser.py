@@ -20,7 +20,9 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import (
     Browser,
@@ -243,3 +245,86 @@ async def test_the_watch_blocks_and_records_requests_off_the_server(
     assert watch.errors == [
         f"{probe}: Failed to load resource: net::ERR_BLOCKED_BY_CLIENT.Inspector"
     ]
+
+
+# A front-end on another origin, with a person session token (CORS) ---------------------
+
+FRONT_END = b"""<!doctype html><html><head><meta charset="utf-8"><title>HR front-end</title>
+<link rel="icon" href="data:,"></head><body><p>front-end</p></body></html>"""
+
+
+async def front_end(scope: Any, receive: Any, send: Any) -> None:
+    """A page server on a port of its own: another origin than the API's."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/html; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": FRONT_END})
+
+
+# Runs in the page: a GET and a POST with the token, as a front-end would.
+CALL_API = """async ([api, token, personId, otherId]) => {
+  try {
+    const headers = {Authorization: `Bearer ${token}`};
+    const read = await fetch(`${api}/v1/people/${personId}`, {headers});
+    const person = await read.json();
+    const created = await fetch(`${api}/v1/feedback-requests`, {
+      method: "POST",
+      headers: {...headers, "Content-Type": "application/json", "Idempotency-Key": "page-1"},
+      body: JSON.stringify({requester_id: personId, responder_id: otherId, prompt: "How?",
+                           due_at: "2030-03-14T17:00:00Z"}),
+    });
+    return {status: read.status, name: person.name, etag: read.headers.get("ETag"),
+            posted: created.status, rateLimit: read.headers.get("RateLimit")};
+  } catch (error) {
+    return {error: error.name};
+  }
+}"""
+
+
+async def test_a_page_of_an_allowed_origin_calls_the_api_with_a_session_token(
+    browser: Browser,
+    server_url: str,
+    committed_app_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    tenant: TenantKey = await make_tenant(committed_app_sessionmaker, "Front Ltd")
+    async with serving(front_end) as allowed_port, serving(front_end) as other_port:
+        allowed, other = f"http://127.0.0.1:{allowed_port}", f"http://127.0.0.1:{other_port}"
+        async with httpx.AsyncClient(base_url=server_url, headers=tenant.headers) as api:
+            saved = await api.patch("/v1/tenant", json={"settings": {"cors_origins": [allowed]}})
+            assert saved.status_code == 200, saved.text
+            ada = (await api.post("/v1/people", json={"name": "Ada"})).json()
+            grace = (await api.post("/v1/people", json={"name": "Grace"})).json()
+            minted = await api.post("/v1/person-sessions", json={"person_id": ada["id"]})
+            token = minted.json()["token"]
+
+        context = await browser.new_context()
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            page = await context.new_page()
+            await page.goto(allowed)
+            answer = await page.evaluate(CALL_API, [server_url, token, ada["id"], grace["id"]])
+            assert answer["status"] == 200, answer
+            assert answer["name"] == "Ada"
+            assert answer["etag"].startswith('"')
+            assert answer["rateLimit"].startswith('"default";')
+            assert answer["posted"] == 201, answer  # a write with a preflight
+
+            page = await context.new_page()
+            blocked: list[str] = []
+            page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
+            await page.goto(other)
+            refused = await page.evaluate(CALL_API, [server_url, token, ada["id"], grace["id"]])
+            assert refused == {"error": "TypeError"}
+            for _ in range(500):  # bounded: the console message may trail the fetch
+                if blocked:
+                    break
+                await asyncio.sleep(0.01)
+            assert any("blocked by CORS policy" in text for text in blocked), blocked
+        finally:
+            await context.close()

@@ -114,7 +114,8 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     assert schema["components"]["securitySchemes"]["ApiKey"] == {
         "type": "http",
         "scheme": "bearer",
-        "description": "A tenant API key: `Authorization: Bearer cck_live_…`.",
+        "description": "A tenant API key (`Authorization: Bearer cck_live_…`), or a person "
+        "session token (`Bearer ccs_…`) acting for its person.",
     }
     assert schema["components"]["securitySchemes"]["AdminToken"]["scheme"] == "bearer"
     assert set(schema["components"]["schemas"]["Problem"]["required"]) == {

@@ -125,6 +125,8 @@ async def world(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str,
         ],
         "endpoint_id": endpoint["id"],
     }
+    minted = await client.post("/v1/person-sessions", json={"person_id": employee}, headers=headers)
+    ids["session_id"] = minted.json()["id"]
     events = (await client.get("/v1/events", headers=headers)).json()["data"]
     ids["event_id"] = events[0]["id"]
     deliveries = await client.get(
@@ -155,7 +157,7 @@ def test_every_path_parameter_has_a_subject() -> None:
     assert names == {
         "person_id", "mentorship_id", "conversation_id", "item_id", "note_id", "goal_id",
         "plan_id", "feedback_id", "request_id", "follow_up_id", "endpoint_id", "event_id",
-        "delivery_id",
+        "delivery_id", "session_id",
     }  # fmt: skip
 
 

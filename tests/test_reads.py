@@ -217,3 +217,14 @@ async def test_tenant(client: Client, auth: dict[str, str]) -> None:
     read = await client.get("/v1/tenant", headers=auth)
     assert read.json() == patched.json()
     assert read.json()["settings"]["conversation_reminder_lead_minutes"] == 30
+
+
+async def test_person_sessions(client: Client, auth: dict[str, str]) -> None:
+    ada = await create_person(client, auth, name="Ada")
+    created = await client.post("/v1/person-sessions", json={"person_id": ada["id"]}, headers=auth)
+    assert created.status_code == 201, created.text
+    one = await client.get(created.headers["location"], headers=auth)
+    assert one.status_code == 200
+    assert one.json() == {k: v for k, v in created.json().items() if k != "token"}
+    assert one.headers["etag"] == created.headers["etag"]
+    assert one.headers["content-type"] == "application/json"

@@ -27,6 +27,7 @@ async def test_tenant_settings_can_be_tuned(
         "follow_up_overdue_grace_minutes": 1440,
         "conversation_reminder_lead_minutes": 60,
         "managers_see_reports": "chain",
+        "cors_origins": [],
     }
     response = await client.patch(
         "/v1/tenant",

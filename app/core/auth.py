@@ -22,7 +22,7 @@ from app.core.errors import (
 )
 from app.core.keycache import KeyCache, KeyEntry, Principal
 from app.core.ratelimit import RateLimits
-from app.core.security import KEY_PREFIX, hash_api_key
+from app.core.security import KEY_PREFIX, SESSION_PREFIX, hash_api_key
 from app.models.base import utcnow
 
 __all__ = [
@@ -96,10 +96,13 @@ async def authenticate(
 async def _key_entry(
     request: Request, credentials: HTTPAuthorizationCredentials | None, db: RequestDb
 ) -> KeyEntry:
-    """The cached lookup of a valid, unrevoked key; ``Unauthorized`` for anything else."""
+    """The cached lookup of a valid, unrevoked key (or a live person session);
+    ``Unauthorized`` for anything else."""
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer cck_live_…`.")
     secret = credentials.credentials
+    if secret.startswith(SESSION_PREFIX) and len(secret) <= 200:
+        return await _session_entry(request, secret, db)
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise Unauthorized("The API key is malformed.")
     digest = hash_api_key(secret)
@@ -112,6 +115,46 @@ async def _key_entry(
     if entry.revoked:
         raise Unauthorized("The API key has been revoked.")
     return entry
+
+
+# One statement: the session, the key that minted it and the tenant's settings.
+SESSION_SQL = (
+    "SELECT s.id, s.person_id, s.expires_at, s.revoked_at, k.id AS api_key_id, k.tenant_id, "
+    "k.revoked_at AS key_revoked_at, k.last_used_at, t.managers_see_reports, t.cors_origins "
+    "FROM person_sessions s JOIN api_keys k ON k.id = s.api_key_id "
+    "JOIN tenants t ON t.id = k.tenant_id WHERE s.token_hash = $1"
+)
+# What a person session may do: read and write as its person; never webhooks (and the
+# platform-only routes refuse it, since it acts for a person).
+SESSION_SCOPES = frozenset({"read", "write"})
+
+
+async def _session_entry(request: Request, secret: str, db: RequestDb) -> KeyEntry:
+    """A live person session's principal: the minting key acting for the session's person.
+
+    Never cached: a revocation (of the session or of its key) and an expiry take effect on
+    the next request, in every process. The tenant's CORS allow-list is kept for the
+    middleware (``state.cors_origins``), also when the session is refused, so a page of an
+    allowed origin can read its 401 and mint a new session."""
+    row = await (await db.raw()).fetchrow(SESSION_SQL, hash_api_key(secret))
+    if row is None:
+        raise Unauthorized("The person session token is not valid.")
+    request.state.cors_origins = row["cors_origins"]
+    if row["key_revoked_at"] is not None:
+        raise Unauthorized("The API key that created this person session has been revoked.")
+    if row["revoked_at"] is not None:
+        raise Unauthorized("The person session has been revoked; create a new one.")
+    if row["expires_at"] <= utcnow():
+        raise Unauthorized("The person session has expired; create a new one.")
+    principal = Principal(
+        tenant_id=row["tenant_id"],
+        api_key_id=row["api_key_id"],
+        scopes=SESSION_SCOPES,
+        person_id=row["person_id"],
+        reports=row["managers_see_reports"],
+        person_session_id=row["id"],
+    )
+    return KeyEntry(principal, False, row["last_used_at"], 0.0)
 
 
 async def record_use(request: Request, db: RequestDb) -> None:
@@ -179,7 +222,8 @@ class ApiKey(HTTPBearer):
         super().__init__(
             auto_error=False,
             scheme_name="ApiKey",
-            description="A tenant API key: `Authorization: Bearer cck_live_…`.",
+            description="A tenant API key (`Authorization: Bearer cck_live_…`), or a person "
+            "session token (`Bearer ccs_…`) acting for its person.",
         )
         self.scope = scope
         self.platform_only = platform_only

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,6 +65,10 @@ class KeyCache:
         self.connect_timeout = connect_timeout
         self.listening = False
         self._entries: dict[str, KeyEntry] = {}
+        # Called whenever the cache is cleared by a notification (or the LISTEN connection
+        # is lost): other per-process caches invalidated by the same NOTIFY (the CORS
+        # origins, app/core/middleware.py).
+        self.on_clear: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -118,6 +123,8 @@ class KeyCache:
 
     def _on_notify(self, *_: Any) -> None:
         self.clear()
+        for forget in self.on_clear:
+            forget()
 
     async def _listen(self, dsn: str) -> None:
         while not self._stopping.is_set():
@@ -128,7 +135,7 @@ class KeyCache:
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
                 # Whatever was cached while not listening may have missed a revocation.
-                self.clear()
+                self._on_notify()
                 self.listening = True
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
@@ -146,7 +153,7 @@ class KeyCache:
                 log.warning("key cache listener down", extra={"error": repr(exc)[:200]})
             finally:
                 self.listening = False
-                self.clear()
+                self._on_notify()
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
             with contextlib.suppress(asyncio.TimeoutError):

@@ -1,7 +1,9 @@
-"""The ASGI middleware: request id, body size limit, access log and metrics."""
+"""The ASGI middleware: request id, body size limit, access log and metrics; CORS."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 import uuid
@@ -11,9 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.db import RequestDb
 from app.core.errors import problem_response, unhandled_response
+from app.core.keycache import KeyCache
 from app.core.logging import access, request_id_var
 from app.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -131,3 +137,135 @@ class RequestMiddleware:
             detail=f"The request body exceeds {self.max_bytes} bytes.",
         )
         await response(scope, receive, send)
+
+
+# CORS ----------------------------------------------------------------------------------
+
+# Headers a page may send, and may read from an answer.
+CORS_ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE"
+CORS_ALLOW_HEADERS = b"Authorization, Content-Type, Idempotency-Key, If-Match, Acting-Person"
+CORS_EXPOSE_HEADERS = (
+    b"ETag, Location, Link, RateLimit, RateLimit-Policy, Retry-After, X-Request-ID, "
+    b"Idempotent-Replayed"
+)
+CORS_MAX_AGE = b"600"
+# Tenants' allow-lists, for preflights: this long while the key cache's LISTEN connection
+# is up (a tenant's change sends the same NOTIFY and clears it), else this long.
+ORIGINS_TTL = 30.0
+ORIGINS_FALLBACK_TTL = 1.0
+ORIGINS_SQL = "SELECT DISTINCT unnest(cors_origins) AS origin FROM tenants"
+
+
+class AllowedOrigins:
+    """Every origin some tenant allows (``cors_origins``), cached per process for preflights,
+    which carry no credentials: whichever tenant's page asks, the preflight passes, and the
+    request itself then gets CORS headers only for its own tenant's origins."""
+
+    def __init__(self, key_cache: KeyCache) -> None:
+        self.key_cache = key_cache
+        self._origins: frozenset[str] = frozenset()
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+        key_cache.on_clear.append(self.clear)
+
+    def clear(self) -> None:
+        self._expires = 0.0
+
+    async def allows(self, origin: str, app: Any) -> bool:
+        if self._expires < time.monotonic():
+            async with self._lock:
+                if self._expires < time.monotonic():
+                    await self._load(app)
+        return origin in self._origins
+
+    async def _load(self, app: Any) -> None:
+        """Read the allow-lists on a connection of the app's pool (the tests' shared one
+        when the sessionmaker is bound to it). A database that does not answer leaves the
+        last set in place for a second: a preflight never fails on it."""
+        ttl = ORIGINS_TTL if self.key_cache.listening else ORIGINS_FALLBACK_TTL
+        db = RequestDb(app.state.sessionmaker)
+        try:
+            rows = await (await db.raw()).fetch(ORIGINS_SQL)
+            self._origins = frozenset(row["origin"] for row in rows)
+        except Exception as exc:
+            log.warning("CORS origins not loaded", extra={"error": repr(exc)[:200]})
+            db.discard(exc)
+            ttl = ORIGINS_FALLBACK_TTL
+        finally:
+            await db.close()
+        self._expires = time.monotonic() + ttl
+
+
+class CorsMiddleware:
+    """CORS for browser front-ends using person session tokens (pure ASGI, one header scan
+    for a request without ``Origin``).
+
+    - A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) under
+      ``/v1/`` (not ``/v1/admin/``) from an origin any tenant allows answers 204 with the
+      allowed methods and headers; from any other origin it goes on to the app unchanged.
+    - Any other request with ``Origin``: the answer gets ``Access-Control-Allow-Origin``
+      (and ``Vary: Origin``, the exposed headers) only when the request authenticated with a
+      person session token whose tenant allows that origin (``state.cors_origins``, set by
+      ``app/core/auth.py``). An API key (``cck_live_…``) never gets them: it must not be in
+      a browser."""
+
+    def __init__(self, app: ASGIApp, origins: AllowedOrigins) -> None:
+        self.app = app
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin = b""
+        preflight = False
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value
+            elif name == b"access-control-request-method":
+                preflight = True
+        if not origin:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if (
+            preflight
+            and scope["method"] == "OPTIONS"
+            and path.startswith("/v1/")
+            and not path.startswith("/v1/admin")
+            and await self.origins.allows(origin.decode("latin-1"), scope["app"])
+        ):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [
+                        (b"access-control-allow-origin", origin),
+                        (b"access-control-allow-methods", CORS_ALLOW_METHODS),
+                        (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+                        (b"access-control-max-age", CORS_MAX_AGE),
+                        (b"vary", b"Origin"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        text = origin.decode("latin-1")
+        state = scope.setdefault("state", {})
+
+        async def send_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                allowed = state.get("cors_origins")
+                if allowed and text in allowed:
+                    headers = list(message.get("headers", ()))
+                    headers.extend(
+                        (
+                            (b"access-control-allow-origin", origin),
+                            (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+                            (b"vary", b"Origin"),
+                        )
+                    )
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_cors)

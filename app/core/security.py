@@ -1,4 +1,4 @@
-"""API key format and hashing."""
+"""API key and person session token formats, and their hashing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import hashlib
 import secrets
 
 KEY_PREFIX = "cck_live_"
+# A person session token (``POST /v1/person-sessions``): acts for one person, expires.
+SESSION_PREFIX = "ccs_"
 SCOPES = ("read", "write", "webhooks")
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
 
@@ -15,7 +17,13 @@ def generate_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def generate_session_token() -> str:
+    """A new person session token: the prefix and 32 random bytes, URL-safe base64."""
+    return SESSION_PREFIX + secrets.token_urlsafe(32)
+
+
 def hash_api_key(secret: str) -> str:
+    """The stored form of an API key or a session token (never the secret itself)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

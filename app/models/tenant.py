@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from app.models.base import MetadataField, TimestampField, sql_in, uuid7
@@ -36,6 +37,14 @@ class Tenant(SQLModel, table=True):
     # Who of an employee's management chain sees their conversations, goals and plans.
     managers_see_reports: str = Field(
         default="chain", max_length=10, sa_column_kwargs={"server_default": "chain"}
+    )
+    # Browser origins (``https://hr.example.com``) whose pages may call the API with this
+    # tenant's person session tokens (CORS, app/core/middleware.py).
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        sa_type=ARRAY(sa.Text()),
+        nullable=False,
+        sa_column_kwargs={"server_default": sa.text("'{}'::text[]")},
     )
     created_at: datetime = TimestampField()
     updated_at: datetime = TimestampField()

@@ -22,6 +22,7 @@ ORDER = [
     "events",
     "webhooks",
     "tenant",
+    "person_sessions",
     "admin",
     "health",
 ]

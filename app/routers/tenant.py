@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Response
+from fastapi import Request, Response
 
 from app.core.auth import PlatformPrincipal, PlatformWriteKey
 from app.core.deps import Db, Session
@@ -27,12 +27,15 @@ async def get_tenant(principal: PlatformPrincipal, db: Db) -> Response:
 
 @router.patch("/tenant", operation_id="update_current_tenant", summary="Update your tenant")
 async def update_tenant(
-    body: TenantUpdate, principal: PlatformWriteKey, session: Session
+    request: Request, body: TenantUpdate, principal: PlatformWriteKey, session: Session
 ) -> TenantRead:
-    """Rename the tenant, change its metadata, or tune when the scheduler sends reminders."""
+    """Rename the tenant, change its metadata, tune when the scheduler sends reminders, who
+    sees reports' work, or which browser origins may call the API (`cors_origins`)."""
     tenant = await service.get(session, principal.tenant_id)
     changes = body.model_dump(exclude_unset=True)
     if body.settings is not None:
         changes["settings"] = body.settings.model_dump(exclude_unset=True)
     tenant = await service.update(session, tenant, changes)
+    # Other processes reload on the NOTIFY the change sends; this one at once.
+    request.app.state.allowed_origins.clear()
     return TenantRead.model_validate(tenant)

@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from app.models.tenant import ManagersSeeReports, Tenant
 from app.schemas.common import JSON_INT, Metadata, ReadSchema, WriteSchema
@@ -16,6 +17,42 @@ ALL_SCOPES: list[Scope] = ["read", "write", "webhooks"]
 class TenantCreate(WriteSchema):
     name: str = Field(min_length=1, max_length=200, examples=["Acme Corp"])
     metadata: Metadata = Field(default_factory=dict)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(value: str) -> str:
+    """An origin as a browser sends it: ``scheme://host[:port]``, lower case, without the
+    scheme's default port (a trailing ``/`` is dropped; any other path is refused)."""
+    text = value.strip().removesuffix("/")
+    if not text.isascii():
+        raise ValueError("an origin is ASCII (write an international domain in punycode)")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError("not an origin like https://hr.example.com") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError("an origin's scheme is http or https")
+    host = (parts.hostname or "").lower()
+    if not host or parts.username is not None or parts.password is not None:
+        raise ValueError("an origin names a host, like https://hr.example.com")
+    if parts.path or parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValueError("an origin has no path, query or fragment")
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+CorsOrigin = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_origin)]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
 
 
 class TenantSettings(ReadSchema):
@@ -45,6 +82,11 @@ class TenantSettings(ReadSchema):
         "their whole management `chain` (every manager above them).",
         examples=["chain"],
     )
+    cors_origins: list[str] = Field(
+        description="Origins (`https://hr.example.com`) whose web pages may call the API "
+        "from the browser with this tenant's person session tokens (CORS). Up to 20.",
+        examples=[["https://hr.example.com"]],
+    )
 
 
 Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
@@ -60,11 +102,18 @@ class TenantSettingsUpdate(WriteSchema):
         "follow_up_overdue_grace_minutes",
         "conversation_reminder_lead_minutes",
         "managers_see_reports",
+        "cors_origins",
     )
     follow_up_reminder_lead_minutes: Minutes | None = None
     follow_up_overdue_grace_minutes: Minutes | None = None
     conversation_reminder_lead_minutes: Minutes | None = None
     managers_see_reports: ManagersSeeReports | None = None
+    cors_origins: Annotated[list[CorsOrigin], AfterValidator(_distinct)] | None = Field(
+        default=None,
+        max_length=20,
+        description="Replaces the list: `scheme://host[:port]`, http or https, no path; "
+        "`[]` allows none.",
+    )
 
 
 class TenantUpdate(WriteSchema):

@@ -20,6 +20,7 @@ from app.models.base import utcnow
 from app.models.conversation import ConversationNote
 from app.models.event import Event
 from app.models.person import Person
+from app.models.person_session import PersonSession
 from app.schemas.people import PersonCreate, PersonRead, PersonUpdate, PersonUpsert
 from app.services import events, visibility, webhooks
 from app.services.common import (
@@ -215,6 +216,10 @@ async def delete(
                 col(ConversationNote.author_id) == person.id,
                 col(ConversationNote.visibility) == "private",
             )
+        )
+        # An erased person no longer signs in anywhere: their sessions end now.
+        await session.execute(
+            sa.delete(PersonSession).where(col(PersonSession.person_id) == person.id)
         )
         await _emit(session, principal, "person.erased", person)
         return person

@@ -61,8 +61,14 @@ async def update(session: AsyncSession, tenant: Tenant, changes: dict[str, Any])
     settings = changes.pop("settings", None) or {}
     reject_nulls(changes, TenantUpdate.non_null)
     reject_nulls(settings, TenantSettingsUpdate.non_null)
+    origins_before = tenant.cors_origins
     if apply_changes(tenant, {**changes, **settings}):
         await session.flush()
+        if tenant.cors_origins != origins_before:
+            # Every process reloads its allowed origins (preflights) when this commits.
+            await session.execute(
+                sa.select(sa.func.pg_notify(keycache.CHANNEL, f"tenant:{tenant.id}"))
+            )
     return tenant
 
 
