@@ -60,6 +60,7 @@ async def candidates(w: World, endpoint_id: str) -> dict[str, list[str]]:
         "event_id": [e["id"] for e in feed],
         "endpoint_id": [endpoint_id],
         "delivery_id": [d["id"] for d in deliveries],
+        "session_id": [ids["session"]] if "session" in ids else [],
     }
 
 

@@ -125,10 +125,11 @@ ROUTES: dict[str, tuple[str, str]] = {
     "get_current_tenant": ("tenant", "platform-only"),
     "update_current_tenant": ("tenant", "platform-only"),
     "create_person_session": ("person session", "platform-only"),
-    "delete_person_session": ("person session", "platform-only"),
+    "get_person_session": ("person session", "platform-only"),
+    "revoke_person_session": ("person session", "platform-only"),
 }
-# Classified ahead of their landing (person sessions come with another branch).
-NOT_YET = {"create_person_session", "delete_person_session"}
+# Operations classified ahead of their landing on another branch (none now).
+NOT_YET: set[str] = set()
 
 
 def test_every_operation_has_a_rule() -> None:
@@ -419,7 +420,9 @@ async def test_platform_only_reads_refuse_people(
         f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=tenant.headers
     )
     delivery = deliveries.json()["data"][0]["id"]
+    minted = await w.post("/v1/person-sessions", {"person_id": w.person["employee"]})
     paths = {
+        "get_person_session": f"/v1/person-sessions/{minted['id']}",
         "list_webhook_endpoints": "/v1/webhook-endpoints",
         "get_webhook_endpoint": f"/v1/webhook-endpoints/{endpoint['id']}",
         "get_webhook_endpoint_secret": f"/v1/webhook-endpoints/{endpoint['id']}/secret",
@@ -721,7 +724,7 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
         "post", "/v1/person-sessions", lambda w, r: {"person_id": w.person[E], "ttl_seconds": 60},
         None, platform_only(201),
     ),
-    "delete_person_session": (
+    "revoke_person_session": (
         "delete", "/v1/person-sessions/{person_session}", None, None, platform_only(204)
     ),
 }  # fmt: skip

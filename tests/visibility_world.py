@@ -199,9 +199,11 @@ async def build(
         )
     )["id"]
     if HAS_PERSON_SESSIONS:
-        w.session_token = (
-            await w.post("/v1/person-sessions", {"person_id": p["employee"], "ttl_seconds": 900})
-        )["token"]
+        minted = await w.post(
+            "/v1/person-sessions", {"person_id": p["employee"], "ttl_seconds": 900}
+        )
+        w.session_token = minted["token"]
+        w.ids["session"] = minted["id"]
     return w
 
 

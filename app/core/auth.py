@@ -229,7 +229,11 @@ class ApiKey(HTTPBearer):
         self.platform_only = platform_only
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        principal = await authenticate(request, await super().__call__(request))
+        principal = await acting_as(
+            request, await authenticate(request, await super().__call__(request))
+        )
+        if self.platform_only and principal.person_id is not None:
+            raise NotPermitted("Only the platform may do this; it cannot be done as a person.")
         scope, scopes = self.scope, principal.scopes
         if (
             scope is not None
@@ -237,9 +241,6 @@ class ApiKey(HTTPBearer):
             and not (scope == "read" and "write" in scopes)
         ):
             raise Forbidden(f"This API key lacks the '{scope}' scope.")
-        principal = await acting_as(request, principal)
-        if self.platform_only and principal.person_id is not None:
-            raise NotPermitted("Only the platform may do this; it cannot be done as a person.")
         return principal
 
 
