@@ -193,6 +193,24 @@ async def test_swagger_ui_authorises_and_runs_a_create_and_a_list(
     ]
     assert page_of_people["has_more"] is False
 
+    # The shared Acting-Person parameter works in Try it out: the person reads themselves
+    # as the directory shows them (no external_id), the platform reads the HRIS id.
+    async with httpx.AsyncClient(base_url=watch.origin, headers=tenant.headers) as api:
+        patched = await api.patch(f"/v1/people/{person['id']}", json={"external_id": "HRIS-7"})
+        assert patched.status_code == 200, patched.text
+    await try_out(page, "get_person")
+    block = page.locator("#operations-people-get_person")
+    await block.locator('tr[data-param-name="person_id"] input').fill(person["id"])
+    await block.locator('tr[data-param-name="Acting-Person"] input').fill(person["id"])
+    as_person = await execute(page, "get_person")
+    assert as_person.status == "200", as_person.body
+    assert json.loads(as_person.body)["external_id"] is None
+    await block.locator('tr[data-param-name="Acting-Person"] input').fill("")
+    await block.get_by_role("button", name="Clear").click()
+    as_platform = await execute(page, "get_person")
+    assert as_platform.status == "200", as_platform.body
+    assert json.loads(as_platform.body)["external_id"] == "HRIS-7"
+
     assert watch.outside == []
     assert watch.errors == []
 
