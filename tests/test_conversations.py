@@ -891,7 +891,7 @@ async def test_a_person_prepares_only_themselves(
         missing = await _act(client, auth, cid, "prepare", body)
         assert missing.status_code == 422
         assert missing.json()["errors"][0]["pointer"] == "/body/person_id"
-        assert missing.json()["errors"][0]["code"] == "missing"
+        assert missing.json()["errors"][0]["code"] == "required_as_platform"
 
     # A person: no body needed; naming the other party, or not being one, is a 403.
     other = await _act(client, team.as_("grace"), cid, "prepare", {"person_id": team.ids["ada"]})

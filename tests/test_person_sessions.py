@@ -149,8 +149,8 @@ async def test_platform_routes_refuse_the_token(
         ("POST", "/v1/person-sessions"): "not_permitted",
         ("GET", f"/v1/person-sessions/{minted['id']}"): "not_permitted",
         ("DELETE", f"/v1/person-sessions/{minted['id']}"): "not_permitted",
-        ("GET", "/v1/webhook-endpoints"): "forbidden",
-        ("POST", "/v1/webhook-endpoints"): "forbidden",
+        ("GET", "/v1/webhook-endpoints"): "not_permitted",
+        ("POST", "/v1/webhook-endpoints"): "not_permitted",
     }
     bodies = {"PATCH": {"name": "Mine now"}, "POST": {"person_id": ada["id"], "name": "X"}}
     answers = {}

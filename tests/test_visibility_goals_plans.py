@@ -281,7 +281,10 @@ async def test_the_platform_still_names_the_party(
 ) -> None:
     goal = await create_goal(client, auth, org.ids["employee"])
     url = f"/v1/goals/{goal['id']}/agree"
-    missing = {"detail": "Field required", "code": "missing"}
+    missing = {
+        "detail": "Field required (optional only with Acting-Person).",
+        "code": "required_as_platform",
+    }
     for body, fields in (
         (None, ["party", "person_id"]),
         ({}, ["party", "person_id"]),

@@ -48,7 +48,18 @@ def _origin(value: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-CorsOrigin = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(_origin)]
+# The pattern tells clients (and the docs) the shape before the validator normalises it:
+# http or https, a host name or IPv4 address (or the IPv6 loopback `[::1]`), an optional port.
+_ORIGIN_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://(([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?|\[::1\])"
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$"
+)
+CorsOrigin = Annotated[
+    str,
+    Field(min_length=1, max_length=300, pattern=_ORIGIN_PATTERN),
+    AfterValidator(_origin),
+]
 
 
 def _distinct(values: list[str]) -> list[str]:

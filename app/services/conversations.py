@@ -424,7 +424,7 @@ async def schedule(
         raise ValidationFailed.field(
             "/body/scheduled_start",
             "This draft has no scheduled_start yet; send one.",
-            "missing",
+            "no_scheduled_start",
         )
     conversation.scheduled_start = start
     _set_time(conversation, body.duration_minutes, body.timezone)
@@ -515,7 +515,7 @@ async def prepare(
         raise ValidationFailed.field(
             "/body/person_id",
             "Send the person_id of the party who prepared (optional with Acting-Person).",
-            "missing",
+            "required_as_platform",
         )
     visibility.permit(principal, (person_id,), "A party marks only themselves prepared.")
     visibility.permit(

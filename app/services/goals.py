@@ -413,7 +413,11 @@ async def _platform_side(
         raise ValidationFailed(
             f"{len(missing)} field(s) failed validation.",
             errors=[
-                FieldError(pointer=f"/body/{name}", detail="Field required", code="missing")
+                FieldError(
+                    pointer=f"/body/{name}",
+                    detail="Field required (optional only with Acting-Person).",
+                    code="required_as_platform",
+                )
                 for name in missing
             ],
         )
