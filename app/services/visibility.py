@@ -136,6 +136,66 @@ PEOPLE = Rule("people", None)
 # person's own private notes or sealed items. The platform sees the shared ones only.
 AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
 
+# Within a conversation the acting person sees (``t`` a row of a conversation's child table).
+_IN_VISIBLE_CONVERSATION = (
+    # B608: constants of this module
+    "t.conversation_id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {1} AND ("  # nosec B608
+    + str(CONVERSATIONS.sql)
+    + "))"
+)
+
+# Events: whoever sees their subject now, by ``subject_type`` (reschedules are conversation
+# events). An agenda item by its conversation and its own sealing; a note by its
+# conversation, and only while it is shared (an event about a private note: the platform
+# only). A subject type not listed here (``webhook_endpoint``) or a deleted subject: the
+# platform only. Person events are a directory's: everyone sees them (``data`` redacted).
+EVENT_SUBJECTS: dict[str, Rule] = {
+    "person": PEOPLE,
+    "mentorship": MENTORSHIPS,
+    "conversation": CONVERSATIONS,
+    "agenda_item": Rule("agenda_items", AUTHORED + " AND " + _IN_VISIBLE_CONVERSATION),
+    "note": Rule("conversation_notes", "t.visibility = 'shared' AND " + _IN_VISIBLE_CONVERSATION),
+    "goal": GOALS,
+    "action_plan": ACTION_PLANS,
+    "action_item": ACTION_ITEMS,
+    "feedback": FEEDBACK,
+    "feedback_request": FEEDBACK_REQUESTS,
+    "follow_up": FOLLOW_UPS,
+}
+_EVENTS_CONDITION: dict[str, str] = {}
+
+
+def events_condition(mode: str) -> str:
+    """SQL over the alias ``e`` (events): the acting person ``{0}`` sees the event's subject
+    now (built once per ``managers_see_reports`` mode). One ``EXISTS`` per event row, chosen
+    by its subject type, each an index lookup of the subject by id."""
+    built = _EVENTS_CONDITION.get(mode)
+    if built is None:
+        whens = []
+        for subject, rule in EVENT_SUBJECTS.items():
+            condition = rule.condition(mode)
+            also = "" if condition is None else f" AND {condition}"
+            whens.append(
+                # B608: table names, subject types and conditions are constants of this module
+                f"WHEN '{subject}' THEN EXISTS (SELECT 1 FROM {rule.table} t "  # nosec B608
+                f"WHERE t.id = e.subject_id AND t.tenant_id = e.tenant_id{also})"
+            )
+        built = "(CASE e.subject_type " + " ".join(whens) + " ELSE FALSE END)"
+        _EVENTS_CONDITION[mode] = built
+    return built
+
+
+def add_events_rule(where: Where, principal: Principal) -> str:
+    """Only events whose subject the acting person sees (nothing for the platform): returns
+    `` AND <the condition>`` as added, with its placeholders, to reuse in the same statement
+    (empty for the platform)."""
+    if principal.person_id is None:
+        return ""
+    marks = where.arg(principal.person_id), where.arg(principal.tenant_id)
+    condition = events_condition(principal.reports).format(*marks)
+    where.clauses.append(condition)
+    return " AND " + condition
+
 
 @cache
 def _exists_sql(table: str, condition: str) -> str:
