@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from tests.conftest import TenantKey
 from tests.factories import create_person
 from tests.factories_conversations import create_agenda_item, create_conversation, create_note
 from tests.factories_feedback import create_feedback, create_follow_up
-from tests.factories_goals import create_goal
+from tests.factories_goals import count_statements, create_goal
 from tests.webhook_receiver import create_endpoint
 
 
@@ -274,3 +274,48 @@ async def test_writes_as_a_person_record_the_acting_person(
             [event] = [e for e in events if e["subject_id"] == subject["id"]]
             one = await client.get(f"/v1/events/{event['id']}", headers=headers)
             assert one.json()["actor"] == actors[subject["id"]]
+
+
+async def test_the_acting_person_is_looked_up_once_per_process_and_ttl(
+    client: httpx.AsyncClient,
+    tenant: TenantKey,
+    engine: AsyncEngine,
+    connection: AsyncConnection,
+) -> None:
+    """The hot path: ``Acting-Person`` costs one lookup, then none while it is cached; a
+    change of ``managers_see_reports`` through this process applies at once, and an unknown
+    person is never cached."""
+    auth = tenant.headers
+    boss = await create_person(client, auth, name="Boss")
+    max_ = await create_person(client, auth, name="Max", manager_id=boss["id"])
+    emma = await create_person(client, auth, name="Emma", manager_id=max_["id"])
+    await create_goal(client, auth, emma["id"])
+    as_boss = acting(tenant, boss)
+
+    async def goal_events() -> tuple[int, list[str]]:
+        async with count_statements(engine, connection) as statements:
+            response = await client.get("/v1/events?type=goal.created", headers=as_boss)
+        assert response.status_code == 200
+        return len(response.json()["data"]), statements
+
+    seen, first = await goal_events()
+    assert seen == 1
+    assert sum("FROM people p JOIN tenants" in s for s in first) == 1
+    seen, again = await goal_events()
+    assert seen == 1
+    assert len(again) == len(first) - 1
+    assert not any("FROM people p JOIN tenants" in s for s in again)
+
+    direct = await client.patch(
+        "/v1/tenant", json={"settings": {"managers_see_reports": "direct"}}, headers=auth
+    )
+    assert direct.status_code == 200, direct.text
+    seen, after = await goal_events()
+    assert seen == 0  # Emma reports to Max, not to the boss directly
+    assert len(after) == len(first)
+
+    unknown = {**auth, "Acting-Person": str(uuid.uuid4())}
+    for _ in range(2):
+        response = await client.get("/v1/events", headers=unknown)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["pointer"] == "/header/Acting-Person"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Response
+from fastapi import Request, Response
 
 from app.core.auth import PlatformPrincipal, PlatformWriteKey
 from app.core.deps import Db, Session
@@ -27,9 +27,11 @@ async def get_tenant(principal: PlatformPrincipal, db: Db) -> Response:
 
 @router.patch("/tenant", operation_id="update_current_tenant", summary="Update your tenant")
 async def update_tenant(
-    body: TenantUpdate, principal: PlatformWriteKey, session: Session
+    body: TenantUpdate, principal: PlatformWriteKey, session: Session, request: Request
 ) -> TenantRead:
     """Rename the tenant, change its metadata, or tune when the scheduler sends reminders."""
+    # Acting persons cached with the old ``managers_see_reports`` (other processes: 5 s).
+    request.app.state.key_cache.forget_acting(principal.tenant_id)
     tenant = await service.get(session, principal.tenant_id)
     changes = body.model_dump(exclude_unset=True)
     if body.settings is not None:
