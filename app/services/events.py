@@ -238,7 +238,7 @@ async def fetch_event(db: RequestDb, principal: Principal, event_id: uuid.UUID) 
     """One event of the tenant whose subject the acting person sees (else 404)."""
     where = Where("e.id = {}", event_id)
     where.add("e.tenant_id = {}", principal.tenant_id)
-    visibility.add_events_rule(where, principal)
+    visibility.add_events_rule(where, principal, one=True)
     # B608: the Where clause is our text with $n placeholders
     sql = f"SELECT e.* FROM events e WHERE {where.sql}"  # nosec B608
     row = await (await db.raw()).fetchrow(sql, *where.params)
