@@ -209,8 +209,10 @@ async def fetch_events(
             )
         where.add("e.type = ANY({}::text[])", list(types))
     raw = await db.raw()
+    # The limit is written into the text (an int of 1..100), as in ``keyset_sql``: with it
+    # known, the generic plan is kept, and the long filter is not planned on every poll.
+    limit_arg = int(limit) + 1
     if after is None:
-        limit_arg = where.arg(limit + 1)
         return await raw.fetch(
             # B608: the Where clause is our text with $n placeholders
             f"SELECT e.* FROM events e WHERE {where.sql} ORDER BY e.txid, e.id LIMIT {limit_arg}",  # nosec B608
@@ -219,7 +221,6 @@ async def fetch_events(
     anchor = where.arg(after)
     # B608: the Where clause is our text with $n placeholders
     where.add(f"(e.txid, e.id) > ((SELECT txid FROM anchor), {anchor})")  # nosec B608
-    limit_arg = where.arg(limit + 1)
     rows = await raw.fetch(
         # B608: the Where clauses are our text with $n placeholders
         f"WITH anchor AS (SELECT e.txid FROM events e WHERE e.tenant_id = $1{seen} "  # nosec B608

@@ -202,10 +202,13 @@ def events_condition(mode: str, *, one: bool = False) -> str:
         for subject, rule in EVENT_SUBJECTS.items():
             condition = rule.condition(mode, one=one)
             also = "" if condition is None else f" AND {condition}"
+            # OFFSET 0 keeps each EXISTS a lookup of one subject by its primary key: without
+            # it PostgreSQL may hash every row of the subject's table the person sees (all
+            # their conversations, say) before returning the first event.
             whens.append(
                 # B608: table names, subject types and conditions are constants of this module
                 f"WHEN '{subject}' THEN EXISTS (SELECT 1 FROM {rule.table} t "  # nosec B608
-                f"WHERE t.id = e.subject_id AND t.tenant_id = e.tenant_id{also})"
+                f"WHERE t.id = e.subject_id AND t.tenant_id = e.tenant_id{also} OFFSET 0)"
             )
         built = "(CASE e.subject_type " + " ".join(whens) + " ELSE FALSE END)"
         _EVENTS_CONDITION[key] = built
@@ -218,8 +221,11 @@ def add_events_rule(where: Where, principal: Principal, *, one: bool = False) ->
     (empty for the platform)."""
     if principal.person_id is None:
         return ""
-    marks = where.arg(principal.person_id), where.arg(principal.tenant_id)
-    condition = events_condition(principal.reports, one=one).format(*marks)
+    condition = events_condition(principal.reports, one=one)
+    marks = [where.arg(principal.person_id)]
+    if "{1}" in condition:
+        marks.append(where.arg(principal.tenant_id))
+    condition = condition.format(*marks)
     where.clauses.append(condition)
     return " AND " + condition
 
