@@ -42,7 +42,10 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # a request fail (503) within these bounds instead of hanging.
         pool_timeout=settings.db_pool_timeout,
         connect_args={
-            "server_settings": {"application_name": "ccapi"},
+            # No JIT: our statements are short index lookups, and a statement whose cost is
+            # estimated high (the events filter sums every subject type's lookup per row)
+            # would be compiled for up to seconds before returning its few rows.
+            "server_settings": {"application_name": "ccapi", "jit": "off"},
             "timeout": settings.db_connect_timeout,
             # asyncpg's client-side bound on each statement (and on its cancel request).
             "command_timeout": settings.db_statement_timeout,

@@ -56,19 +56,32 @@ class KeyEntry:
     expires: float
 
 
+# How long a process trusts an ``Acting-Person`` it looked up: that the person is one of
+# the tenant's, and the tenant's ``managers_see_reports``. A change made through this
+# process forgets the tenant's entries at once; other processes see it within this time.
+ACTING_TTL = 5.0
+
+
 class KeyCache:
     def __init__(
-        self, ttl: float = 30.0, fallback_ttl: float = 1.0, connect_timeout: float = 5.0
+        self,
+        ttl: float = 30.0,
+        fallback_ttl: float = 1.0,
+        connect_timeout: float = 5.0,
+        acting_ttl: float = ACTING_TTL,
     ) -> None:
         self.ttl = ttl
         self.fallback_ttl = fallback_ttl
         self.connect_timeout = connect_timeout
+        self.acting_ttl = acting_ttl
         self.listening = False
         self._entries: dict[str, KeyEntry] = {}
         # Called whenever the cache is cleared by a notification (or the LISTEN connection
         # is lost): other per-process caches invalidated by the same NOTIFY (the CORS
         # origins, app/core/middleware.py).
         self.on_clear: list[Callable[[], None]] = []
+        # (tenant, person) -> (the tenant's managers_see_reports, expiry)
+        self._acting: dict[tuple[uuid.UUID, uuid.UUID], tuple[str, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -103,6 +116,29 @@ class KeyCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._acting.clear()
+
+    # Acting-Person lookups (app/core/auth.py ``acting_as``) ------------------------------
+
+    def acting(self, tenant_id: uuid.UUID, person_id: uuid.UUID) -> str | None:
+        """The tenant's ``managers_see_reports`` if ``person_id`` was found in it lately."""
+        entry = self._acting.get((tenant_id, person_id))
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():
+            del self._acting[(tenant_id, person_id)]
+            return None
+        return entry[0]
+
+    def put_acting(self, tenant_id: uuid.UUID, person_id: uuid.UUID, reports: str) -> None:
+        if len(self._acting) >= MAX_ENTRIES:
+            self._acting.clear()
+        self._acting[(tenant_id, person_id)] = (reports, time.monotonic() + self.acting_ttl)
+
+    def forget_acting(self, tenant_id: uuid.UUID) -> None:
+        """Forget the tenant's acting persons (its setting changed, or a person went)."""
+        for key in [k for k in self._acting if k[0] == tenant_id]:
+            del self._acting[key]
 
     # Invalidation across processes -----------------------------------------------------
 

@@ -156,7 +156,10 @@ def keyset_sql(where: Where, params: PageParams, alias: str = "") -> str:
     if params.cursor:
         created, ident = decode_cursor(params.cursor)
         where.add(f"({prefix}created_at, {prefix}id) < ({{}}, {{}})", created, ident)
-    limit = where.arg(params.limit + 1)
+    # The limit is written into the text (an int of 1..MAX_LIMIT, never a parameter): with
+    # it known, PostgreSQL's generic plan costs what a custom one does, so a prepared page
+    # statement is planned once per connection instead of on every execution.
+    limit = int(params.limit) + 1
     return f" ORDER BY {prefix}created_at DESC, {prefix}id DESC LIMIT {limit}"
 
 

@@ -37,10 +37,9 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Response:
     """Events oldest first, in commit order. Poll with `after` = the last `next_cursor`:
-    an event never appears before one listed earlier."""
-    rows = await service.fetch_events(
-        db, principal.tenant_id, after=after, types=type or [], limit=limit
-    )
+    an event never appears before one listed earlier. For an acting person, only events
+    whose subject they see now (person snapshots without `external_id` and `metadata`)."""
+    rows = await service.fetch_events(db, principal, after=after, types=type or [], limit=limit)
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = str(rows[-1]["id"]) if rows else (str(after) if after else None)
@@ -48,7 +47,11 @@ async def list_events(
     if has_more and next_cursor:
         url = request.url.include_query_params(after=next_cursor, limit=limit)
         headers["Link"] = f'<{url}>; rel="next"'
-    body = {"data": service.EVENT.many(rows), "next_cursor": next_cursor, "has_more": has_more}
+    body = {
+        "data": service.shape_for(principal).many(rows),
+        "next_cursor": next_cursor,
+        "has_more": has_more,
+    }
     return json_response(body, headers=headers)
 
 
@@ -60,9 +63,9 @@ async def list_events(
     response_model=EventRead,
 )
 async def get_event(event_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
-    """One event by id."""
-    row = await service.fetch_event(db, principal.tenant_id, event_id)
-    return json_response(service.EVENT(row))
+    """One event by id (404 if an acting person does not see its subject now)."""
+    row = await service.fetch_event(db, principal, event_id)
+    return json_response(service.shape_for(principal)(row))
 
 
 @router.get("/event-types", operation_id="list_event_types", summary="List event types")

@@ -141,6 +141,7 @@ async def upsert_person(
     },
 )
 async def delete_person(
+    request: Request,
     person_id: uuid.UUID,
     principal: PlatformWriteKey,
     session: Session,
@@ -154,6 +155,8 @@ async def delete_person(
     unless `erase=true`, which anonymises them everywhere and keeps the records (200)."""
     person = await service.get_for_write(session, principal.tenant_id, person_id, if_match)
     erased = await service.delete(session, principal, person, erase=erase)
+    # The person may no longer act (other processes: within 5 s, ``ACTING_TTL``).
+    request.app.state.key_cache.forget_acting(principal.tenant_id)
     if erased is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return Response(

@@ -31,6 +31,8 @@ async def update_tenant(
 ) -> TenantRead:
     """Rename the tenant, change its metadata, tune when the scheduler sends reminders, who
     sees reports' work, or which browser origins may call the API (`cors_origins`)."""
+    # Acting persons cached with the old ``managers_see_reports`` (other processes: 5 s).
+    request.app.state.key_cache.forget_acting(principal.tenant_id)
     tenant = await service.get(session, principal.tenant_id)
     changes = body.model_dump(exclude_unset=True)
     if body.settings is not None:

@@ -67,7 +67,7 @@ class Reader:
     async def one(self, db: RequestDb, principal: Principal, ident: uuid.UUID) -> asyncpg.Record:
         """The row with this id in the caller's tenant, if the acting person sees it (404 if
         missing, another tenant's or not visible: the same answer)."""
-        where = self.where(principal)
+        where = self.where(principal, one=True)
         where.add("t.id = {}", ident)
         select = self._select(where, principal)
         row = await (await db.raw()).fetchrow(select + where.sql, *where.params)
@@ -88,11 +88,12 @@ class Reader:
         assert row is not None, f"{self.label} {ident} vanished inside its own transaction"
         return self.shape(row)
 
-    def where(self, principal: Principal) -> Where:
-        """Conditions over ``t``: the tenant's rows the acting person sees."""
+    def where(self, principal: Principal, *, one: bool = False) -> Where:
+        """Conditions over ``t``: the tenant's rows the acting person sees (``one``: for a
+        statement reading one row by id, which checks the chain from that row up)."""
         where = Where("t.tenant_id = {}", principal.tenant_id)
         if self.visible is not None:
-            self.visible.add_to(where, principal)
+            self.visible.add_to(where, principal, one=one)
         return where
 
     async def page(

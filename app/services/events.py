@@ -27,6 +27,7 @@ from app.core.sql import Where
 from app.models.base import utcnow, uuid7
 from app.models.event import Event
 from app.schemas.events import EventRead
+from app.services import visibility
 
 EventHook = Callable[[AsyncSession, Event], Awaitable[None]]
 # Called for every event, in its transaction (webhook deliveries are enqueued here).
@@ -159,6 +160,26 @@ def _actor(row: Record) -> dict[str, str | None]:
 
 EVENT = Shape(EventRead, actor=_actor)
 
+# What a person sees of a person's snapshot (like ``GET /v1/people``): no ``external_id``,
+# no ``metadata``; those are the platform's.
+_PERSON_REDACTED: dict[str, Any] = {"external_id": None, "metadata": {}}
+
+
+def _data_for_person(row: Record) -> Any:
+    data = row["data"]
+    if row["subject_type"] == "person" and isinstance(data, dict):
+        return {**data, **_PERSON_REDACTED}
+    return data
+
+
+EVENT_FOR_PERSON = Shape(EventRead, actor=_actor, data=_data_for_person)
+
+
+def shape_for(principal: Principal) -> Shape:
+    """How events are shown to ``principal``: person snapshots redacted for a person."""
+    return EVENT if principal.person_id is None else EVENT_FOR_PERSON
+
+
 # Listed only once every transaction that started before its own has finished (see above).
 _VISIBLE_SQL = (
     "(e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint "
@@ -168,16 +189,18 @@ _VISIBLE_SQL = (
 
 async def fetch_events(
     db: RequestDb,
-    tenant_id: uuid.UUID,
+    principal: Principal,
     *,
     after: uuid.UUID | None,
     types: Sequence[str],
     limit: int,
 ) -> list[asyncpg.Record]:
-    """Events in commit order after ``after`` (one more than ``limit``): one statement,
-    which also tells whether ``after`` names an event of the tenant."""
-    where = Where("e.tenant_id = {}", tenant_id)
+    """Events in commit order after ``after`` (one more than ``limit``), only those whose
+    subject the acting person sees: one statement, which also tells whether ``after`` names
+    an event of the tenant that the acting person sees (else 422, like an unknown id)."""
+    where = Where("e.tenant_id = {}", principal.tenant_id)
     where.clauses.append(_VISIBLE_SQL)
+    seen = visibility.add_events_rule(where, principal)
     if types:
         unknown = sorted(set(types) - set(EVENT_TYPES))
         if unknown:
@@ -186,8 +209,10 @@ async def fetch_events(
             )
         where.add("e.type = ANY({}::text[])", list(types))
     raw = await db.raw()
+    # The limit is written into the text (an int of 1..100), as in ``keyset_sql``: with it
+    # known, the generic plan is kept, and the long filter is not planned on every poll.
+    limit_arg = int(limit) + 1
     if after is None:
-        limit_arg = where.arg(limit + 1)
         return await raw.fetch(
             # B608: the Where clause is our text with $n placeholders
             f"SELECT e.* FROM events e WHERE {where.sql} ORDER BY e.txid, e.id LIMIT {limit_arg}",  # nosec B608
@@ -196,10 +221,10 @@ async def fetch_events(
     anchor = where.arg(after)
     # B608: the Where clause is our text with $n placeholders
     where.add(f"(e.txid, e.id) > ((SELECT txid FROM anchor), {anchor})")  # nosec B608
-    limit_arg = where.arg(limit + 1)
     rows = await raw.fetch(
-        # B608: the Where clause is our text with $n placeholders
-        f"WITH anchor AS (SELECT txid FROM events WHERE tenant_id = $1 AND id = {anchor}) "  # nosec B608
+        # B608: the Where clauses are our text with $n placeholders
+        f"WITH anchor AS (SELECT e.txid FROM events e WHERE e.tenant_id = $1{seen} "  # nosec B608
+        f"AND e.id = {anchor}) "
         "SELECT (SELECT txid FROM anchor) AS anchor_txid, e.* FROM (SELECT) AS one "
         f"LEFT JOIN LATERAL (SELECT * FROM events e WHERE {where.sql} "
         f"ORDER BY e.txid, e.id LIMIT {limit_arg}) e ON true",
@@ -210,10 +235,14 @@ async def fetch_events(
     return [row for row in rows if row["id"] is not None]
 
 
-async def fetch_event(db: RequestDb, tenant_id: uuid.UUID, event_id: uuid.UUID) -> asyncpg.Record:
-    row = await (await db.raw()).fetchrow(
-        "SELECT * FROM events WHERE id = $1 AND tenant_id = $2", event_id, tenant_id
-    )
+async def fetch_event(db: RequestDb, principal: Principal, event_id: uuid.UUID) -> asyncpg.Record:
+    """One event of the tenant whose subject the acting person sees (else 404)."""
+    where = Where("e.id = {}", event_id)
+    where.add("e.tenant_id = {}", principal.tenant_id)
+    visibility.add_events_rule(where, principal, one=True)
+    # B608: the Where clause is our text with $n placeholders
+    sql = f"SELECT e.* FROM events e WHERE {where.sql}"  # nosec B608
+    row = await (await db.raw()).fetchrow(sql, *where.params)
     if row is None:
         raise NotFound("No event with this id.")
     return row

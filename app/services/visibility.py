@@ -37,8 +37,28 @@ _REPORTS = {
 }
 
 
-def reports_of(column: str, mode: str) -> str:
-    """``column`` names someone the acting person manages (per ``managers_see_reports``)."""
+# The same test walking up from one person (``{column}``) to the top of their chain: cheaper
+# when only a row or two is checked (a GET one, a write's visibility check) than listing
+# everyone under the acting person, which a page's filter probes once per row.
+_MANAGERS_OF = {
+    "direct": (
+        "EXISTS (SELECT 1 FROM people r WHERE r.tenant_id = {{1}} AND r.id = {column} "
+        "AND r.manager_id = {{0}})"
+    ),
+    "chain": (
+        "EXISTS (WITH RECURSIVE up(id) AS (SELECT r.manager_id FROM people r WHERE "
+        "r.tenant_id = {{1}} AND r.id = {column} UNION SELECT r.manager_id FROM people r "
+        "JOIN up ON r.id = up.id WHERE r.tenant_id = {{1}}) SELECT 1 FROM up WHERE up.id = {{0}})"
+    ),
+}
+
+
+def reports_of(column: str, mode: str, *, one: bool = False) -> str:
+    """``column`` names someone the acting person manages (per ``managers_see_reports``);
+    ``one``: the form for a single row (walks up from ``column``)."""
+    if one:
+        managers = _MANAGERS_OF.get(mode)
+        return "FALSE" if managers is None else managers.format(column=column)
     reports = _REPORTS.get(mode)
     return "FALSE" if reports is None else f"{column} IN {reports}"
 
@@ -52,36 +72,37 @@ class Rule:
     sql: str | None
     _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
-    def condition(self, mode: str) -> str | None:
-        """The SQL condition for a tenant whose setting is ``mode`` (built once per mode)."""
+    def condition(self, mode: str, *, one: bool = False) -> str | None:
+        """The SQL condition for a tenant whose setting is ``mode`` (built once per mode);
+        ``one``: the form for checking a single row (see ``reports_of``)."""
         if self.sql is None:
             return None
-        built = self._cache.get(mode)
+        key = mode + ":one" if one else mode
+        built = self._cache.get(key)
         if built is None:
-            built = _expand(self.sql, mode)
-            self._cache[mode] = built
+            built = _expand(self.sql, mode, one=one)
+            self._cache[key] = built
         return built
 
-    def add_to(self, where: Where, principal: Principal) -> Where:
-        """Add this rule for the acting person (nothing for the platform)."""
+    def add_to(self, where: Where, principal: Principal, *, one: bool = False) -> Where:
+        """Add this rule for the acting person (nothing for the platform); ``one``: the
+        statement reads a single row by id."""
         if principal.person_id is not None:
-            condition = self.condition(principal.reports)
+            condition = self.condition(principal.reports, one=one)
             if condition is not None:
-                # Only the parameters the condition uses: asyncpg cannot type an unused one
-                # (a rule without ``{1}``, or ``{reports:…}`` as FALSE for ``none``).
-                if "{1}" in condition:
-                    where.add(condition, principal.person_id, principal.tenant_id)
-                else:
-                    where.add(condition, principal.person_id)
+                # Only the placeholders the condition uses (setting ``none`` may drop {1}):
+                # asyncpg refuses a parameter the statement does not use.
+                values = (principal.person_id, principal.tenant_id)
+                where.add(condition, *values[: 2 if "{1}" in condition else 1])
         return where
 
 
-def _expand(sql: str, mode: str) -> str:
+def _expand(sql: str, mode: str, *, one: bool = False) -> str:
     out, rest = [], sql
     while "{reports:" in rest:
         head, _, tail = rest.partition("{reports:")
         column, _, rest = tail.partition("}")
-        out.append(head + reports_of(column, mode))
+        out.append(head + reports_of(column, mode, one=one))
     out.append(rest)
     return "(" + "".join(out) + ")"
 
@@ -150,6 +171,73 @@ PEOPLE = Rule("people", None)
 # person's own private notes or sealed items. The platform sees the shared ones only.
 AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
 
+# Within a conversation the acting person sees (``t`` a row of a conversation's child table).
+_IN_VISIBLE_CONVERSATION = (
+    # B608: constants of this module
+    "t.conversation_id IN (SELECT t.id FROM conversations t WHERE t.tenant_id = {1} AND ("  # nosec B608
+    + str(CONVERSATIONS.sql)
+    + "))"
+)
+
+# Events: whoever sees their subject now, by ``subject_type`` (reschedules are conversation
+# events). An agenda item by its conversation and its own sealing; a note by its
+# conversation, and only while it is shared (an event about a private note: the platform
+# only). A subject type not listed here (``webhook_endpoint``) or a deleted subject: the
+# platform only. Person events are a directory's: everyone sees them (``data`` redacted).
+EVENT_SUBJECTS: dict[str, Rule] = {
+    "person": PEOPLE,
+    "mentorship": MENTORSHIPS,
+    "conversation": CONVERSATIONS,
+    "agenda_item": Rule("agenda_items", AUTHORED + " AND " + _IN_VISIBLE_CONVERSATION),
+    "note": Rule("conversation_notes", "t.visibility = 'shared' AND " + _IN_VISIBLE_CONVERSATION),
+    "goal": GOALS,
+    "action_plan": ACTION_PLANS,
+    "action_item": ACTION_ITEMS,
+    "feedback": FEEDBACK,
+    "feedback_request": FEEDBACK_REQUESTS,
+    "follow_up": FOLLOW_UPS,
+}
+_EVENTS_CONDITION: dict[str, str] = {}
+
+
+def events_condition(mode: str, *, one: bool = False) -> str:
+    """SQL over the alias ``e`` (events): the acting person ``{0}`` sees the event's subject
+    now (built once per ``managers_see_reports`` mode). One ``EXISTS`` per event row, chosen
+    by its subject type, each an index lookup of the subject by id."""
+    key = mode + ":one" if one else mode
+    built = _EVENTS_CONDITION.get(key)
+    if built is None:
+        whens = []
+        for subject, rule in EVENT_SUBJECTS.items():
+            condition = rule.condition(mode, one=one)
+            also = "" if condition is None else f" AND {condition}"
+            # OFFSET 0 keeps each EXISTS a lookup of one subject by its primary key: without
+            # it PostgreSQL may hash every row of the subject's table the person sees (all
+            # their conversations, say) before returning the first event.
+            whens.append(
+                # B608: table names, subject types and conditions are constants of this module
+                f"WHEN '{subject}' THEN EXISTS (SELECT 1 FROM {rule.table} t "  # nosec B608
+                f"WHERE t.id = e.subject_id AND t.tenant_id = e.tenant_id{also} OFFSET 0)"
+            )
+        built = "(CASE e.subject_type " + " ".join(whens) + " ELSE FALSE END)"
+        _EVENTS_CONDITION[key] = built
+    return built
+
+
+def add_events_rule(where: Where, principal: Principal, *, one: bool = False) -> str:
+    """Only events whose subject the acting person sees (nothing for the platform): returns
+    `` AND <the condition>`` as added, with its placeholders, to reuse in the same statement
+    (empty for the platform)."""
+    if principal.person_id is None:
+        return ""
+    condition = events_condition(principal.reports, one=one)
+    marks = [where.arg(principal.person_id)]
+    if "{1}" in condition:
+        marks.append(where.arg(principal.tenant_id))
+    condition = condition.format(*marks)
+    where.clauses.append(condition)
+    return " AND " + condition
+
 
 def authored(alias: str, person: str) -> str:
     """SQL: ``alias``'s row (a note or agenda item) is shared or written by ``person`` (an
@@ -170,7 +258,7 @@ async def sees(raw: asyncpg.Connection, principal: Principal, rule: Rule, ident:
     """Whether the acting person sees the row ``ident`` (the platform sees every row)."""
     if principal.person_id is None:
         return True
-    condition = rule.condition(principal.reports)
+    condition = rule.condition(principal.reports, one=True)
     if condition is None:
         return True
     sql = _exists_sql(rule.table, condition.format("$1", "$2"))
@@ -235,7 +323,7 @@ async def manages_raw(
     person = principal.person_id
     if person is None:
         return False
-    condition = reports_of("$3", principal.reports)
+    condition = reports_of("$3", principal.reports, one=True)
     if condition == "FALSE":
         return False
     return bool(
