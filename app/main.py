@@ -42,22 +42,80 @@ Authenticate with `Authorization: Bearer cck_live_…` (use **Authorize** above)
 front-end uses a person session token (`ccs_…`) instead."""
 
 
+# Each resource's tag says who sees it and who may change it when a key acts for a person
+# (`Acting-Person` or a person session): the guide's "Who sees what" tables, in short;
+# app/services/visibility.py is the rule.
 OPENAPI_TAGS = [
-    {"name": "people", "description": "Employees, managers and mentors, synced from the HRIS."},
-    {"name": "mentorships", "description": "Mentor and mentee pairings."},
-    {"name": "conversations", "description": "Career conversations and their lifecycle."},
-    {"name": "agenda items", "description": "Talking points either party adds to a conversation."},
-    {"name": "notes", "description": "Shared notes, and private notes only their author sees."},
-    {"name": "goals", "description": "Career goals agreed by employee and facilitator."},
-    {"name": "action plans", "description": "Plans and the steps (action items) that carry them."},
-    {"name": "feedback", "description": "Feedback between people, and requests for it."},
-    {"name": "follow-ups", "description": "Dated check-ins after a conversation."},
-    {"name": "events", "description": "The event log: every change, in commit order."},
-    {"name": "webhooks", "description": "Endpoints, signed deliveries and their attempts."},
-    {"name": "tenant", "description": "The calling key's tenant."},
+    {
+        "name": "people",
+        "description": "Employees, managers and mentors, synced from the HRIS. As a person: "
+        "everyone sees the directory, without `external_id` and `metadata`; only the platform "
+        "writes.",
+    },
+    {
+        "name": "mentorships",
+        "description": "Mentor and mentee pairings. As a person: seen by the mentor, the "
+        "mentee and the mentee's managers; written by the platform, ended by either party.",
+    },
+    {
+        "name": "conversations",
+        "description": "Career conversations and their lifecycle. As a person: seen by the "
+        "employee, the facilitator, the employee's managers (`managers_see_reports`) and, for "
+        "a mentorship conversation, the active mentor; created by a party or a manager of the "
+        "employee, changed and moved through their lifecycle by a party.",
+    },
+    {
+        "name": "agenda items",
+        "description": "Talking points either party adds to a conversation. As a person: seen "
+        "with the conversation, a sealed item only by its author until the preparation is "
+        "revealed; added by a party as its author, changed by the author.",
+    },
+    {
+        "name": "notes",
+        "description": "Shared notes, and private notes only their author sees. As a person: "
+        "shared notes are seen with the conversation, private ones by their author only "
+        "(never by the platform); added by a party as the author, changed by the author.",
+    },
+    {
+        "name": "goals",
+        "description": "Career goals agreed by employee and facilitator. As a person: seen by "
+        "the owner, the owner's managers, the facilitator who agreed, the facilitator of a "
+        "linked conversation and the owner's active mentor; created by the owner or a "
+        "manager; `agree` records the acting person's side.",
+    },
+    {
+        "name": "action plans",
+        "description": "Plans and the steps (action items) that carry them. As a person: seen "
+        "by the owner, the owner's managers, the facilitator of its conversation or goal and "
+        "the items' assignees; changed by the owner, a manager or that facilitator, an item "
+        "also by its assignee.",
+    },
+    {
+        "name": "feedback",
+        "description": "Feedback between people, and requests for it. As a person: feedback "
+        "is seen by the giver, the recipient and (`recipient_and_manager`) the recipient's "
+        "manager, written by the giver; a request by the requester and the responder, "
+        "answered or declined by the responder.",
+    },
+    {
+        "name": "follow-ups",
+        "description": "Dated check-ins after a conversation. As a person: seen and changed by "
+        "the conversation's parties and the assignee.",
+    },
+    {
+        "name": "events",
+        "description": "The event log: every change, in commit order. As a person: the events "
+        "whose subject the person sees now.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Endpoints, signed deliveries and their attempts. The platform only.",
+    },
+    {"name": "tenant", "description": "The calling key's tenant. The platform only."},
     {
         "name": "person sessions",
-        "description": "Short-lived tokens a browser front-end uses to act for one person.",
+        "description": "Short-lived tokens a browser front-end uses to act for one person. "
+        "The platform only.",
     },
     {"name": "admin", "description": "Platform administration (admin token)."},
     {"name": "health", "description": "Liveness, readiness and metrics."},
