@@ -485,12 +485,15 @@ async def complete(
     sealed agenda items are revealed (if the scheduler has not done it already)."""
     _require(conversation, "complete", "scheduled")
     now = utcnow()
+    # A past ``completed_at`` imports history; without it the conversation completes now,
+    # even before its scheduled start (it happened early).
     completed_at = body.completed_at or now
     if completed_at > now:
         raise ValidationFailed.field(
             "/body/completed_at", "completed_at may not be in the future.", "in_future"
         )
-    if conversation.scheduled_start is not None and completed_at < conversation.scheduled_start:
+    start = conversation.scheduled_start
+    if body.completed_at is not None and start is not None and completed_at < start:
         raise ValidationFailed.field(
             "/body/completed_at",
             "completed_at may not be before the conversation's scheduled_start.",
