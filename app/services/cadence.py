@@ -112,7 +112,9 @@ def _candidates(kind: str, claim: str, window: str) -> str:
     return (
         "SELECT p.tenant_id, p.id, d.due_at FROM tenants tn "  # nosec B608
         "JOIN people p ON p.tenant_id = tn.id "
-        f"CROSS JOIN LATERAL (SELECT {_due(kind)} AS due_at) d "
+        # OFFSET 0: the due date is computed once per person (one index probe), not
+        # inlined into each condition that reads it.
+        f"CROSS JOIN LATERAL (SELECT {_due(kind)} AS due_at OFFSET 0) d "
         f"WHERE tn.cadence_days ->> '{kind}' IS NOT NULL "
         f"AND p.status = {_ACTIVE} AND p.erased_at IS NULL AND {window} "
         "AND NOT EXISTS (SELECT 1 FROM scheduled_firings s "
