@@ -262,7 +262,7 @@ async def test_creates_link_to_the_operations_on_what_they_created(
 ) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     people = paths["/v1/people"]["post"]["responses"]["201"]["links"]
-    assert sorted(people) == ["delete_person", "get_person", "update_person"]
+    assert sorted(people) == ["delete_person", "get_person", "get_person_cadence", "update_person"]
     assert people["get_person"] == {
         "operationId": "get_person",
         "parameters": {"person_id": "$response.body#/id"},

@@ -28,6 +28,9 @@ async def test_tenant_settings_can_be_tuned(
         "conversation_reminder_lead_minutes": 60,
         "managers_see_reports": "chain",
         "cors_origins": [],
+        "cadence_days": {},
+        "cadence_warning_days": 14,
+        "reschedule_alert_threshold": 3,
     }
     response = await client.patch(
         "/v1/tenant",

@@ -37,6 +37,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "create_person": ("person", "platform-only"),
     "list_people": ("person", "list"),
     "get_person": ("person", "read"),
+    "get_person_cadence": ("cadence", "read"),
     "update_person": ("person", "platform-only"),
     "delete_person": ("person", "platform-only"),
     "upsert_person_by_external_id": ("person", "platform-only"),
@@ -150,6 +151,8 @@ def seers(mode: str) -> dict[str, set[str]]:
     career = {"employee", "manager", "platform"} | managers
     table = {
         "person": set(ROLES),
+        # whoever sees the employee's conversations as such: not a mentor
+        "cadence": {"employee", "platform"} | managers,
         "mentorship": {"mentor", "employee", "platform"} | managers,
         "career": career,
         "mentoring": {"employee", "mentor", "platform"} | managers,
@@ -188,6 +191,7 @@ def seers(mode: str) -> dict[str, set[str]]:
 # does not see its parent (the subject named after the path).
 GETS = [
     ("get_person", "person", "/v1/people/{employee}"),
+    ("get_person_cadence", "cadence", "/v1/people/{employee}/cadence"),
     ("get_mentorship", "mentorship", "/v1/mentorships/{mentorship}"),
     *[
         ("get_conversation", c, f"/v1/conversations/{{{c}}}")
@@ -308,7 +312,7 @@ async def observe(w: World, role: str, events: dict[str, str]) -> dict[str, Any]
     headers = w.headers(role)
     seen: dict[str, Any] = {}
     for op, subject, path in GETS:
-        if subject not in w.ids and subject != "person":
+        if subject not in w.ids and subject not in ("person", "cadence"):
             continue  # sealed items before their landing
         response = await w.client.get(fill(path, w), headers=headers)
         seen[f"{op} {subject}"] = {200: "visible", 404: "invisible"}.get(

@@ -25,6 +25,7 @@ from app.models.base import utcnow
 from app.models.scheduled_firing import ScheduledFiring
 from app.services import (
     action_plans,
+    cadence,
     conversations,
     events,
     feedback_requests,
@@ -46,6 +47,7 @@ RULES: tuple[Rule, ...] = (
     *conversations.SCHEDULED,
     *action_plans.SCHEDULED,
     *feedback_requests.SCHEDULED,
+    *cadence.SCHEDULED,
 )
 
 
@@ -57,7 +59,7 @@ async def fire_rule(session: AsyncSession, rule: Rule, now: datetime) -> int:
     for tenant_id, subject_id, due_at in rows:
         claimed = await session.scalar(
             insert(ScheduledFiring)
-            .values(type=rule.type, subject_id=subject_id, due_at=due_at, tenant_id=tenant_id)
+            .values(type=rule.key, subject_id=subject_id, due_at=due_at, tenant_id=tenant_id)
             .on_conflict_do_nothing()
             .returning(sa.literal_column("1"))
         )
@@ -76,7 +78,7 @@ async def fire_rule(session: AsyncSession, rule: Rule, now: datetime) -> int:
         await session.execute(
             sa.update(ScheduledFiring)
             .where(
-                col(ScheduledFiring.type) == rule.type,
+                col(ScheduledFiring.type) == rule.key,
                 col(ScheduledFiring.subject_id) == subject_id,
                 col(ScheduledFiring.due_at) == due_at,
             )

@@ -22,6 +22,12 @@ EVENT_TYPES: dict[str, str] = {
     "conversation.reminder": "A scheduled conversation starts soon; lists who has not prepared.",
     "conversation.preparation_revealed": "Sealed agenda items became shared: both parties "
     "prepared, the conversation was completed or its start passed (once per conversation).",
+    "conversation.reschedule_threshold_reached": "A conversation was rescheduled as many "
+    "times as the tenant's `reschedule_alert_threshold` (once per conversation).",
+    "cadence.due_soon": "An active employee's cadence for a conversation kind comes due "
+    "within the tenant's `cadence_warning_days` (once per due date).",
+    "cadence.breached": "An active employee went longer than the tenant's `cadence_days` "
+    "without a completed conversation of that kind (once per breach; a completion re-arms).",
     "agenda_item.created": "A talking point was added to a conversation's agenda.",
     "agenda_item.updated": "An agenda item changed (text, position, discussed flag).",
     "agenda_item.deleted": "An agenda item was removed.",

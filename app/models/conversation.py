@@ -45,6 +45,16 @@ class Conversation(TenantResource, table=True):
             postgresql_where=sa.text(f"status = {sql_value(ConversationStatus, 'scheduled')}"),
         ),
         sa.Index("ix_conversations_tenant_updated", "tenant_id", "updated_at", "id"),
+        # The cadence scan and GET /v1/people/{id}/cadence: an employee's last completed
+        # conversation of a kind, one index probe.
+        sa.Index(
+            "ix_conversations_completed_by_employee",
+            "tenant_id",
+            "employee_id",
+            "kind",
+            "completed_at",
+            postgresql_where=sa.text(f"status = {sql_value(ConversationStatus, 'completed')}"),
+        ),
         sa.CheckConstraint(sql_in("status", ConversationStatus), name="status"),
         sa.CheckConstraint("kind IN ('career', 'mentorship', 'skip_level', 'stay')", name="kind"),
         sa.CheckConstraint("employee_id <> facilitator_id", name="distinct_parties"),

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from app.models.base import MetadataField, TimestampField, sql_in, uuid7
@@ -18,6 +18,10 @@ class Tenant(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint(
             sql_in("managers_see_reports", ManagersSeeReports), name="managers_see_reports"
+        ),
+        sa.CheckConstraint("cadence_warning_days BETWEEN 0 AND 365", name="cadence_warning_days"),
+        sa.CheckConstraint(
+            "reschedule_alert_threshold BETWEEN 1 AND 100", name="reschedule_alert_threshold"
         ),
     )
 
@@ -45,6 +49,21 @@ class Tenant(SQLModel, table=True):
         sa_type=ARRAY(sa.Text()),
         nullable=False,
         sa_column_kwargs={"server_default": sa.text("'{}'::text[]")},
+    )
+    # Cadence SLA (app/services/cadence.py): the most days an active employee may go without
+    # a completed conversation of a kind (``{"career": 90}``; a kind not named has none),
+    # the warning ahead of it, and the reschedules after which a conversation is flagged.
+    cadence_days: dict[str, int] = Field(
+        default_factory=dict,
+        sa_type=JSONB(),
+        nullable=False,
+        sa_column_kwargs={"server_default": sa.text("'{}'::jsonb")},
+    )
+    cadence_warning_days: int = Field(
+        default=14, sa_column_kwargs={"server_default": sa.text("14")}
+    )
+    reschedule_alert_threshold: int = Field(
+        default=3, sa_column_kwargs={"server_default": sa.text("3")}
     )
     created_at: datetime = TimestampField()
     updated_at: datetime = TimestampField()

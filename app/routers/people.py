@@ -14,8 +14,10 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
+from app.schemas.cadence import PersonCadenceRead
 from app.schemas.common import Instant
 from app.schemas.people import PersonCreate, PersonRead, PersonStatus, PersonUpdate, PersonUpsert
+from app.services import cadence
 from app.services import people as service
 
 router = api_router(prefix="/v1/people", tags=["people"])
@@ -82,6 +84,21 @@ async def get_person(person_id: uuid.UUID, principal: ReadKey, db: Db) -> Respon
     person (`Acting-Person`), `external_id` is `null` and `metadata` `{}`."""
     reader = service.reader(principal)
     return reader.answer(await reader.one(db, principal, person_id))
+
+
+@router.get(
+    "/{person_id}/cadence",
+    operation_id="get_person_cadence",
+    summary="Get a person's conversation cadence",
+    responses=problem_responses(404),
+    response_model=PersonCadenceRead,
+)
+async def get_person_cadence(person_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
+    """Per conversation kind in the tenant's `cadence_days`: the person's last completed
+    conversation of that kind (as the employee), when the next one is due and the state
+    (`ok`, `due_soon`, `breached`). Seen by the person, their managers (per
+    `managers_see_reports`) and the platform; 404 to anyone else."""
+    return await cadence.get(db, principal, person_id)
 
 
 @router.patch(

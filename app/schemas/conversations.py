@@ -192,6 +192,11 @@ class ConversationReschedule(WriteSchema):
 
 class ConversationComplete(WriteSchema):
     summary: Summary | None = Field(default=None, description="Replaces the summary if sent.")
+    completed_at: StartTime | None = Field(
+        default=None,
+        description="When it took place, to import history: not in the future and not "
+        "before `scheduled_start` (default: now).",
+    )
 
 
 class ConversationCancel(WriteSchema):

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from app.models.tenant import ManagersSeeReports, Tenant
 from app.schemas.common import JSON_INT, Metadata, ReadSchema, WriteSchema
+from app.schemas.conversations import ConversationKind
 
 Scope = Literal["read", "write", "webhooks"]
 ALL_SCOPES: list[Scope] = ["read", "write", "webhooks"]
@@ -66,6 +67,17 @@ def _distinct(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+MAX_CADENCE_DAYS = 3650
+CadenceDays = Annotated[int, Field(ge=1, le=MAX_CADENCE_DAYS), JSON_INT]
+WarningDays = Annotated[int, Field(ge=0, le=365), JSON_INT]
+Threshold = Annotated[int, Field(ge=1, le=100), JSON_INT]
+_CADENCE_DESCRIPTION = (
+    "Per conversation kind, the most days an active employee may go without a completed "
+    "conversation of that kind (from their last one, or from when the person was created); "
+    "`cadence.due_soon` and `cadence.breached` follow it. A kind not named has no cadence."
+)
+
+
 class TenantSettings(ReadSchema):
     """When the scheduler sends time-driven events for this tenant."""
 
@@ -98,6 +110,22 @@ class TenantSettings(ReadSchema):
         "from the browser with this tenant's person session tokens (CORS). Up to 20.",
         examples=[["https://hr.example.com"]],
     )
+    cadence_days: dict[ConversationKind, int] = Field(
+        description=_CADENCE_DESCRIPTION, examples=[{"career": 90}]
+    )
+    cadence_warning_days: int = Field(
+        ge=0,
+        le=365,
+        description="`cadence.due_soon` fires this many days before a cadence is breached.",
+        examples=[14],
+    )
+    reschedule_alert_threshold: int = Field(
+        ge=1,
+        le=100,
+        description="`conversation.reschedule_threshold_reached` fires once when a "
+        "conversation has been rescheduled this many times.",
+        examples=[3],
+    )
 
 
 Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
@@ -114,6 +142,9 @@ class TenantSettingsUpdate(WriteSchema):
         "conversation_reminder_lead_minutes",
         "managers_see_reports",
         "cors_origins",
+        "cadence_days",
+        "cadence_warning_days",
+        "reschedule_alert_threshold",
     )
     follow_up_reminder_lead_minutes: Minutes | None = None
     follow_up_overdue_grace_minutes: Minutes | None = None
@@ -125,6 +156,15 @@ class TenantSettingsUpdate(WriteSchema):
         description="Replaces the list: `scheme://host[:port]`, http or https, no path; "
         "`[]` allows none.",
     )
+    cadence_days: dict[ConversationKind, CadenceDays] | None = Field(
+        default=None,
+        max_length=4,
+        description="Replaces the map: days (1 to 3650) per conversation kind; `{}` turns "
+        "cadence off. " + _CADENCE_DESCRIPTION,
+        examples=[{"career": 90}],
+    )
+    cadence_warning_days: WarningDays | None = None
+    reschedule_alert_threshold: Threshold | None = None
 
 
 class TenantUpdate(WriteSchema):

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 
 from app.core.auth import Principal
 from app.core.db import RequestDb
@@ -41,6 +41,7 @@ from app.models.base import sql_value, utcnow, uuid7
 from app.models.conversation import Conversation, ConversationStatus
 from app.models.conversation import ConversationReschedule as RescheduleRecord
 from app.models.person import Person
+from app.models.tenant import Tenant
 from app.schemas.conversations import (
     AgendaItemRead,
     ConversationCancel,
@@ -67,6 +68,7 @@ from app.services.common import (
 from app.services.scheduling import Rule, not_fired
 
 REVEALED = "conversation.preparation_revealed"
+THRESHOLD = "conversation.reschedule_threshold_reached"
 _SEALED = "sealed"
 
 # Rows that belong to a conversation and go with it when it is deleted.
@@ -462,7 +464,15 @@ async def reschedule(
     _set_time(conversation, body.duration_minutes, body.timezone)
     conversation.reschedule_count += 1
     conversation.updated_at = now
-    return await _changed(session, principal, "conversation.rescheduled", conversation)
+    data = await _changed(session, principal, "conversation.rescheduled", conversation)
+    threshold = await session.scalar(
+        select(col(Tenant.reschedule_alert_threshold)).where(
+            col(Tenant.id) == conversation.tenant_id
+        )
+    )
+    if conversation.reschedule_count == threshold:  # counts only go up: once
+        await _emit(session, principal, THRESHOLD, await read(session, conversation))
+    return data
 
 
 async def complete(
@@ -475,10 +485,24 @@ async def complete(
     sealed agenda items are revealed (if the scheduler has not done it already)."""
     _require(conversation, "complete", "scheduled")
     now = utcnow()
+    # A past ``completed_at`` imports history; without it the conversation completes now,
+    # even before its scheduled start (it happened early).
+    completed_at = body.completed_at or now
+    if completed_at > now:
+        raise ValidationFailed.field(
+            "/body/completed_at", "completed_at may not be in the future.", "in_future"
+        )
+    start = conversation.scheduled_start
+    if body.completed_at is not None and start is not None and completed_at < start:
+        raise ValidationFailed.field(
+            "/body/completed_at",
+            "completed_at may not be before the conversation's scheduled_start.",
+            "before_start",
+        )
     if body.summary is not None:
         conversation.summary = body.summary
     conversation.status = "completed"
-    conversation.completed_at = now
+    conversation.completed_at = completed_at
     conversation.updated_at = now
     data = await _changed(session, principal, "conversation.completed", conversation)
     if await reveal(session, conversation, now):

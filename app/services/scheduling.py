@@ -27,6 +27,13 @@ class Rule:
     snapshot: Snapshot
     # Optional state change made with the event (e.g. a feedback request expiring).
     transition: Transition | None = None
+    # The claim's type in ``scheduled_firings`` when one event type has several rules over
+    # the same subjects (cadence: one per conversation kind); default ``type``.
+    claim: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.claim or self.type
 
 
 def not_fired(alias: str, due: str, type_: str) -> str:

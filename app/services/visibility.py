@@ -167,6 +167,10 @@ MENTORSHIPS = Rule("mentorships", "t.mentor_id = {0} OR t.mentee_id = {0} OR {re
 # People: a directory everyone in the tenant sees (``metadata`` and ``external_id`` only
 # the platform: ``people.PUBLIC``).
 PEOPLE = Rule("people", None)
+# A person's cadence (``GET /v1/people/{id}/cadence``, ``cadence.*`` events, whose subject
+# is the person): whoever sees the person's conversations as such — the person and their
+# managers (per setting); a mentor sees only the mentorship ones, so not the cadence.
+CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
 # person's own private notes or sealed items. The platform sees the shared ones only.
 AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
@@ -186,6 +190,7 @@ _IN_VISIBLE_CONVERSATION = (
 # platform only. Person events are a directory's: everyone sees them (``data`` redacted).
 EVENT_SUBJECTS: dict[str, Rule] = {
     "person": PEOPLE,
+    "cadence": CADENCE,
     "mentorship": MENTORSHIPS,
     "conversation": CONVERSATIONS,
     "agenda_item": Rule("agenda_items", AUTHORED + " AND " + _IN_VISIBLE_CONVERSATION),
