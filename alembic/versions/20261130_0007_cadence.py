@@ -2,7 +2,7 @@
 and ``reschedule_alert_threshold``; the index of an employee's completed conversations by
 kind (the cadence scan and ``GET /v1/people/{id}/cadence``)
 
-Revision ID: 0009
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-30 23:10:45.978734
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
