@@ -275,8 +275,9 @@ async def test_schedule_reschedule_complete_with_history_and_events(
         "conversation.rescheduled",
         "conversation.completed",
     ]
-    assert events[1]["data"] == scheduled.json()
-    assert events[3]["data"] == moved_again.json()
+    # scheduled and rescheduled events also carry the invitation (tests/test_calendar.py)
+    assert events[1]["data"] == {**scheduled.json(), "ics": events[1]["data"]["ics"]}
+    assert events[3]["data"] == {**moved_again.json(), "ics": events[3]["data"]["ics"]}
     assert events[4]["data"] == done
 
 

@@ -50,6 +50,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "create_conversation": ("conversation", "write"),
     "list_conversations": ("conversation", "list"),
     "get_conversation": ("conversation", "read"),
+    "get_conversation_calendar": ("conversation", "read"),
     "update_conversation": ("conversation", "write"),
     "delete_conversation": ("conversation", "write"),
     "schedule_conversation": ("conversation", "write"),
@@ -196,6 +197,11 @@ GETS = [
     *[
         ("get_conversation", c, f"/v1/conversations/{{{c}}}")
         for c in ("career", "mentoring", "mentoring_m", "draft")
+    ],
+    *[
+        # the mentorship ones have no start (409); they follow the same rule
+        ("get_conversation_calendar", c, f"/v1/conversations/{{{c}}}/calendar.ics")
+        for c in ("career", "draft")
     ],
     *[
         ("get_agenda_item", a, f"/v1/conversations/{{career}}/agenda-items/{{{a}}}")

@@ -60,6 +60,7 @@ class Conversation(TenantResource, table=True):
         sa.CheckConstraint("employee_id <> facilitator_id", name="distinct_parties"),
         sa.CheckConstraint("duration_minutes BETWEEN 5 AND 480", name="duration"),
         sa.CheckConstraint("reschedule_count >= 0", name="reschedule_count"),
+        sa.CheckConstraint("calendar_sequence >= 0", name="calendar_sequence"),
     )
 
     employee_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
@@ -75,6 +76,9 @@ class Conversation(TenantResource, table=True):
     facilitator_objectives: str | None = Field(default=None, max_length=10_000)
     summary: str | None = Field(default=None, max_length=50_000)
     reschedule_count: int = Field(default=0)
+    # The iCalendar SEQUENCE of its invitation: bumped by every change of time, duration,
+    # time zone or place and by the cancellation (app/services/calendars.py).
+    calendar_sequence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     employee_prepared_at: datetime | None = _ts()
     facilitator_prepared_at: datetime | None = _ts()
     # When sealed agenda items became shared (both prepared, or the start passed).

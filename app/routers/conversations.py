@@ -29,6 +29,7 @@ from app.schemas.conversations import (
     ConversationStatus,
     ConversationUpdate,
 )
+from app.services import calendars
 from app.services import conversations as service
 
 router = api_router(prefix="/v1/conversations", tags=["conversations"])
@@ -119,6 +120,49 @@ async def list_conversations(
 async def get_conversation(conversation_id: uuid.UUID, principal: ReadKey, db: Db) -> Response:
     """One conversation with its agenda, reschedule history and preparation state."""
     return service.READER.answer(await service.READER.one(db, principal, conversation_id))
+
+
+_ICS_EXAMPLE = (
+    "BEGIN:VCALENDAR\r\nPRODID:-//Career Conversations API//ccapi//EN\r\nVERSION:2.0\r\n"
+    "CALSCALE:GREGORIAN\r\nMETHOD:REQUEST\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n"
+    "…\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nSUMMARY:Career conversation: Ada Lovelace and "
+    "Grace Hopper\r\nDTSTART;TZID=Europe/Berlin:20300304T100000\r\n"
+    "DTEND;TZID=Europe/Berlin:20300304T104500\r\nDTSTAMP:20261130T194856Z\r\n"
+    "UID:0193a1e5-2222-7ccc-8ddd-000000000042@ccapi\r\nSEQUENCE:1\r\n"
+    "ATTENDEE;CN=Ada Lovelace;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTIC\r\n"
+    " IPANT;RSVP=TRUE:mailto:ada@example.com\r\nDESCRIPTION:Employee objectives:\\nGrow"
+    "\\n\\nAgenda:\\n- Aspirations: Next role\r\nLOCATION:Room 4\r\n"
+    "ORGANIZER;CN=Grace Hopper:mailto:grace@example.com\r\nSTATUS:CONFIRMED\r\n"
+    "URL:https://meet.example.com/ada-grace\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+@router.get(
+    "/{conversation_id}/calendar.ics",
+    operation_id="get_conversation_calendar",
+    summary="Get a conversation's calendar invitation",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The invitation (RFC 5545), with its `ETag`.",
+            "content": {
+                calendars.MEDIA_TYPE.split(";")[0]: {
+                    "schema": {"type": "string"},
+                    "example": _ICS_EXAMPLE,
+                }
+            },
+        },
+        **problem_responses(404, 409),
+    },
+)
+async def get_conversation_calendar(
+    conversation_id: uuid.UUID, principal: ReadKey, db: Db
+) -> Response:
+    """The conversation as an iCalendar invitation: one VEVENT whose UID never changes and
+    whose SEQUENCE grows with every move; `METHOD:CANCEL` once canceled. A draft without a
+    start has none (409 `no_scheduled_start`)."""
+    text = await calendars.get(db, principal, conversation_id)
+    return Response(text, media_type=calendars.MEDIA_TYPE, headers={"ETag": calendars.etag(text)})
 
 
 @router.patch(

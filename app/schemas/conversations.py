@@ -276,6 +276,18 @@ class ConversationRead(ResourceRead):
         return self.scheduled_start + timedelta(minutes=self.duration_minutes)
 
 
+class ConversationInvitation(ConversationRead):
+    """The `data` of `conversation.scheduled`, `.rescheduled` and `.canceled`: the
+    conversation with its calendar invitation."""
+
+    ics: str | None = Field(
+        description="The conversation's iCalendar invitation (RFC 5545): the text "
+        "`GET /v1/conversations/{id}/calendar.ics` answers the platform at that moment "
+        "(shared agenda only); `METHOD:CANCEL` for `conversation.canceled`. Null when the "
+        "conversation has no start (a draft canceled before it got one)."
+    )
+
+
 # Agenda items ----------------------------------------------------------------------------
 
 Topic = Annotated[str, Field(min_length=1, max_length=500, examples=["Path to staff engineer"])]

@@ -81,12 +81,19 @@ class Reader:
         """The row as the API shows it (to ``principal``), read with the same statement in the
         session's transaction after flushing its changes: a write answers exactly what a read
         will."""
+        return self.shape(await self.row(session, ident, principal))
+
+    async def row(
+        self, session: AsyncSession, ident: uuid.UUID, principal: Principal | None = None
+    ) -> asyncpg.Record:
+        """The raw row (as ``principal`` sees its child rows), read with the same statement
+        in the session's transaction after flushing its changes."""
         await session.flush()
         where = Where("t.id = {}", ident)
         select = self._select(where, principal)
         row = await (await session_raw(session)).fetchrow(select + where.sql, *where.params)
         assert row is not None, f"{self.label} {ident} vanished inside its own transaction"
-        return self.shape(row)
+        return row
 
     def where(self, principal: Principal, *, one: bool = False) -> Where:
         """Conditions over ``t``: the tenant's rows the acting person sees (``one``: for a

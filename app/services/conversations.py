@@ -8,7 +8,9 @@ passes (the scheduler), whichever comes first; then they become shared for good 
 ``conversation.preparation_revealed`` event is written. A conversation without sealed items
 has nothing to reveal: no event, ``preparation.revealed_at`` stays null.
 Events carry the conversation as the platform sees it (never a sealed item); a write answers
-it as the acting person sees it.
+it as the acting person sees it. ``conversation.scheduled``, ``.rescheduled`` and
+``.canceled`` add its calendar invitation (``ics``, app/services/calendars.py), whose
+``calendar_sequence`` every change of time or place and the cancellation bump here.
 A conversation is always read with its agenda and reschedule history, as row arrays in the
 one statement that reads it (``READER``), so the cost does not grow with the agenda's size;
 writes answer through the same statement.
@@ -54,7 +56,7 @@ from app.schemas.conversations import (
     ConversationUpdate,
     RescheduleRead,
 )
-from app.services import events, visibility
+from app.services import calendars, events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -239,15 +241,22 @@ async def get_for_write(
 
 
 async def _emit(
-    session: AsyncSession, principal: Principal, type: str, data: ConversationRead
+    session: AsyncSession,
+    principal: Principal,
+    type: str,
+    data: ConversationRead,
+    more: dict[str, Any] | None = None,
 ) -> None:
+    payload = data.model_dump(mode="json")
+    if more:
+        payload.update(more)
     await events.record(
         session,
         tenant_id=principal.tenant_id,
         type=type,
         subject_type="conversation",
         subject_id=data.id,
-        data=data.model_dump(mode="json"),
+        data=payload,
         actor=principal,
     )
 
@@ -259,7 +268,14 @@ async def _changed(
     the conversation as the acting person sees it."""
     await session.flush()
     data = await read(session, conversation)
-    await _emit(session, principal, type, data)
+    if type in calendars.CALENDAR_EVENTS:
+        # the invitation goes along, as the platform sees it (null: a draft without a start)
+        ics = None
+        if conversation.scheduled_start is not None:
+            ics = await calendars.event_text(session, conversation.id)
+        await _emit(session, principal, type, data, {"ics": ics})
+    else:
+        await _emit(session, principal, type, data)
     return await _answer(session, principal, conversation, data)
 
 
@@ -340,6 +356,7 @@ async def create(
         "facilitator_objectives": body.facilitator_objectives,
         "summary": body.summary,
         "reschedule_count": 0,
+        "calendar_sequence": 0,
         "employee_prepared_at": None,
         "facilitator_prepared_at": None,
         "preparation_revealed_at": None,
@@ -394,9 +411,29 @@ async def update(
             changes["external_id"],
             exclude=conversation.id,
         )
+    before = _placement(conversation)
     if apply_changes(conversation, changes):
+        _bump_sequence(conversation, before)
         return await _changed(session, principal, "conversation.updated", conversation)
     return await _answer(session, principal, conversation)
+
+
+def _placement(conversation: Conversation) -> tuple[Any, ...]:
+    """What the calendar invitation's SEQUENCE follows: time, duration, zone and place."""
+    return (
+        conversation.scheduled_start,
+        conversation.duration_minutes,
+        conversation.timezone,
+        conversation.location,
+        conversation.meeting_url,
+    )
+
+
+def _bump_sequence(conversation: Conversation, before: tuple[Any, ...] | None = None) -> None:
+    """Bump ``calendar_sequence`` (unless ``before``, the placement before the change, is
+    still the placement: nothing a calendar cares about moved)."""
+    if before is None or before != _placement(conversation):
+        conversation.calendar_sequence += 1
 
 
 def _require(conversation: Conversation, action: str, *statuses: str) -> None:
@@ -428,8 +465,10 @@ async def schedule(
             "This draft has no scheduled_start yet; send one.",
             "no_scheduled_start",
         )
+    before = _placement(conversation)
     conversation.scheduled_start = start
     _set_time(conversation, body.duration_minutes, body.timezone)
+    _bump_sequence(conversation, before)
     conversation.status = "scheduled"
     conversation.updated_at = utcnow()
     return await _changed(session, principal, "conversation.scheduled", conversation)
@@ -462,6 +501,7 @@ async def reschedule(
     )
     conversation.scheduled_start = body.scheduled_start
     _set_time(conversation, body.duration_minutes, body.timezone)
+    _bump_sequence(conversation)
     conversation.reschedule_count += 1
     conversation.updated_at = now
     data = await _changed(session, principal, "conversation.rescheduled", conversation)
@@ -520,6 +560,7 @@ async def cancel(
     _require(conversation, "cancel", "draft", "scheduled")
     now = utcnow()
     conversation.status = "canceled"
+    _bump_sequence(conversation)
     conversation.canceled_at = now
     conversation.cancel_reason = body.reason
     conversation.updated_at = now

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 ``webhooks`` section: one entry per event type, with its payload schema.
 
 An event's ``data`` is its subject's read schema (``goal.agreed`` → ``GoalRead``), found by
-name among the schema modules, so new resources are documented without registration.
+name among the schema modules, so new resources are documented without registration;
+``EVENT_SCHEMAS`` names the few that carry more (a conversation's invitation, ``ics``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from pydantic.json_schema import models_json_schema
 
 import app.schemas
 from app.core.event_types import EVENT_TYPES
+from app.schemas.conversations import ConversationInvitation
 from app.schemas.webhooks import ThinData, WebhookEndpointRead
+from app.services.calendars import CALENDAR_EVENTS
 
 REF = "#/components/schemas/{model}"
 # Subjects whose read schema is not named after them.
 SUBJECT_SCHEMAS: dict[str, type[BaseModel]] = {"webhook": WebhookEndpointRead}
+# Event types whose data is more than the subject's read schema.
+EVENT_SCHEMAS: dict[str, type[BaseModel]] = {t: ConversationInvitation for t in CALENDAR_EVENTS}
 
 SIGNATURE_HEADERS = [
     {
@@ -72,7 +77,11 @@ def subject_schemas() -> dict[str, type[BaseModel] | None]:
     result: dict[str, type[BaseModel] | None] = {}
     for event_type in EVENT_TYPES:
         subject = event_type.split(".", 1)[0]
-        result[event_type] = SUBJECT_SCHEMAS.get(subject) or reads.get(_camel(subject) + "Read")
+        result[event_type] = (
+            EVENT_SCHEMAS.get(event_type)
+            or SUBJECT_SCHEMAS.get(subject)
+            or reads.get(_camel(subject) + "Read")
+        )
     return result
 
 

@@ -1,0 +1,200 @@
+"""A conversation as an iCalendar invitation (RFC 5545, built with the ``icalendar`` library).
+
+One VEVENT per conversation: its ``UID`` (``<id>@ccapi``) never changes and its
+``SEQUENCE`` is the conversation's ``calendar_sequence``, which the conversation services
+bump on every change of start, duration, time zone, location or meeting URL and on the
+cancellation, so a calendar that imported an earlier version takes the new one as an
+update. ``DTSTART``/``DTEND`` are local times of the conversation's zone (``TZID``) with a
+matching VTIMEZONE (a conversation in UTC: UTC times, no zone). ``DTSTAMP`` is the
+conversation's ``updated_at``, so the same state always gives the same text (and ETag).
+``METHOD:REQUEST`` (``STATUS:TENTATIVE`` for a draft with a start, ``CONFIRMED`` once
+scheduled) until it is canceled, then ``METHOD:CANCEL`` with ``STATUS:CANCELLED``.
+ORGANIZER (the facilitator) and ATTENDEE (the employee) appear when their email is known.
+
+The DESCRIPTION holds the objectives and the agenda's topics as the viewer sees them (a
+person: shared items and their own sealed ones; the platform and events: shared only);
+never notes. GET reads it with one statement (``READER``); the events
+``conversation.scheduled``, ``.rescheduled`` and ``.canceled`` carry the platform's text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from icalendar import Calendar, Event, Timezone, vCalAddress
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal
+from app.core.db import RequestDb
+from app.core.errors import Conflict
+from app.core.rows import Record, Shape
+from app.models.conversation import Conversation
+from app.services import visibility
+from app.services.common import Reader
+
+# The events whose data carries the invitation as ``ics``.
+CALENDAR_EVENTS = frozenset(
+    {"conversation.scheduled", "conversation.rescheduled", "conversation.canceled"}
+)
+MEDIA_TYPE = "text/calendar; charset=utf-8"
+PRODID = "-//Career Conversations API//ccapi//EN"
+UID_DOMAIN = "ccapi"
+
+_KIND_TITLES = {
+    "career": "Career conversation",
+    "mentorship": "Mentorship conversation",
+    "skip_level": "Skip-level conversation",
+    "stay": "Stay conversation",
+}
+_CATEGORY_TITLES = {
+    "aspirations": "Aspirations",
+    "strengths": "Strengths",
+    "growth_areas": "Growth areas",
+    "opportunities": "Opportunities",
+    "feedback": "Feedback",
+    "other": "Other",
+}
+_STATUSES = {
+    "draft": "TENTATIVE",
+    "scheduled": "CONFIRMED",
+    "completed": "CONFIRMED",
+    "canceled": "CANCELLED",
+}
+
+
+class NotOnCalendar(Conflict):
+    """The conversation has no start yet: a draft without ``scheduled_start``."""
+
+    code, title = "no_scheduled_start", "No scheduled start"
+
+    def __init__(self, current: str) -> None:
+        super().__init__(
+            "This conversation has no scheduled_start yet, so it has no calendar entry; "
+            "schedule it (or give the draft a start) first.",
+            extra={"current_status": current},
+        )
+
+
+class _Subject(BaseModel):
+    id: uuid.UUID
+
+
+# The conversation with the agenda items the viewer sees and both parties, in one
+# statement (``{viewer}``: the acting person, NULL for the platform).
+_SEEN_ITEM = visibility.authored("a", "{viewer}")
+READER = Reader(
+    Conversation,
+    Shape(_Subject),  # unused: the row becomes text (``render``), not JSON
+    # B608: constants of ours; {viewer} becomes a bind parameter
+    extra=f", ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = t.id AND {_SEEN_ITEM} "  # nosec B608
+    "ORDER BY a.position, a.id) AS agenda, "
+    "ARRAY(SELECT p FROM people p WHERE p.id IN (t.employee_id, t.facilitator_id)) AS parties",
+    visible=visibility.CONVERSATIONS,
+)
+
+
+@lru_cache(maxsize=256)
+def _vtimezone(tzid: str, year: int) -> Timezone:
+    """The zone's rules from the year before ``year`` to two years after (enough for any
+    event starting in ``year``); built once per zone and year."""
+    return Timezone.from_tzinfo(
+        ZoneInfo(tzid), tzid=tzid, first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1)
+    )
+
+
+def _address(person: Record | None, **params: str) -> vCalAddress | None:
+    if person is None or not person["email"]:
+        return None
+    address = vCalAddress(f"mailto:{person['email']}")
+    address.params["CN"] = person["name"]
+    for name, value in params.items():
+        address.params[name.replace("_", "-").upper()] = value
+    return address
+
+
+def _description(row: Record, agenda: Iterable[Record]) -> str:
+    parts = []
+    if row["employee_objectives"]:
+        parts.append(f"Employee objectives:\n{row['employee_objectives']}")
+    if row["facilitator_objectives"]:
+        parts.append(f"Facilitator objectives:\n{row['facilitator_objectives']}")
+    lines = [f"- {_CATEGORY_TITLES.get(a['category'], 'Other')}: {a['topic']}" for a in agenda]
+    if lines:
+        parts.append("Agenda:\n" + "\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def render(row: Record) -> bytes:
+    """The ICS text of a conversation row read by ``READER``."""
+    start: datetime | None = row["scheduled_start"]
+    if start is None:
+        raise NotOnCalendar(row["status"])
+    zone = ZoneInfo(row["timezone"])
+    tzid: str = row["timezone"]
+    local_start = start.astimezone(zone)
+    local_end = (start + timedelta(minutes=row["duration_minutes"])).astimezone(zone)
+    parties: dict[Any, Record] = {p["id"]: p for p in row["parties"] or ()}
+    employee, facilitator = parties.get(row["employee_id"]), parties.get(row["facilitator_id"])
+    canceled = row["status"] == "canceled"
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "CANCEL" if canceled else "REQUEST")
+    event = Event()
+    event.add("uid", f"{row['id']}@{UID_DOMAIN}")
+    event.add("sequence", row["calendar_sequence"])
+    event.add("dtstamp", row["updated_at"])
+    event.add("dtstart", local_start)
+    event.add("dtend", local_end)
+    title = _KIND_TITLES.get(row["kind"], "Conversation")
+    names = " and ".join(p["name"] for p in (employee, facilitator) if p is not None)
+    event.add("summary", f"{title}: {names}" if names else title)
+    description = _description(row, row["agenda"] or ())
+    if description:
+        event.add("description", description)
+    if row["location"]:
+        event.add("location", row["location"])
+    if row["meeting_url"]:
+        event.add("url", row["meeting_url"])
+    event.add("status", _STATUSES[row["status"]])
+    organizer = _address(facilitator)
+    if organizer is not None:
+        event.add("organizer", organizer)
+    attendee = _address(
+        employee, role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="TRUE", cutype="INDIVIDUAL"
+    )
+    if attendee is not None:
+        event.add("attendee", attendee)
+    if "TZID" in event["DTSTART"].params:  # UTC is written as UTC times (…Z), no zone
+        calendar.add_component(_vtimezone(tzid, local_start.year))
+    calendar.add_component(event)
+    text: bytes = calendar.to_ical()
+    return text
+
+
+def etag(text: bytes) -> str:
+    """A strong validator of the text itself (each viewer's agenda may differ)."""
+    return '"' + hashlib.sha256(text).hexdigest()[:32] + '"'
+
+
+async def get(db: RequestDb, principal: Principal, conversation_id: uuid.UUID) -> bytes:
+    """The conversation's invitation as the acting person sees it: one statement (404 if
+    missing, another tenant's or invisible; 409 without a start)."""
+    row: asyncpg.Record = await READER.one(db, principal, conversation_id)
+    return render(row)
+
+
+async def event_text(session: AsyncSession, conversation_id: uuid.UUID) -> str:
+    """The invitation as the platform sees it (shared agenda only), after the session's
+    changes: what events carry as ``data.ics``."""
+    return render(await READER.row(session, conversation_id)).decode()
