@@ -167,6 +167,9 @@ MENTORSHIPS = Rule("mentorships", "t.mentor_id = {0} OR t.mentee_id = {0} OR {re
 # People: a directory everyone in the tenant sees (``metadata`` and ``external_id`` only
 # the platform: ``people.PUBLIC``).
 PEOPLE = Rule("people", None)
+# Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
+# the platform's: their routes take platform keys).
+AGENDA_TEMPLATES = Rule("agenda_templates", None)
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
 # person's own private notes or sealed items. The platform sees the shared ones only.
 AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
