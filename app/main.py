@@ -77,6 +77,12 @@ OPENAPI_TAGS = [
         "(never by the platform); added by a party as the author, changed by the author.",
     },
     {
+        "name": "agenda templates",
+        "description": "Named, ordered talking points a conversation's agenda starts from "
+        "(`template_id` on create or schedule); built-ins in every tenant, read-only. As a "
+        "person: everyone in the tenant sees them; only the platform writes.",
+    },
+    {
         "name": "goals",
         "description": "Career goals agreed by employee and facilitator. As a person: seen by "
         "the owner, the owner's managers, the facilitator who agreed, the facilitator of a "

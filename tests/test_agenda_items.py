@@ -72,6 +72,8 @@ async def test_create_get_update_delete_agenda_item(
         "discussed": False,
         "notes": "Bring the career ladder",
         "visibility": "shared",
+        "template_id": None,
+        "prompt": None,
     }
 
     fetched = await client.get(_path(conversation, item["id"]), headers=auth)

@@ -32,6 +32,7 @@ from tests.factories_feedback import (
     create_mentorship,
 )
 from tests.factories_goals import create_goal, create_item, create_plan
+from tests.test_agenda_templates import create_template
 from tests.webhook_receiver import create_endpoint
 
 WRITERS = 20
@@ -132,7 +133,13 @@ async def _endpoint(client: Client, headers: Headers) -> dict[str, Any]:
     return {"endpoint_id": (await create_endpoint(client, headers, "http://127.0.0.1:9/h"))["id"]}
 
 
+async def _template(client: Client, headers: Headers) -> dict[str, Any]:
+    return {"template_id": (await create_template(client, headers))["id"]}
+
+
 SUBJECTS: dict[str, Subject] = {
+    "update_agenda_template": _template,
+    "delete_agenda_template": _template,
     "update_person": _person,
     "delete_person": _person,
     "update_mentorship": _mentorship,

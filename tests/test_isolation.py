@@ -31,6 +31,7 @@ from tests.factories_feedback import (
     create_mentorship,
 )
 from tests.factories_goals import create_goal, create_item, create_plan
+from tests.test_agenda_templates import create_template
 from tests.webhook_receiver import create_endpoint
 
 DOCUMENT = create_app(Settings(env="development")).openapi()
@@ -124,6 +125,7 @@ async def world(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str,
             "id"
         ],
         "endpoint_id": endpoint["id"],
+        "template_id": (await create_template(client, headers))["id"],
     }
     minted = await client.post("/v1/person-sessions", json={"person_id": employee}, headers=headers)
     ids["session_id"] = minted.json()["id"]
@@ -157,7 +159,7 @@ def test_every_path_parameter_has_a_subject() -> None:
     assert names == {
         "person_id", "mentorship_id", "conversation_id", "item_id", "note_id", "goal_id",
         "plan_id", "feedback_id", "request_id", "follow_up_id", "endpoint_id", "event_id",
-        "delivery_id", "session_id",
+        "delivery_id", "session_id", "template_id",
     }  # fmt: skip
 
 
@@ -199,6 +201,9 @@ async def test_lists_show_nothing_of_another_tenant(
         assert theirs.json() == mine.json()
     elif operation_id == "get_current_tenant":
         assert theirs.json()["id"] == str(other_tenant.tenant_id)
+    elif operation_id == "list_agenda_templates":  # the built-ins are in every tenant
+        assert [t for t in mine.json()["data"] if not t["builtin"]] != []
+        assert [t for t in theirs.json()["data"] if not t["builtin"]] == []
     else:
         assert mine.json()["data"] != []
         assert theirs.json()["data"] == []

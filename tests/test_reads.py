@@ -130,6 +130,63 @@ async def test_conversations(client: Client, auth: dict[str, str]) -> None:
     assert (await last_event(client, auth))["data"] == platform
 
 
+async def test_conversation_from_templates(client: Client, auth: dict[str, str]) -> None:
+    """The create's fast path with a template's items, and a schedule adding another's."""
+    employee = await create_person(client, auth, name="Ada")
+    facilitator = await create_person(client, auth, name="Grace")
+    created = await client.post(
+        "/v1/conversations",
+        json={
+            "employee_id": employee["id"],
+            "facilitator_id": facilitator["id"],
+            "template_id": "00000000-0000-7000-8000-00000000a003",
+            "scheduled_start": "2030-03-04T09:30:00Z",
+        },
+        headers=auth,
+    )
+    url = f"/v1/conversations/{created.json()['id']}"
+    body = await same_as_read(client, auth, created, url, "/v1/conversations")
+    assert (await last_event(client, auth))["data"] == body
+    assert len(body["agenda_items"]) == 4
+    template = await client.post(
+        "/v1/agenda-templates",
+        json={"name": "Ours", "items": [{"category": "feedback", "title": "Kudos"}]},
+        headers=auth,
+    )
+    scheduled = await client.post(
+        f"{url}/schedule", json={"template_id": template.json()["id"]}, headers=auth
+    )
+    body = await same_as_read(client, auth, scheduled, url, "/v1/conversations")
+    assert (await last_event(client, auth))["data"] == body
+    assert [i["position"] for i in body["agenda_items"]] == [0, 1, 2, 3, 4]
+
+
+async def test_agenda_templates(client: Client, auth: dict[str, str]) -> None:
+    created = await client.post(
+        "/v1/agenda-templates",
+        json={
+            "name": "Quarterly",
+            "kind": "mentorship",
+            "description": "Ours",
+            "items": [
+                {"category": "aspirations", "title": "Next", "prompt": "Where to?"},
+                {"title": "Other"},
+            ],
+            "external_id": "T-1",
+            "metadata": {"k": "v", "big": -(10**25)},
+        },
+        headers=auth,
+    )
+    url = f"/v1/agenda-templates/{created.json()['id']}"
+    await same_as_read(client, auth, created, url, "/v1/agenda-templates")
+    patched = await client.patch(url, json={"items": [{"title": "Only"}]}, headers=auth)
+    await same_as_read(client, auth, patched, url, "/v1/agenda-templates")
+    copied = await client.post(f"{url}/copy", json={"name": "Copy"}, headers=auth)
+    await same_as_read(
+        client, auth, copied, f"/v1/agenda-templates/{copied.json()['id']}", "/v1/agenda-templates"
+    )
+
+
 async def test_goals(client: Client, auth: dict[str, str]) -> None:
     manager = await create_person(client, auth, name="Grace")
     employee = await create_person(client, auth, name="Ada", manager_id=manager["id"])

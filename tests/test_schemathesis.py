@@ -229,6 +229,7 @@ def _seed(client: Any, headers: dict[str, str]) -> dict[tuple[str, str], str]:
         },
     )
     endpoint = post("/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/hooks"})
+    template = post("/v1/agenda-templates", {"name": "Fuzz", "items": [{"title": "A"}]})
     test = client.post(f"/v1/webhook-endpoints/{endpoint}/test", headers=headers)
     assert test.status_code == 202, test.text
     event = client.get("/v1/events", headers=headers).json()["data"][0]["id"]
@@ -247,6 +248,7 @@ def _seed(client: Any, headers: dict[str, str]) -> dict[tuple[str, str], str]:
         ("/v1/follow-ups", "follow_up_id"): follow_up,
         ("/v1/events", "event_id"): event,
         ("/v1/webhook-endpoints", "endpoint_id"): endpoint,
+        ("/v1/agenda-templates", "template_id"): template,
         ("/v1/webhook-deliveries", "delivery_id"): test.json()["id"],
     }
 

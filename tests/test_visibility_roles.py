@@ -129,6 +129,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "create_person_session": ("person session", "platform-only"),
     "get_person_session": ("person session", "platform-only"),
     "revoke_person_session": ("person session", "platform-only"),
+    "create_agenda_template": ("agenda template", "platform-only"),
+    "list_agenda_templates": ("agenda template", "list"),
+    "get_agenda_template": ("agenda template", "read"),
+    "update_agenda_template": ("agenda template", "platform-only"),
+    "delete_agenda_template": ("agenda template", "platform-only"),
+    "copy_agenda_template": ("agenda template", "platform-only"),
 }
 # Operations classified ahead of their landing on another branch (none now).
 NOT_YET: set[str] = set()
@@ -265,7 +271,13 @@ EVENT_SUBJECTS = (
     "follow_up",
 )
 READ_OPS = {op for op, _, _ in GETS} | {op for op, *_ in LISTS} | {"get_event", "list_events"}
-READ_OPS |= {"list_event_types"}
+READ_OPS |= {"list_event_types", "list_agenda_templates", "get_agenda_template"}
+# Agenda templates are tenant configuration: everyone reads them, the built-ins included.
+BUILTIN_TEMPLATES = [
+    "00000000-0000-7000-8000-00000000a003",
+    "00000000-0000-7000-8000-00000000a002",
+    "00000000-0000-7000-8000-00000000a001",
+]
 
 
 def test_every_read_is_asked() -> None:
@@ -346,6 +358,13 @@ async def observe(w: World, role: str, events: dict[str, str]) -> dict[str, Any]
         )
         seen[f"list_events {subject}"] = "visible" if event_id in present else "invisible"
     seen["list_event_types"] = (await w.client.get("/v1/event-types", headers=headers)).status_code
+    templates = await all_pages(w.client, "/v1/agenda-templates", headers)
+    seen["list_agenda_templates"] = (
+        [t["id"] for t in templates] if isinstance(templates, list) else templates
+    )
+    for template in (w.ids["template"], BUILTIN_TEMPLATES[0]):
+        response = await w.client.get(f"/v1/agenda-templates/{template}", headers=headers)
+        seen[f"get_agenda_template {template}"] = response.status_code
     return seen
 
 
@@ -374,6 +393,9 @@ def expected(w: World, role: str, mode: str) -> dict[str, Any]:
         want[f"get_event {subject}"] = state(subject)
         want[f"list_events {subject}"] = state(subject)
     want["list_event_types"] = 200
+    want["list_agenda_templates"] = [w.ids["template"], *BUILTIN_TEMPLATES]
+    for template in (w.ids["template"], BUILTIN_TEMPLATES[0]):
+        want[f"get_agenda_template {template}"] = 200
     return want
 
 
@@ -409,6 +431,7 @@ async def test_reads_follow_the_visibility_table(
     skip_without_sessions(role)
     w = await build(client, tenant)
     events = await creation_events(w)
+    await with_template(w)
     await w.set_reports(mode)
     got, want = await observe(w, role, events), expected(w, role, mode)
     assert got == want, differences(got, want)
@@ -492,6 +515,11 @@ def me(w: World, role: str, default: str = E) -> str:
 def other(w: World, role: str, default: str, first: str, second: str) -> str:
     """``first``'s id, or ``second``'s when ``first`` is the one acting (or ``default``)."""
     return w.person[second] if me(w, role, default) == w.person[first] else w.person[first]
+
+
+async def with_template(w: World) -> None:
+    template = {"name": "Quarterly", "items": [{"category": "aspirations", "title": "Next"}]}
+    w.ids["template"] = (await w.post("/v1/agenda-templates", template))["id"]
 
 
 async def agree_both(w: World) -> None:
@@ -736,6 +764,21 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
     ),
     "revoke_person_session": (
         "delete", "/v1/person-sessions/{person_session}", None, None, platform_only(204)
+    ),
+    "create_agenda_template": (
+        "post", "/v1/agenda-templates", lambda w, r: {"name": "T", "items": [{"title": "A"}]},
+        None, platform_only(201),
+    ),
+    "update_agenda_template": (
+        "patch", "/v1/agenda-templates/{template}", lambda w, r: {"name": "U"}, with_template,
+        platform_only(200),
+    ),
+    "delete_agenda_template": (
+        "delete", "/v1/agenda-templates/{template}", None, with_template, platform_only(204)
+    ),
+    "copy_agenda_template": (
+        "post", "/v1/agenda-templates/{template}/copy", lambda w, r: {}, with_template,
+        platform_only(201),
     ),
 }  # fmt: skip
 

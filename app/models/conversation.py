@@ -132,6 +132,11 @@ class AgendaItem(TenantResource, table=True):
     visibility: str = Field(
         default="shared", max_length=10, sa_column_kwargs={"server_default": "shared"}
     )
+    # Items created from an agenda template: the template's id (a built-in's fixed id or a
+    # tenant template's, not a foreign key: the template may be deleted later) and the
+    # item's guiding question. Both null for items added by hand.
+    template_id: uuid.UUID | None = Field(default=None)
+    prompt: str | None = Field(default=None, max_length=2000)
 
 
 class ConversationNote(TenantResource, table=True):

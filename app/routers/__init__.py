@@ -14,6 +14,7 @@ ORDER = [
     "conversations",
     "agenda_items",
     "notes",
+    "agenda_templates",
     "goals",
     "action_plans",
     "feedback",

@@ -140,6 +140,11 @@ class ConversationCreate(WriteSchema):
         default=None, examples=["Share the promotion criteria and the opportunities coming up."]
     )
     summary: Summary | None = None
+    template_id: uuid.UUID | None = Field(
+        default=None,
+        description="An agenda template (`GET /v1/agenda-templates`): its items are added "
+        "to the agenda, in order, after any already there, authored by the facilitator.",
+    )
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -181,6 +186,11 @@ class ConversationSchedule(WriteSchema):
     )
     duration_minutes: Duration | None = None
     timezone: TimeZone | None = None
+    template_id: uuid.UUID | None = Field(
+        default=None,
+        description="An agenda template (`GET /v1/agenda-templates`): its items are added "
+        "to the agenda, in order, after any already there, authored by the facilitator.",
+    )
 
 
 class ConversationReschedule(WriteSchema):
@@ -242,6 +252,14 @@ class AgendaItemRead(ResourceRead):
     visibility: AgendaVisibility = Field(
         description="`sealed`: only its author sees it until the preparation is revealed.",
         examples=["shared"],
+    )
+    template_id: uuid.UUID | None = Field(
+        description="The agenda template it was created from (`template_id` on create or "
+        "schedule); null for items added by hand."
+    )
+    prompt: str | None = Field(
+        description="The template item's guiding question; null for items added by hand.",
+        examples=["Where would you like your career to be in two to three years?"],
     )
 
 

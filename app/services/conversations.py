@@ -56,7 +56,7 @@ from app.schemas.conversations import (
     ConversationUpdate,
     RescheduleRead,
 )
-from app.services import calendars, events, visibility
+from app.services import agenda_templates, calendars, events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -295,7 +295,9 @@ async def _answer(
 _CREATE_CHECKS = (
     "SELECT (SELECT timezone FROM people WHERE id = $1 AND tenant_id = $3) AS employee_tz, "
     "EXISTS (SELECT FROM people WHERE id = $2 AND tenant_id = $3) AS facilitator_found, "
-    "(SELECT id FROM conversations WHERE tenant_id = $3 AND external_id = $4) AS holder"
+    "(SELECT id FROM conversations WHERE tenant_id = $3 AND external_id = $4) AS holder, "
+    # $5: a tenant template's id (NULL without one, or for a built-in)
+    "(SELECT items FROM agenda_templates WHERE id = $5 AND tenant_id = $3) AS template_items"
 )
 _COLUMNS: tuple[str, ...] = tuple(Conversation.__table__.columns.keys())  # type: ignore[attr-defined]
 _INSERT = (
@@ -311,8 +313,18 @@ async def create(
     """A new draft: its row and its JSON. One statement checks the references and the
     external id; one more writes the row, its event and its webhook deliveries."""
     tenant_id = principal.tenant_id
+    template_items = None
+    stored_template = None
+    if body.template_id is not None:
+        template_items = agenda_templates.builtin_items(body.template_id)
+        stored_template = body.template_id if template_items is None else None
     checks = await (await db.raw()).fetchrow(
-        _CREATE_CHECKS, body.employee_id, body.facilitator_id, tenant_id, body.external_id
+        _CREATE_CHECKS,
+        body.employee_id,
+        body.facilitator_id,
+        tenant_id,
+        body.external_id,
+        stored_template,
     )
     assert checks is not None
     if checks["employee_tz"] is None:
@@ -335,6 +347,10 @@ async def create(
     if checks["holder"] is not None:
         assert body.external_id is not None
         raise external_id_taken(Conversation, body.external_id, checks["holder"])
+    if stored_template is not None:
+        template_items = checks["template_items"]
+        if template_items is None:
+            raise agenda_templates.unknown_template(stored_template)
     now = utcnow()
     row: dict[str, Any] = {
         "id": uuid7(),
@@ -364,7 +380,12 @@ async def create(
         "canceled_at": None,
         "cancel_reason": None,
     }
-    data = dumps(CONVERSATION({**row, "agenda": (), "moves": None}))
+    agenda: list[dict[str, Any]] = []
+    if body.template_id is not None and template_items is not None:
+        agenda = agenda_templates.agenda_rows(
+            tenant_id, row["id"], body.facilitator_id, body.template_id, template_items
+        )
+    data = dumps(CONVERSATION({**row, "agenda": agenda, "moves": None}))
     values = [row[column] for column in _COLUMNS]
     values[_COLUMNS.index("metadata")] = dumps(body.metadata).decode()
     await events.record_sql(
@@ -378,6 +399,9 @@ async def create(
         along=_INSERT,
         along_params=values,
     )
+    if agenda:  # only with a template: the fast path stays at two statements
+        raw = await db.begin()
+        await raw.executemany(agenda_templates.INSERT_ITEMS, agenda_templates.insert_params(agenda))
     return row, data
 
 
@@ -465,6 +489,8 @@ async def schedule(
             "This draft has no scheduled_start yet; send one.",
             "no_scheduled_start",
         )
+    if body.template_id is not None:
+        await agenda_templates.add_to_agenda(session, principal, conversation, body.template_id)
     before = _placement(conversation)
     conversation.scheduled_start = start
     _set_time(conversation, body.duration_minutes, body.timezone)

@@ -171,6 +171,9 @@ PEOPLE = Rule("people", None)
 # is the person): whoever sees the person's conversations as such — the person and their
 # managers (per setting); a mentor sees only the mentorship ones, so not the cadence.
 CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
+# Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
+# the platform's: their routes take platform keys).
+AGENDA_TEMPLATES = Rule("agenda_templates", None)
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
 # person's own private notes or sealed items. The platform sees the shared ones only.
 AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
