@@ -375,7 +375,11 @@ async def test_template_on_schedule(client: Client, auth: dict[str, str]) -> Non
     read = await client.get(path, headers=auth)
     assert (read.json(), read.headers["etag"]) == (scheduled.json(), scheduled.headers["etag"])
     events = (await client.get("/v1/events?limit=100", headers=auth)).json()["data"]
-    assert (events[-1]["type"], events[-1]["data"]) == ("conversation.scheduled", scheduled.json())
+    data = events[-1]["data"]
+    assert (events[-1]["type"], data) == (
+        "conversation.scheduled",
+        {**scheduled.json(), "ics": data["ics"]},  # the invitation rides along
+    )
     # Scheduled: a second schedule is a transition error before the template is looked at
     again = await client.post(
         f"{path}/schedule", json={"template_id": str(uuid.uuid4())}, headers=auth

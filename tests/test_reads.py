@@ -157,7 +157,8 @@ async def test_conversation_from_templates(client: Client, auth: dict[str, str])
         f"{url}/schedule", json={"template_id": template.json()["id"]}, headers=auth
     )
     body = await same_as_read(client, auth, scheduled, url, "/v1/conversations")
-    assert (await last_event(client, auth))["data"] == body
+    event = (await last_event(client, auth))["data"]
+    assert event == {**body, "ics": event["ics"]}  # scheduling carries the invitation too
     assert [i["position"] for i in body["agenda_items"]] == [0, 1, 2, 3, 4]
 
 
