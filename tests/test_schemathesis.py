@@ -107,6 +107,8 @@ STATE_DEPENDENT_CODES = frozenset(
         "unresolvable_host",  # a webhook URL whose host has no address (DNS)
         "forbidden_address",  # a webhook URL whose host resolves to an internal address
         "no_scheduled_start",  # scheduling a draft that holds no start time, sending none
+        "before_start",  # a completed_at before the conversation's own start
+        "in_future",  # a completed_at later than now (the clock)
         # A field the schema leaves optional because an acting person implies it
         # (Acting-Person), which the platform must send.
         "required_as_platform",

@@ -104,5 +104,7 @@ def test_the_scheduler_runs_every_domain_rule_once() -> None:
         "conversation.preparation_revealed",
         "action_item.overdue",
         "feedback_request.expired",
+        # One pair per conversation kind (each kind's cadence is its own SLA).
+        *["cadence.due_soon", "cadence.breached"] * 4,
     ]
     assert {rule.type for rule in scheduler.RULES} <= set(EVENT_TYPES)
