@@ -83,6 +83,14 @@ FOLLOW_UPS = 3_000
 CONVERSATION_EVENTS = 5_000  # conversation.created events for the newest conversations
 EVENT_BATCH = 100  # events per transaction
 SAMPLE_IDS = 2_000
+# --cadence: a third tenant for GET /v1/people/{id}/cadence and the cadence breach scan
+# (bench/cadence_scan.py), seeded after the others from its own random stream, so tenants
+# a and b (and every other scenario's data) stay as they are.
+CADENCE_PEOPLE = 10_000
+CADENCE_MANAGERS = 100
+CADENCE_CONVERSATIONS = 100_000
+CADENCE_DAYS = {"career": 90}
+CADENCE_COMPLETED = 0.6  # share of the cadence tenant's conversations completed
 
 LOG = print
 DB_URL = [DEFAULT_DB]  # the bench database, set from --database-url
@@ -520,7 +528,7 @@ COUNTED_TABLES = (
 
 async def seeded_counts(conn: asyncpg.Connection, state: dict[str, Any]) -> dict[str, int]:
     cutoff = datetime.fromisoformat(state["cutoff"])
-    tenants = [uuid.UUID(state["tenant_a"]), uuid.UUID(state["tenant_b"])]
+    tenants = [uuid.UUID(state[t]) for t in ("tenant_a", "tenant_b", "tenant_c") if t in state]
     counts: dict[str, int] = {}
     for table in COUNTED_TABLES:
         column = "occurred_at" if table == "events" else "created_at"
@@ -532,11 +540,14 @@ async def seeded_counts(conn: asyncpg.Connection, state: dict[str, Any]) -> dict
     return counts
 
 
-async def reuse_database(url: str) -> dict[str, Any] | None:
-    """The stored state if the seeded rows are all there; rows added by earlier runs'
-    POSTs are deleted so each run starts from the same data."""
+async def reuse_database(url: str, cadence: bool = False) -> dict[str, Any] | None:
+    """The stored state if the seeded rows are all there (and the cadence tenant when
+    ``cadence``); rows added by earlier runs' POSTs are deleted so each run starts from the
+    same data."""
     state = await load_meta(url)
     if state is None or state.get("seed_version") != SEED_VERSION:
+        return None
+    if cadence and "tenant_c" not in state:
         return None
     conn = await asyncpg.connect(url)
     try:
@@ -580,13 +591,13 @@ async def recreate_database(url: str) -> None:
         await admin.close()
 
 
-def provision(ours: Target, admin_token: str) -> dict[str, Any]:
-    """The calling tenant and another one, through the admin API; a webhook endpoint for
-    every event type of the calling tenant."""
+def provision(ours: Target, admin_token: str, cadence: bool = False) -> dict[str, Any]:
+    """The calling tenant and another one (and the cadence tenant ``c`` with its own key
+    when ``cadence``), through the admin API."""
     headers = {"Authorization": f"Bearer {admin_token}"}
     out: dict[str, Any] = {}
     with httpx.Client(base_url=ours.base_url, timeout=30) as client:
-        for label in ("a", "b"):
+        for label in ("a", "b", "c") if cadence else ("a", "b"):
             created = client.post(
                 "/v1/admin/tenants", json={"name": f"bench tenant {label}"}, headers=headers
             )
@@ -597,6 +608,8 @@ def provision(ours: Target, admin_token: str) -> dict[str, Any]:
             if label == "a":
                 out["key"] = body["api_key"]["secret"]
                 out["key_id"] = body["api_key"]["id"]
+            if label == "c":
+                out["key_c"] = body["api_key"]["secret"]
     return out
 
 
@@ -909,6 +922,83 @@ async def seed(
     return {"seeded_at": now.isoformat(), "events": len(events)}
 
 
+def make_cadence_tenant(
+    rng: random.Random, tenant: uuid.UUID, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """10,000 people (person 0 heads the chain, 99 managers report to them, everyone else
+    to a manager) and 100,000 conversations spread over the last 400 days: 60 % completed
+    (at various past dates), the rest canceled, drafts or scheduled ahead."""
+    people: list[dict[str, Any]] = []
+    start = now - timedelta(days=500)
+    for i in range(CADENCE_PEOPLE):
+        manager = None if i == 0 else people[0 if i < CADENCE_MANAGERS else i % CADENCE_MANAGERS]
+        row = _base(rng, tenant, start + timedelta(seconds=30 * i))
+        row.update(
+            name=f"Cadence Person {i:05d}",
+            email=f"cadence{i:05d}@example.com",
+            title="Engineering Manager" if i < CADENCE_MANAGERS else "Software Engineer",
+            manager_id=None if manager is None else manager["id"],
+            timezone=TIMEZONES[i % len(TIMEZONES)],
+            status="active",
+        )
+        people.append(row)
+    convs = []
+    for _ in range(CADENCE_CONVERSATIONS):
+        employee = people[rng.randrange(1, CADENCE_PEOPLE)]
+        created = now - timedelta(seconds=rng.randrange(3600, 400 * 86400))
+        start_at = created + timedelta(days=rng.randrange(0, 14), hours=rng.randrange(0, 8))
+        duration = rng.choice((30, 45, 60))
+        roll = rng.random()
+        if start_at >= now:
+            status = "scheduled"
+        elif roll < CADENCE_COMPLETED:
+            status = "completed"
+        else:
+            status = "canceled" if roll < CADENCE_COMPLETED + 0.2 else "draft"
+        row = _base(rng, tenant, created)
+        row.update(
+            employee_id=employee["id"],
+            facilitator_id=employee["manager_id"],
+            kind=rng.choice(KINDS),
+            status=status,
+            scheduled_start=None if status == "draft" else start_at,
+            duration_minutes=duration,
+            timezone=employee["timezone"],
+            location="Room 4.12",
+            facilitator_objectives="Agree on one stretch project for next quarter.",
+            summary="Discussed growth areas." if status == "completed" else None,
+            reschedule_count=0,
+            completed_at=start_at + timedelta(minutes=duration) if status == "completed" else None,
+            canceled_at=start_at - timedelta(days=1) if status == "canceled" else None,
+            cancel_reason="Facilitator on leave." if status == "canceled" else None,
+        )
+        convs.append(row)
+    return people, convs
+
+
+async def seed_cadence(url: str, tenant_id: str, seed_value: int) -> None:
+    """The cadence tenant's people and conversations (COPY), its ``cadence_days``."""
+    rng = random.Random(seed_value + 10)  # its own stream: tenants a and b are unchanged
+    now = datetime.now(UTC).replace(microsecond=0)
+    tenant = uuid.UUID(tenant_id)
+    people, convs = make_cadence_tenant(rng, tenant, now)
+    conn = await asyncpg.connect(url)
+    try:
+        await copy_rows(conn, "people", people[:1])
+        await copy_rows(conn, "people", people[1:CADENCE_MANAGERS])
+        await copy_rows(conn, "people", people[CADENCE_MANAGERS:])
+        for part in chunks(convs, 20_000):
+            await copy_rows(conn, "conversations", list(part))
+        await conn.execute(
+            "UPDATE tenants SET cadence_days = $1::jsonb WHERE id = $2",
+            json.dumps(CADENCE_DAYS),
+            tenant,
+        )
+        await conn.execute("VACUUM (ANALYZE)")
+    finally:
+        await conn.close()
+
+
 async def save_meta(url: str, state: dict[str, Any]) -> None:
     conn = await asyncpg.connect(url)
     try:
@@ -984,6 +1074,18 @@ async def load_samples(url: str, state: dict[str, Any], seed_value: int) -> dict
             )
         )
         out["events_total"] = n_events
+        if "tenant_c" in state:
+            out["cadence_people"] = [
+                str(r[0])
+                for r in rng.sample(
+                    await conn.fetch(
+                        "SELECT id FROM people WHERE tenant_id = $1 ORDER BY id",
+                        uuid.UUID(state["tenant_c"]),
+                    ),
+                    SAMPLE_IDS,
+                )
+            ]
+            out["key_c"] = state["key_c"]
     finally:
         await conn.close()
     return out
@@ -1074,6 +1176,19 @@ def build_scenarios(samples: dict[str, Any]) -> list[Scenario]:
     # As the head of the management chain (setting ``chain``, the default): every
     # conversation is theirs to see, so the same ids and the same 50 rows are answered.
     acting = {"Acting-Person": samples["head"]}
+    if "cadence_people" in samples:
+        people = samples["cadence_people"]
+        ours_only.append(
+            Scenario(
+                "cadence",
+                f"GET /v1/people/{{id}}/cadence ({len(people)} random ids of the cadence tenant: "
+                f"{CADENCE_PEOPLE:,} people, {CADENCE_CONVERSATIONS:,} conversations, "
+                f"cadence_days {json.dumps(CADENCE_DAYS)})",
+                ("ours",),
+                [f"/v1/people/{p}/cadence" for p in people],
+                headers={"Authorization": f"Bearer {samples['key_c']}"},
+            )
+        )
     return [
         Scenario(
             "get_one",
@@ -1284,7 +1399,9 @@ def precheck(target: Target, scenario: Scenario) -> int:
                 )
                 raise SystemExit(2)
             size = len(answer.content)
-            if scenario.headers and method == "GET":
+            # The same rows with and without the extra headers (not when they carry another
+            # tenant's key: the cadence scenario).
+            if scenario.headers and "Authorization" not in scenario.headers and method == "GET":
                 without = {k: v for k, v in extra.items() if k not in scenario.headers}
                 plain = client.get(path, headers=without)
                 if _ids(answer.json()) != _ids(plain.json()):
@@ -1633,6 +1750,13 @@ def parse_args() -> argparse.Namespace:
         "--pool-size", type=int, default=10, help="yardsticks' asyncpg pool (fixed size)"
     )
     parser.add_argument("--keep-db", action="store_true", help="reuse a correctly seeded db")
+    parser.add_argument(
+        "--cadence",
+        action="store_true",
+        help=f"also seed the cadence tenant ({CADENCE_PEOPLE:,} people, "
+        f"{CADENCE_CONVERSATIONS:,} conversations) for the cadence scenario and "
+        "bench/cadence_scan.py; implied by --scenarios naming cadence",
+    )
     parser.add_argument("--scenarios", help="comma-separated subset of scenario names")
     parser.add_argument("--targets", help="comma-separated subset of target names")
     parser.add_argument("--memory", action="store_true", help="only the RSS growth test")
@@ -1657,6 +1781,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--rounds >= 1, --duration >= 1, --warmup >= 0")
     if args.connections < args.threads:
         parser.error("--connections must be at least --threads")
+    if args.scenarios and "cadence" in args.scenarios.split(","):
+        args.cadence = True
     return args
 
 
@@ -1679,7 +1805,7 @@ def prepare(
     state = None
     if args.keep_db and asyncio.run(load_meta(url)) is not None:
         migrate(url, [t.app_dir for t in ours if t.app_dir])
-        state = asyncio.run(reuse_database(url))
+        state = asyncio.run(reuse_database(url, args.cadence))
     if args.keep_db:
         say("reusing the seeded database" if state else "no database as seeded: seeding anew")
     if state is None:
@@ -1691,8 +1817,10 @@ def prepare(
         say(f"started {target.name} (pid {target.pid}) on {target.base_url}")
     if state is None:
         started = time.perf_counter()
-        ids = provision(ours[0], admin_token)
+        ids = provision(ours[0], admin_token, args.cadence)
         info = asyncio.run(seed(url, ids, args.conversations, args.seed))
+        if args.cadence:
+            asyncio.run(seed_cadence(url, ids["tenant_c"], args.seed))
         endpoint = register_webhook(ours[0], ids["key"])
         state = {
             **ids,
@@ -1926,7 +2054,7 @@ def memory_test(
 
 
 def _public_state(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in state.items() if k != "key"}
+    return {k: v for k, v in state.items() if k not in ("key", "key_c")}
 
 
 def finish(args: argparse.Namespace, report: dict[str, Any], flagged: list[str]) -> int:
