@@ -152,11 +152,15 @@ async def test_authenticated_operations_declare_their_scheme(client: httpx.Async
     assert by_id["healthz"]["security"] == []
     assert by_id["readyz"]["security"] == []
     assert by_id["metrics"]["security"] == []
+    # a calendar feed's token is in its URL: calendar apps send no header
+    assert by_id["get_calendar_feed"]["security"] == []
     for event_type, item in schema["webhooks"].items():
         assert item["post"]["security"] == [], event_type
     for path, _, op in _operations(schema):
         if path.startswith("/v1/admin"):
             assert op["security"] == [{"AdminToken": []}], path
+        elif path.startswith("/v1/calendar-feeds/"):
+            assert op["security"] == [], path
         elif path.startswith("/v1"):
             assert op["security"] == [{"ApiKey": []}], path
 
@@ -166,9 +170,10 @@ async def test_problem_responses_are_documented(client: httpx.AsyncClient) -> No
     for path, method, op in _operations(schema):
         if not path.startswith("/v1"):
             continue
-        unauthorized = op["responses"]["401"]
-        content = unauthorized["content"]["application/problem+json"]
-        assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, (path, method)
+        if op["security"]:  # the calendar feed needs no credentials: no 401
+            unauthorized = op["responses"]["401"]
+            content = unauthorized["content"]["application/problem+json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/Problem"}, (path, method)
         # Errors are sent as problem+json only, and each status shows an example of its own.
         for status, response in op["responses"].items():
             if status.startswith(("4", "5")):
@@ -262,7 +267,14 @@ async def test_creates_link_to_the_operations_on_what_they_created(
 ) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     people = paths["/v1/people"]["post"]["responses"]["201"]["links"]
-    assert sorted(people) == ["delete_person", "get_person", "get_person_cadence", "update_person"]
+    assert sorted(people) == [
+        "create_calendar_feed",
+        "delete_person",
+        "get_person",
+        "get_person_cadence",
+        "revoke_calendar_feed",
+        "update_person",
+    ]
     assert people["get_person"] == {
         "operationId": "get_person",
         "parameters": {"person_id": "$response.body#/id"},

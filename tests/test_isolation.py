@@ -129,6 +129,8 @@ async def world(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str,
     }
     minted = await client.post("/v1/person-sessions", json={"person_id": employee}, headers=headers)
     ids["session_id"] = minted.json()["id"]
+    feed = await client.post(f"/v1/people/{employee}/calendar-feed", headers=headers)
+    assert feed.status_code == 201, feed.text  # B's revoke or rotation leaves it alone
     events = (await client.get("/v1/events", headers=headers)).json()["data"]
     ids["event_id"] = events[0]["id"]
     deliveries = await client.get(

@@ -135,6 +135,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "update_agenda_template": ("agenda template", "platform-only"),
     "delete_agenda_template": ("agenda template", "platform-only"),
     "copy_agenda_template": ("agenda template", "platform-only"),
+    "create_calendar_feed": ("calendar feed", "write"),
+    "revoke_calendar_feed": ("calendar feed", "write"),
 }
 # Operations classified ahead of their landing on another branch (none now).
 NOT_YET: set[str] = set()
@@ -522,6 +524,10 @@ async def with_template(w: World) -> None:
     w.ids["template"] = (await w.post("/v1/agenda-templates", template))["id"]
 
 
+async def with_feed(w: World) -> None:
+    await w.post(f"/v1/people/{w.person[E]}/calendar-feed", {})
+
+
 async def agree_both(w: World) -> None:
     goal = w.ids["goal"]
     await w.post(f"/v1/goals/{goal}/agree", {"party": "employee", "person_id": w.person[E]})
@@ -779,6 +785,14 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
     "copy_agenda_template": (
         "post", "/v1/agenda-templates/{template}/copy", lambda w, r: {}, with_template,
         platform_only(201),
+    ),
+    # the person themselves (or the platform); everyone else sees the person: 403
+    "create_calendar_feed": (
+        "post", "/v1/people/{employee}/calendar-feed", None, None, rule(201, {E, P}, {M, S, C, R})
+    ),
+    "revoke_calendar_feed": (
+        "delete", "/v1/people/{employee}/calendar-feed", None, with_feed,
+        rule(204, {E, P}, {M, S, C, R}),
     ),
 }  # fmt: skip
 

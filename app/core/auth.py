@@ -65,8 +65,7 @@ async def authenticate(
     if known is not None:  # a second dependency of the same request asking again
         return known
     limits: RateLimits = request.app.state.rate_limits
-    client = request.client
-    address = client.host if client is not None else "unknown"
+    address = _address(request)
     refused = limits.auth_failures.refused(address)
     if refused is not None:
         state.rate_limit_headers = refused.headers
@@ -91,6 +90,38 @@ async def authenticate(
         state.key_used = entry
     state.principal = principal
     return principal
+
+
+def _address(request: Request) -> str:
+    client = request.client
+    return client.host if client is not None else "unknown"
+
+
+def refuse_blocked_address(request: Request) -> None:
+    """429 before any lookup if the client address has used up its failed authentications
+    (a route whose credential is a secret in its path: a calendar feed token)."""
+    limits: RateLimits = request.app.state.rate_limits
+    refused = limits.auth_failures.refused(_address(request))
+    if refused is not None:
+        request.state.rate_limit_headers = refused.headers
+        raise RateLimited(refused.reset, AUTH_FAILURES_DETAIL)
+
+
+async def count_secret_use(request: Request, known: str | None) -> None:
+    """Count a request of a route whose credential is a secret in its path: a known secret
+    (``known``, e.g. ``feed:<id>``) against its own ``requests`` limit, an unknown one as a
+    failed authentication of the client address (``auth_failures``); 429 once used up."""
+    limits: RateLimits = request.app.state.rate_limits
+    db: RequestDb = request.state.db
+    if known is None:
+        decision = await limits.auth_failures.acquire(_address(request), db)
+        detail = AUTH_FAILURES_DETAIL
+    else:
+        decision = await limits.requests.acquire(known, db)
+        detail = "Rate limit exceeded"
+    request.state.rate_limit_headers = decision.headers
+    if not decision.allowed:
+        raise RateLimited(decision.reset, detail)
 
 
 async def _key_entry(

@@ -8,6 +8,8 @@ import secrets
 KEY_PREFIX = "cck_live_"
 # A person session token (``POST /v1/person-sessions``): acts for one person, expires.
 SESSION_PREFIX = "ccs_"
+# A calendar feed token (``POST /v1/people/{id}/calendar-feed``): the secret in a feed URL.
+FEED_PREFIX = "ccf_"
 SCOPES = ("read", "write", "webhooks")
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
 
@@ -22,8 +24,13 @@ def generate_session_token() -> str:
     return SESSION_PREFIX + secrets.token_urlsafe(32)
 
 
+def generate_feed_token() -> str:
+    """A new calendar feed token: the prefix and 32 random bytes, URL-safe base64."""
+    return FEED_PREFIX + secrets.token_urlsafe(32)
+
+
 def hash_api_key(secret: str) -> str:
-    """The stored form of an API key or a session token (never the secret itself)."""
+    """The stored form of an API key, a session or a feed token (never the secret itself)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

@@ -15,6 +15,7 @@ ORDER = [
     "agenda_items",
     "notes",
     "agenda_templates",
+    "calendar_feeds",
     "goals",
     "action_plans",
     "feedback",

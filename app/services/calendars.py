@@ -132,8 +132,11 @@ def _description(row: Record, agenda: Iterable[Record]) -> str:
     return "\n\n".join(parts)
 
 
-def render(row: Record) -> bytes:
-    """The ICS text of a conversation row read by ``READER``."""
+def vevent(row: Record) -> tuple[Event, Timezone | None]:
+    """The VEVENT of a conversation row (the columns of ``conversations`` with ``agenda``
+    and ``parties`` as ``READER`` reads them), and the VTIMEZONE its times need (None for
+    UTC). The single invitation and the calendar feeds (``calendar_feeds``) both use it, so
+    a conversation's UID, SEQUENCE and times are the same in either."""
     start: datetime | None = row["scheduled_start"]
     if start is None:
         raise NotOnCalendar(row["status"])
@@ -143,13 +146,6 @@ def render(row: Record) -> bytes:
     local_end = (start + timedelta(minutes=row["duration_minutes"])).astimezone(zone)
     parties: dict[Any, Record] = {p["id"]: p for p in row["parties"] or ()}
     employee, facilitator = parties.get(row["employee_id"]), parties.get(row["facilitator_id"])
-    canceled = row["status"] == "canceled"
-
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "CANCEL" if canceled else "REQUEST")
     event = Event()
     event.add("uid", f"{row['id']}@{UID_DOMAIN}")
     event.add("sequence", row["calendar_sequence"])
@@ -175,8 +171,29 @@ def render(row: Record) -> bytes:
     )
     if attendee is not None:
         event.add("attendee", attendee)
+    zone_component = None
     if "TZID" in event["DTSTART"].params:  # UTC is written as UTC times (…Z), no zone
-        calendar.add_component(_vtimezone(tzid, local_start.year))
+        zone_component = _vtimezone(tzid, local_start.year)
+    return event, zone_component
+
+
+def new_calendar(method: str | None) -> Calendar:
+    """An empty VCALENDAR of this API (``method``: an invitation's; a feed has none)."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    if method is not None:
+        calendar.add("method", method)
+    return calendar
+
+
+def render(row: Record) -> bytes:
+    """The ICS text of a conversation row read by ``READER``."""
+    event, zone_component = vevent(row)
+    calendar = new_calendar("CANCEL" if row["status"] == "canceled" else "REQUEST")
+    if zone_component is not None:
+        calendar.add_component(zone_component)
     calendar.add_component(event)
     text: bytes = calendar.to_ical()
     return text
