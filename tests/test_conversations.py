@@ -78,6 +78,7 @@ async def test_create_and_get_conversation(client: httpx.AsyncClient, auth: dict
         "status": "draft",
         "scheduled_start": START_UTC,
         "scheduled_end": "2030-03-04T09:15:00Z",
+        "series_id": None,
         "duration_minutes": 45,
         "timezone": "Europe/Paris",
         "location": "Room 4",

@@ -131,6 +131,19 @@ async def world(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str,
     ids["session_id"] = minted.json()["id"]
     feed = await client.post(f"/v1/people/{employee}/calendar-feed", headers=headers)
     assert feed.status_code == 201, feed.text  # B's revoke or rotation leaves it alone
+    series = await client.post(
+        "/v1/conversation-series",
+        json={
+            "employee_id": employee,
+            "facilitator_id": facilitator,
+            "rrule": "FREQ=WEEKLY",
+            "start": "2030-01-01T10:00:00",
+            "timezone": "Europe/Berlin",
+        },
+        headers=headers,
+    )
+    assert series.status_code == 201, series.text
+    ids["series_id"] = series.json()["id"]
     events = (await client.get("/v1/events", headers=headers)).json()["data"]
     ids["event_id"] = events[0]["id"]
     deliveries = await client.get(
@@ -161,7 +174,7 @@ def test_every_path_parameter_has_a_subject() -> None:
     assert names == {
         "person_id", "mentorship_id", "conversation_id", "item_id", "note_id", "goal_id",
         "plan_id", "feedback_id", "request_id", "follow_up_id", "endpoint_id", "event_id",
-        "delivery_id", "session_id", "template_id",
+        "delivery_id", "session_id", "template_id", "series_id",
     }  # fmt: skip
 
 

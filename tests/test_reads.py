@@ -286,3 +286,24 @@ async def test_person_sessions(client: Client, auth: dict[str, str]) -> None:
     assert one.json() == {k: v for k, v in created.json().items() if k != "token"}
     assert one.headers["etag"] == created.headers["etag"]
     assert one.headers["content-type"] == "application/json"
+
+
+async def test_conversation_series(client: Client, auth: dict[str, str]) -> None:
+    ada = await create_person(client, auth, name="Ada")
+    grace = await create_person(client, auth, name="Grace")
+    created = await client.post(
+        "/v1/conversation-series",
+        json={
+            "employee_id": ada["id"],
+            "facilitator_id": grace["id"],
+            "rrule": "FREQ=WEEKLY;BYDAY=TU",
+            "start": "2030-03-12T10:00:00",
+            "timezone": "Europe/Berlin",
+            "metadata": {"k": "v"},
+        },
+        headers=auth,
+    )
+    url = f"/v1/conversation-series/{created.json()['id']}"
+    await same_as_read(client, auth, created, url, "/v1/conversation-series")
+    paused = await client.post(f"{url}/pause", headers=auth)
+    await same_as_read(client, auth, paused, url, "/v1/conversation-series")

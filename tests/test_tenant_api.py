@@ -31,6 +31,7 @@ async def test_tenant_settings_can_be_tuned(
         "cadence_days": {},
         "cadence_warning_days": 14,
         "reschedule_alert_threshold": 3,
+        "series_horizon_days": 35,
     }
     response = await client.patch(
         "/v1/tenant",

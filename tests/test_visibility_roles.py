@@ -58,6 +58,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "complete_conversation": ("conversation", "write"),
     "cancel_conversation": ("conversation", "write"),
     "prepare_conversation": ("conversation", "write"),
+    "create_conversation_series": ("conversation series", "write"),
+    "list_conversation_series": ("conversation series", "list"),
+    "get_conversation_series": ("conversation series", "read"),
+    "pause_conversation_series": ("conversation series", "write"),
+    "resume_conversation_series": ("conversation series", "write"),
+    "end_conversation_series": ("conversation series", "write"),
     "create_agenda_item": ("agenda item", "write"),
     "list_agenda_items": ("agenda item", "list"),
     "get_agenda_item": ("agenda item", "read"),
@@ -169,6 +175,8 @@ def seers(mode: str) -> dict[str, set[str]]:
         # employee's mentor in an active mentorship
         "mentoring_m": {"employee", "manager", "mentor", "platform"} | managers,
         "draft": career,
+        # a series is seen by whoever would see its conversations
+        "series": career,
         "agenda_shared": career,
         "note_shared": career,
         "note_private_employee": {"employee"},
@@ -202,6 +210,7 @@ GETS = [
     ("get_person", "person", "/v1/people/{employee}"),
     ("get_person_cadence", "cadence", "/v1/people/{employee}/cadence"),
     ("get_mentorship", "mentorship", "/v1/mentorships/{mentorship}"),
+    ("get_conversation_series", "series", "/v1/conversation-series/{series}"),
     *[
         ("get_conversation", c, f"/v1/conversations/{{{c}}}")
         for c in ("career", "mentoring", "mentoring_m", "draft")
@@ -240,6 +249,7 @@ LISTS: list[tuple[str, str, str | None, tuple[str, ...]]] = [
         None,
         ("career", "mentoring", "mentoring_m", "draft"),
     ),
+    ("list_conversation_series", "/v1/conversation-series", None, ("series",)),
     ("list_agenda_items", "/v1/conversations/{career}/agenda-items", "career", AGENDA),
     ("list_notes", "/v1/conversations/{career}/notes", "career", NOTES),
     ("list_goals", "/v1/goals", None, ("goal",)),
@@ -434,6 +444,7 @@ async def test_reads_follow_the_visibility_table(
     w = await build(client, tenant)
     events = await creation_events(w)
     await with_template(w)
+    await with_series(w)
     await w.set_reports(mode)
     got, want = await observe(w, role, events), expected(w, role, mode)
     assert got == want, differences(got, want)
@@ -524,6 +535,23 @@ async def with_template(w: World) -> None:
     w.ids["template"] = (await w.post("/v1/agenda-templates", template))["id"]
 
 
+async def with_series(w: World) -> None:
+    """A career series of the employee with the manager (weekly, in Berlin)."""
+    series = {
+        "employee_id": w.person[E],
+        "facilitator_id": w.person[M],
+        "rrule": "FREQ=WEEKLY;BYDAY=TU",
+        "start": "2030-01-01T10:00:00",
+        "timezone": "Europe/Berlin",
+    }
+    w.ids["series"] = (await w.post("/v1/conversation-series", series))["id"]
+
+
+async def with_paused_series(w: World) -> None:
+    await with_series(w)
+    await w.post(f"/v1/conversation-series/{w.ids['series']}/pause", {})
+
+
 async def with_feed(w: World) -> None:
     await w.post(f"/v1/people/{w.person[E]}/calendar-feed", {})
 
@@ -563,6 +591,28 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
         "post", "/v1/conversations",
         lambda w, r: {"employee_id": w.person[E], "facilitator_id": w.person[M]}, None,
         rule(201, {E, M, S, P}, {C, R}),
+    ),
+    # a party or a manager of the employee creates a series; pause/resume/end: a party
+    "create_conversation_series": (
+        "post", "/v1/conversation-series",
+        lambda w, r: {
+            "employee_id": w.person[E], "facilitator_id": w.person[M],
+            "rrule": "FREQ=MONTHLY;BYDAY=1TU", "start": "2030-01-01T10:00:00",
+            "timezone": "Europe/Berlin",
+        },
+        None, rule(201, {E, M, S, P}, {C, R}),
+    ),
+    "pause_conversation_series": (
+        "post", "/v1/conversation-series/{series}/pause", lambda w, r: {}, with_series,
+        rule(200, {E, M, P}, {S}),
+    ),
+    "resume_conversation_series": (
+        "post", "/v1/conversation-series/{series}/resume", lambda w, r: {}, with_paused_series,
+        rule(200, {E, M, P}, {S}),
+    ),
+    "end_conversation_series": (
+        "post", "/v1/conversation-series/{series}/end", lambda w, r: {}, with_series,
+        rule(200, {E, M, P}, {S}),
     ),
     "update_conversation": (
         "patch", "/v1/conversations/{career}", lambda w, r: {"location": "Room 2"}, None,

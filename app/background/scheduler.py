@@ -30,6 +30,7 @@ from app.services import (
     events,
     feedback_requests,
     follow_ups,
+    series,
     webhooks,
 )
 from app.services.scheduling import Rule
@@ -100,6 +101,10 @@ async def run_once(
             fired = await fire_rule(session, rule, now)
             await session.commit()
         total += fired
+    # Series: their occurrences within the horizon (exactly once: app/services/series.py).
+    async with sessionmaker() as session:
+        await series.fill_horizon(session, now)
+        await session.commit()
     return total
 
 

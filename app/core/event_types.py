@@ -28,6 +28,10 @@ EVENT_TYPES: dict[str, str] = {
     "within the tenant's `cadence_warning_days` (once per due date).",
     "cadence.breached": "An active employee went longer than the tenant's `cadence_days` "
     "without a completed conversation of that kind (once per breach; a completion re-arms).",
+    "conversation_series.created": "A recurring conversation series was created.",
+    "conversation_series.paused": "A series was paused: no further occurrences are created.",
+    "conversation_series.resumed": "A paused series was resumed.",
+    "conversation_series.ended": "A series was ended for good.",
     "agenda_item.created": "A talking point was added to a conversation's agenda.",
     "agenda_item.updated": "An agenda item changed (text, position, discussed flag).",
     "agenda_item.deleted": "An agenda item was removed.",

@@ -55,6 +55,10 @@ class Conversation(TenantResource, table=True):
             "completed_at",
             postgresql_where=sa.text(f"status = {sql_value(ConversationStatus, 'completed')}"),
         ),
+        # A series' occurrence is created once, however many schedulers run.
+        sa.UniqueConstraint(
+            "series_id", "occurrence_start", name="uq_conversations_series_occurrence"
+        ),
         sa.CheckConstraint(sql_in("status", ConversationStatus), name="status"),
         sa.CheckConstraint("kind IN ('career', 'mentorship', 'skip_level', 'stay')", name="kind"),
         sa.CheckConstraint("employee_id <> facilitator_id", name="distinct_parties"),
@@ -86,6 +90,12 @@ class Conversation(TenantResource, table=True):
     completed_at: datetime | None = _ts()
     canceled_at: datetime | None = _ts()
     cancel_reason: str | None = Field(default=None, max_length=2000)
+    # An occurrence of a series (app/services/series.py): the series and the occurrence's
+    # original start (a reschedule moves ``scheduled_start`` only).
+    series_id: uuid.UUID | None = Field(
+        default=None, foreign_key="conversation_series.id", ondelete="RESTRICT"
+    )
+    occurrence_start: datetime | None = _ts()
 
 
 class ConversationReschedule(SQLModel, table=True):

@@ -23,6 +23,7 @@ class Tenant(SQLModel, table=True):
         sa.CheckConstraint(
             "reschedule_alert_threshold BETWEEN 1 AND 100", name="reschedule_alert_threshold"
         ),
+        sa.CheckConstraint("series_horizon_days BETWEEN 1 AND 366", name="series_horizon_days"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
@@ -65,5 +66,7 @@ class Tenant(SQLModel, table=True):
     reschedule_alert_threshold: int = Field(
         default=3, sa_column_kwargs={"server_default": sa.text("3")}
     )
+    # How far ahead the scheduler creates a series' occurrences (app/services/series.py).
+    series_horizon_days: int = Field(default=35, sa_column_kwargs={"server_default": sa.text("35")})
     created_at: datetime = TimestampField()
     updated_at: datetime = TimestampField()

@@ -12,6 +12,7 @@ ORDER = [
     "people",
     "mentorships",
     "conversations",
+    "series",
     "agenda_items",
     "notes",
     "agenda_templates",

@@ -285,6 +285,11 @@ class ConversationRead(ResourceRead):
     agenda_items: list[AgendaItemRead] = Field(
         description="The agenda, ordered by `position`. Notes are never included."
     )
+    series_id: uuid.UUID | None = Field(
+        default=None,
+        description="The series (`/v1/conversation-series`) this conversation is an occurrence "
+        "of; null for one created by hand.",
+    )
 
     @computed_field(description="`scheduled_start` + `duration_minutes`.")  # type: ignore[prop-decorator]
     @property

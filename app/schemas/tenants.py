@@ -126,9 +126,17 @@ class TenantSettings(ReadSchema):
         "conversation has been rescheduled this many times.",
         examples=[3],
     )
+    series_horizon_days: int = Field(
+        ge=1,
+        le=366,
+        description="How many days ahead the scheduler creates the occurrences of active "
+        "conversation series as scheduled conversations.",
+        examples=[35],
+    )
 
 
 Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
+HorizonDays = Annotated[int, Field(ge=1, le=366), JSON_INT]
 
 
 class TenantSettingsUpdate(WriteSchema):
@@ -145,6 +153,7 @@ class TenantSettingsUpdate(WriteSchema):
         "cadence_days",
         "cadence_warning_days",
         "reschedule_alert_threshold",
+        "series_horizon_days",
     )
     follow_up_reminder_lead_minutes: Minutes | None = None
     follow_up_overdue_grace_minutes: Minutes | None = None
@@ -165,6 +174,7 @@ class TenantSettingsUpdate(WriteSchema):
     )
     cadence_warning_days: WarningDays | None = None
     reschedule_alert_threshold: Threshold | None = None
+    series_horizon_days: HorizonDays | None = None
 
 
 class TenantUpdate(WriteSchema):

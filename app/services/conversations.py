@@ -42,6 +42,7 @@ from app.core.rows import Record, Shape, dumps
 from app.models.base import sql_value, utcnow, uuid7
 from app.models.conversation import Conversation, ConversationStatus
 from app.models.conversation import ConversationReschedule as RescheduleRecord
+from app.models.conversation_series import ConversationSeries
 from app.models.person import Person
 from app.models.tenant import Tenant
 from app.schemas.conversations import (
@@ -242,17 +243,23 @@ async def get_for_write(
 
 async def _emit(
     session: AsyncSession,
-    principal: Principal,
+    principal: Principal | None,
     type: str,
     data: ConversationRead,
     more: dict[str, Any] | None = None,
+    *,
+    tenant_id: uuid.UUID | None = None,
 ) -> None:
+    """Write the event (``principal`` None: the scheduler acts, ``tenant_id`` given)."""
     payload = data.model_dump(mode="json")
     if more:
         payload.update(more)
+    if principal is not None:
+        tenant_id = principal.tenant_id
+    assert tenant_id is not None
     await events.record(
         session,
-        tenant_id=principal.tenant_id,
+        tenant_id=tenant_id,
         type=type,
         subject_type="conversation",
         subject_id=data.id,
@@ -262,7 +269,7 @@ async def _emit(
 
 
 async def _changed(
-    session: AsyncSession, principal: Principal, type: str, conversation: Conversation
+    session: AsyncSession, principal: Principal | None, type: str, conversation: Conversation
 ) -> ConversationRead:
     """Flush a change, write its event (the conversation as the platform sees it) and return
     the conversation as the acting person sees it."""
@@ -273,21 +280,21 @@ async def _changed(
         ics = None
         if conversation.scheduled_start is not None:
             ics = await calendars.event_text(session, conversation.id)
-        await _emit(session, principal, type, data, {"ics": ics})
+        await _emit(session, principal, type, data, {"ics": ics}, tenant_id=conversation.tenant_id)
     else:
-        await _emit(session, principal, type, data)
+        await _emit(session, principal, type, data, tenant_id=conversation.tenant_id)
     return await _answer(session, principal, conversation, data)
 
 
 async def _answer(
     session: AsyncSession,
-    principal: Principal,
+    principal: Principal | None,
     conversation: Conversation,
     platform: ConversationRead | None = None,
 ) -> ConversationRead:
     """The conversation as the acting person sees it (``platform``: the platform's view,
     already read)."""
-    if principal.person_id is None and platform is not None:
+    if (principal is None or principal.person_id is None) and platform is not None:
         return platform
     return await read(session, conversation, principal)
 
@@ -379,6 +386,8 @@ async def create(
         "completed_at": None,
         "canceled_at": None,
         "cancel_reason": None,
+        "series_id": None,
+        "occurrence_start": None,
     }
     agenda: list[dict[str, Any]] = []
     if body.template_id is not None and template_items is not None:
@@ -403,6 +412,33 @@ async def create(
         raw = await db.begin()
         await raw.executemany(agenda_templates.INSERT_ITEMS, agenda_templates.insert_params(agenda))
     return row, data
+
+
+async def create_occurrence(
+    session: AsyncSession, series: ConversationSeries, start: datetime
+) -> Conversation:
+    """A series' occurrence at ``start`` (UTC), made by the scheduler: created as a draft
+    and scheduled, with ``conversation.created`` and ``conversation.scheduled`` (and their
+    webhooks) like any other. The unique ``(series_id, occurrence_start)`` refuses a second
+    copy of the same occurrence."""
+    now = utcnow()
+    conversation = Conversation(
+        tenant_id=series.tenant_id,
+        created_at=now,
+        updated_at=now,
+        employee_id=series.employee_id,
+        facilitator_id=series.facilitator_id,
+        kind=series.kind,
+        status="draft",
+        duration_minutes=series.duration_minutes,
+        timezone=series.timezone,
+        series_id=series.id,
+        occurrence_start=start,
+    )
+    session.add(conversation)
+    await _changed(session, None, "conversation.created", conversation)
+    await schedule(session, None, conversation, ConversationSchedule(scheduled_start=start))
+    return conversation
 
 
 async def update(
@@ -476,11 +512,12 @@ def _set_time(
 
 async def schedule(
     session: AsyncSession,
-    principal: Principal,
+    principal: Principal | None,
     conversation: Conversation,
     body: ConversationSchedule,
 ) -> ConversationRead:
-    """``draft → scheduled``, at the time sent or the one the draft already holds."""
+    """``draft → scheduled``, at the time sent or the one the draft already holds
+    (``principal`` None: the scheduler, for a series' occurrence)."""
     _require(conversation, "schedule", "draft")
     start = body.scheduled_start or conversation.scheduled_start
     if start is None:
@@ -490,6 +527,7 @@ async def schedule(
             "no_scheduled_start",
         )
     if body.template_id is not None:
+        assert principal is not None
         await agenda_templates.add_to_agenda(session, principal, conversation, body.template_id)
     before = _placement(conversation)
     conversation.scheduled_start = start

@@ -147,6 +147,15 @@ ACTION_ITEMS = Rule(
     + str(ACTION_PLANS.sql)
     + "))",
 )
+# Conversation series: whoever would see its conversations (the same shape as
+# CONVERSATIONS over the series' employee, facilitator and kind).
+SERIES = Rule(
+    "conversation_series",
+    # B608: a constant of this module (the status is a checked literal)
+    "t.employee_id = {0} OR t.facilitator_id = {0} OR {reports:t.employee_id} OR "  # nosec B608
+    "(t.kind = 'mentorship' AND t.employee_id IN (SELECT m.mentee_id FROM mentorships m "
+    f"WHERE m.tenant_id = {{1}} AND m.mentor_id = {{0}} AND m.status = {_ACTIVE}))",
+)
 # Feedback: giver, recipient, and the recipient's manager when its visibility says so.
 FEEDBACK = Rule(
     "feedback",

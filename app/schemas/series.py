@@ -1,0 +1,101 @@
+"""Conversation series: a recurring conversation (RFC 5545 RRULE in a time zone)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, ConfigDict, Field
+
+from app.models.conversation_series import SeriesStatus as SeriesStatus
+from app.schemas.common import (
+    EXAMPLE_EMPLOYEE_ID,
+    EXAMPLE_MANAGER_ID,
+    ExternalId,
+    Metadata,
+    ResourceRead,
+    TimeZone,
+    WriteSchema,
+)
+from app.schemas.conversations import ConversationKind, Duration
+from app.schemas.rrules import check_rrule
+
+MAX_RRULE = 500
+
+Rrule = Annotated[
+    str,
+    Field(
+        min_length=6,
+        max_length=MAX_RRULE,
+        description="An RFC 5545 recurrence rule without the `RRULE:` prefix, e.g. "
+        "`FREQ=MONTHLY;BYDAY=1TU` or `FREQ=WEEKLY;INTERVAL=2;BYDAY=TH`. `FREQ` is required; "
+        "`SECONDLY`, `MINUTELY` and `HOURLY` only with `COUNT`. `UNTIL` in UTC (`…Z`) or as "
+        "a local time of the series' zone.",
+        examples=["FREQ=WEEKLY;INTERVAL=2;BYDAY=TH"],
+    ),
+    AfterValidator(check_rrule),
+]
+LocalStart = Annotated[
+    datetime,
+    Field(
+        description="The first occurrence as a local wall-clock time in `timezone`, without "
+        "an offset (`2025-03-06T10:00:00`): every occurrence keeps that time of day across "
+        "daylight-saving changes.",
+        examples=["2025-03-06T10:00:00"],
+    ),
+    AfterValidator(lambda value: _naive(value)),
+]
+
+
+def _naive(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        raise ValueError("must be a local time without an offset; the zone is `timezone`")
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("must be between the years 1900 and 2200")
+    return value.replace(microsecond=0)
+
+
+class ConversationSeriesCreate(WriteSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "employee_id": EXAMPLE_EMPLOYEE_ID,
+                    "facilitator_id": EXAMPLE_MANAGER_ID,
+                    "kind": "career",
+                    "rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH",
+                    "start": "2030-01-03T10:00:00",
+                    "timezone": "Europe/Berlin",
+                    "duration_minutes": 45,
+                }
+            ]
+        }
+    )
+
+    employee_id: uuid.UUID = Field(description="The employee whose career is discussed.")
+    facilitator_id: uuid.UUID = Field(description="Their manager, a mentor or another person.")
+    kind: ConversationKind = Field(default="career", examples=["career"])
+    rrule: Rrule
+    start: LocalStart
+    timezone: TimeZone = Field(description="IANA time zone the occurrences are held in.")
+    duration_minutes: Duration = 30
+    external_id: ExternalId | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class ConversationSeriesRead(ResourceRead):
+    employee_id: uuid.UUID
+    facilitator_id: uuid.UUID
+    kind: ConversationKind
+    status: SeriesStatus = Field(
+        examples=["active"],
+        description="`active` (occurrences are created), `paused` or `ended` (none are).",
+    )
+    rrule: str = Field(examples=["FREQ=WEEKLY;INTERVAL=2;BYDAY=TH"])
+    start: datetime = Field(
+        description="The first occurrence, local wall-clock time in `timezone`.",
+        examples=["2025-03-06T10:00:00"],
+    )
+    timezone: str = Field(examples=["Europe/Berlin"])
+    duration_minutes: int = Field(examples=[45])
