@@ -109,6 +109,10 @@ STATE_DEPENDENT_CODES = frozenset(
         "no_scheduled_start",  # scheduling a draft that holds no start time, sending none
         "before_start",  # a completed_at before the conversation's own start
         "in_future",  # a completed_at later than now (the clock)
+        # An RRULE's grammar (RFC 5545: parts, their values and how they combine) is more
+        # than a JSON Schema pattern can say; python-dateutil decides.
+        "invalid_rrule",
+        "impossible_date",  # a date the pattern lets through but the calendar has not (30 Feb)
         # A field the schema leaves optional because an acting person implies it
         # (Acting-Person), which the platform must send.
         "required_as_platform",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
+from pydantic_core import PydanticCustomError
 
 # Sub-daily rules repeat too often to be left open: only with COUNT.
 _FAST = frozenset({"SECONDLY", "MINUTELY", "HOURLY"})
@@ -39,21 +40,29 @@ def expand(value: str, start: datetime, timezone: str, after: datetime) -> Itera
 def check_rrule(value: str) -> str:
     """A pydantic validator: a single RRULE within the API's bounds, or ValueError."""
     if any(c in value for c in "\r\n:") or value != value.strip():
-        raise ValueError("must be one RRULE value without a prefix, e.g. FREQ=WEEKLY;BYDAY=TU")
+        raise PydanticCustomError(
+            "invalid_rrule", "must be one RRULE value without a prefix, e.g. FREQ=WEEKLY;BYDAY=TU"
+        )
     parts: dict[str, str] = {}
     for part in value.upper().split(";"):
         name, sep, text = part.partition("=")
         if not sep or name in parts:
-            raise ValueError(f"invalid or repeated part {part!r}")
+            raise PydanticCustomError(
+                "invalid_rrule", "invalid or repeated part {part}", {"part": repr(part)}
+            )
         parts[name] = text
     if "FREQ" not in parts:
-        raise ValueError("FREQ is required")
+        raise PydanticCustomError("invalid_rrule", "FREQ is required")
     if parts["FREQ"] in _FAST and "COUNT" not in parts:
-        raise ValueError(f"FREQ={parts['FREQ']} needs a COUNT")
+        raise PydanticCustomError(
+            "invalid_rrule", "FREQ={freq} needs a COUNT", {"freq": parts["FREQ"]}
+        )
     if "COUNT" in parts and "UNTIL" in parts:
-        raise ValueError("COUNT and UNTIL may not both be given")
+        raise PydanticCustomError("invalid_rrule", "COUNT and UNTIL may not both be given")
     try:
         next(iter(expand(value, _PROBE, "UTC", _PROBE.replace(tzinfo=UTC))), None)
     except Exception as exc:  # dateutil raises several kinds for malformed rules
-        raise ValueError(f"not a valid RRULE: {exc}") from None
+        raise PydanticCustomError(
+            "invalid_rrule", "not a valid RRULE: {reason}", {"reason": str(exc)}
+        ) from None
     return value

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from app.models.conversation_series import SeriesStatus as SeriesStatus
 from app.schemas.common import (
@@ -36,23 +38,53 @@ Rrule = Annotated[
     ),
     AfterValidator(check_rrule),
 ]
+# A local wall-clock time: the shape is in the schema (no offset, years 1900-2200); a date
+# the shape lets through but the calendar does not (30 February) is `impossible_date`.
+_LOCAL_PATTERN = (
+    r"^(19[0-9][0-9]|2[01][0-9][0-9]|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+)
+
+
+def _parse_local(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if re.fullmatch(_LOCAL_PATTERN, value) is None:
+        raise PydanticCustomError(
+            "local_time",
+            "must be a local time without an offset, like 2025-03-06T10:00:00; the zone is "
+            "`timezone`",
+        )
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("impossible_date", "is not a date of the calendar") from None
+
+
 LocalStart = Annotated[
     datetime,
-    Field(
-        description="The first occurrence as a local wall-clock time in `timezone`, without "
-        "an offset (`2025-03-06T10:00:00`): every occurrence keeps that time of day across "
-        "daylight-saving changes.",
-        examples=["2025-03-06T10:00:00"],
-    ),
+    BeforeValidator(_parse_local),
     AfterValidator(lambda value: _naive(value)),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _LOCAL_PATTERN,
+            "description": "The first occurrence as a local wall-clock time in `timezone`, "
+            "without an offset (`2025-03-06T10:00:00`): every occurrence keeps that time of "
+            "day across daylight-saving changes.",
+            "examples": ["2025-03-06T10:00:00"],
+        }
+    ),
 ]
 
 
 def _naive(value: datetime) -> datetime:
     if value.tzinfo is not None:
-        raise ValueError("must be a local time without an offset; the zone is `timezone`")
+        raise PydanticCustomError(
+            "local_time", "must be a local time without an offset; the zone is `timezone`"
+        )
     if not 1900 <= value.year <= 2200:
-        raise ValueError("must be between the years 1900 and 2200")
+        raise PydanticCustomError("local_time", "must be between the years 1900 and 2200")
     return value.replace(microsecond=0)
 
 
