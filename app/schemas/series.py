@@ -125,9 +125,17 @@ class ConversationSeriesRead(ResourceRead):
         description="`active` (occurrences are created), `paused` or `ended` (none are).",
     )
     rrule: str = Field(examples=["FREQ=WEEKLY;INTERVAL=2;BYDAY=TH"])
-    start: datetime = Field(
-        description="The first occurrence, local wall-clock time in `timezone`.",
-        examples=["2025-03-06T10:00:00"],
-    )
+    start: Annotated[
+        datetime,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": _LOCAL_PATTERN,
+                "description": "The first occurrence, local wall-clock time in `timezone` "
+                "(no offset).",
+                "examples": ["2025-03-06T10:00:00"],
+            }
+        ),
+    ]
     timezone: str = Field(examples=["Europe/Berlin"])
     duration_minutes: int = Field(examples=[45])
