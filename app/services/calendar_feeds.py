@@ -55,8 +55,7 @@ FEED_SQL = (
     # B608: constants of ours; every value is a bind parameter
     "SELECT f.id AS feed_id, f.person_id AS feed_person_id, "  # nosec B608
     "(SELECT p.name FROM people p WHERE p.id = f.person_id) AS feed_person_name, c.*, "
-    "ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = c.id AND "
-    f"{visibility.authored('a', 'f.person_id')} ORDER BY a.position, a.id) AS agenda, "
+    f"{visibility.seen_agenda('c.id', 'f.person_id')} AS agenda, "
     "ARRAY(SELECT p FROM people p WHERE p.id IN (c.employee_id, c.facilitator_id)) AS parties "
     "FROM calendar_feeds f LEFT JOIN conversations c ON c.tenant_id = f.tenant_id "
     "AND (c.employee_id = f.person_id OR c.facilitator_id = f.person_id) "

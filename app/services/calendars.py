@@ -89,13 +89,11 @@ class _Subject(BaseModel):
 
 # The conversation with the agenda items the viewer sees and both parties, in one
 # statement (``{viewer}``: the acting person, NULL for the platform).
-_SEEN_ITEM = visibility.authored("a", "{viewer}")
 READER = Reader(
     Conversation,
     Shape(_Subject),  # unused: the row becomes text (``render``), not JSON
     # B608: constants of ours; {viewer} becomes a bind parameter
-    extra=f", ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = t.id AND {_SEEN_ITEM} "  # nosec B608
-    "ORDER BY a.position, a.id) AS agenda, "
+    extra=f", {visibility.seen_agenda('t.id', '{viewer}')} AS agenda, "  # nosec B608
     "ARRAY(SELECT p FROM people p WHERE p.id IN (t.employee_id, t.facilitator_id)) AS parties",
     visible=visibility.CONVERSATIONS,
 )

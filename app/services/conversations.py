@@ -131,13 +131,11 @@ CONVERSATION = Shape(
 # A conversation with its agenda and reschedule history as arrays of rows, in one statement
 # (asyncpg decodes the row arrays); a consistent snapshot without a transaction. The agenda
 # holds the shared items and the viewer's own sealed ones (the platform: shared only).
-_SEEN_ITEM = visibility.authored("a", "{viewer}")
 READER = Reader(
     Conversation,
     CONVERSATION,
     # B608: constants of ours; {viewer} becomes a bind parameter
-    extra=f", ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = t.id AND {_SEEN_ITEM} "  # nosec B608
-    "ORDER BY a.position, a.id) AS agenda, "
+    extra=f", {visibility.seen_agenda('t.id', '{viewer}')} AS agenda, "  # nosec B608
     "CASE WHEN t.reschedule_count > 0 THEN ARRAY(SELECT r FROM conversation_reschedules r "
     "WHERE r.conversation_id = t.id ORDER BY r.created_at, r.id) END AS moves",
     visible=visibility.CONVERSATIONS,

@@ -149,13 +149,7 @@ ACTION_ITEMS = Rule(
 )
 # Conversation series: whoever would see its conversations (the same shape as
 # CONVERSATIONS over the series' employee, facilitator and kind).
-SERIES = Rule(
-    "conversation_series",
-    # B608: a constant of this module (the status is a checked literal)
-    "t.employee_id = {0} OR t.facilitator_id = {0} OR {reports:t.employee_id} OR "  # nosec B608
-    "(t.kind = 'mentorship' AND t.employee_id IN (SELECT m.mentee_id FROM mentorships m "
-    f"WHERE m.tenant_id = {{1}} AND m.mentor_id = {{0}} AND m.status = {_ACTIVE}))",
-)
+SERIES = Rule("conversation_series", CONVERSATIONS.sql)
 # Feedback: giver, recipient, and the recipient's manager when its visibility says so.
 FEEDBACK = Rule(
     "feedback",
@@ -183,9 +177,28 @@ CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
+
+
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
 # person's own private notes or sealed items. The platform sees the shared ones only.
-AUTHORED = "(t.visibility = 'shared' OR t.author_id = {0})"
+def authored(alias: str, person: str) -> str:
+    """SQL: ``alias``'s row (a note or agenda item) is shared or written by ``person`` (an
+    SQL expression; NULL, the platform, sees the shared ones only)."""
+    return f"({alias}.visibility = 'shared' OR {alias}.author_id = {person})"
+
+
+AUTHORED = authored("t", "{0}")
+
+
+def seen_agenda(conversation: str, viewer: str) -> str:
+    """SQL: the agenda items of ``conversation`` (an id expression) that ``viewer`` sees
+    (``authored``), as an array of rows in agenda order."""
+    return (
+        # B608: the expressions are constants of ours (column names, ``{viewer}`` marks)
+        "ARRAY(SELECT a FROM agenda_items a WHERE a.conversation_id = "  # nosec B608
+        f"{conversation} AND {authored('a', viewer)} ORDER BY a.position, a.id)"
+    )
+
 
 # Within a conversation the acting person sees (``t`` a row of a conversation's child table).
 _IN_VISIBLE_CONVERSATION = (
@@ -254,12 +267,6 @@ def add_events_rule(where: Where, principal: Principal, *, one: bool = False) ->
     condition = condition.format(*marks)
     where.clauses.append(condition)
     return " AND " + condition
-
-
-def authored(alias: str, person: str) -> str:
-    """SQL: ``alias``'s row (a note or agenda item) is shared or written by ``person`` (an
-    SQL expression; NULL, the platform, sees the shared ones only)."""
-    return f"({alias}.visibility = 'shared' OR {alias}.author_id = {person})"
 
 
 @cache
