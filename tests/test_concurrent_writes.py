@@ -137,7 +137,26 @@ async def _template(client: Client, headers: Headers) -> dict[str, Any]:
     return {"template_id": (await create_template(client, headers))["id"]}
 
 
+async def _series(client: Client, headers: Headers) -> dict[str, Any]:
+    employee = await create_person(client, headers, name="Ada")
+    facilitator = await create_person(client, headers, name="Grace")
+    response = await client.post(
+        "/v1/conversation-series",
+        json={
+            "employee_id": employee["id"],
+            "facilitator_id": facilitator["id"],
+            "rrule": "FREQ=WEEKLY;BYDAY=TU",
+            "start": "2030-03-12T10:00:00",
+            "timezone": "Europe/Berlin",
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return {"series_id": response.json()["id"]}
+
+
 SUBJECTS: dict[str, Subject] = {
+    "update_conversation_series": _series,
     "update_agenda_template": _template,
     "delete_agenda_template": _template,
     "update_person": _person,

@@ -98,6 +98,7 @@ async def test_request_examples_succeed_on_the_demo_tenant(
             "/v1/conversations/{conversation_id}/agenda-items",
             "/v1/conversations/{conversation_id}/notes",
             "/v1/agenda-templates",
+            "/v1/conversation-series",
         ):
             # The path's own ids: what the examples above created (a draft conversation).
             url = path.format(
@@ -140,7 +141,7 @@ async def test_request_examples_succeed_on_the_demo_tenant(
             response = await client.patch(url, json=pasted(example(path, "patch")), headers=headers)
             assert response.status_code == 200, (path, response.text)
             patched.append(path)
-        assert len(patched) == 14  # 13 resources and the tenant
+        assert len(patched) == 15  # 14 resources and the tenant
         upsert = example("/v1/people/by-external-id/{external_id}", "put")
         response = await client.put("/v1/people/by-external-id/HR-1", json=upsert, headers=headers)
         assert response.status_code == 201, response.text

@@ -103,7 +103,16 @@ async def test_create_get_list(client: httpx.AsyncClient, auth: dict[str, str]) 
     events = await client.get(
         "/v1/events", params={"type": "conversation_series.created"}, headers=auth
     )
-    assert [(e["subject_id"], e["data"]) for e in events.json()["data"]] == [(series["id"], series)]
+    (event,) = events.json()["data"]
+    ics = event["data"].pop("ics")
+    assert (event["subject_id"], event["data"]) == (series["id"], series)
+    assert "RRULE:FREQ=WEEKLY;BYDAY=TU" in ics
+    assert (
+        ics
+        == (
+            await client.get(f"/v1/conversation-series/{series['id']}/calendar.ics", headers=auth)
+        ).text
+    )
 
 
 def response_fields(series: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "pause_conversation_series": ("conversation series", "write"),
     "resume_conversation_series": ("conversation series", "write"),
     "end_conversation_series": ("conversation series", "write"),
+    "update_conversation_series": ("conversation series", "write"),
+    "get_conversation_series_calendar": ("conversation series", "read"),
     "create_agenda_item": ("agenda item", "write"),
     "list_agenda_items": ("agenda item", "list"),
     "get_agenda_item": ("agenda item", "read"),
@@ -211,6 +213,11 @@ GETS = [
     ("get_person_cadence", "cadence", "/v1/people/{employee}/cadence"),
     ("get_mentorship", "mentorship", "/v1/mentorships/{mentorship}"),
     ("get_conversation_series", "series", "/v1/conversation-series/{series}"),
+    (
+        "get_conversation_series_calendar",
+        "series",
+        "/v1/conversation-series/{series}/calendar.ics",
+    ),
     *[
         ("get_conversation", c, f"/v1/conversations/{{{c}}}")
         for c in ("career", "mentoring", "mentoring_m", "draft")
@@ -613,6 +620,10 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
     "end_conversation_series": (
         "post", "/v1/conversation-series/{series}/end", lambda w, r: {}, with_series,
         rule(200, {E, M, P}, {S}),
+    ),
+    "update_conversation_series": (
+        "patch", "/v1/conversation-series/{series}", lambda w, r: {"duration_minutes": 50},
+        with_series, rule(200, {E, M, P}, {S}),
     ),
     "update_conversation": (
         "patch", "/v1/conversations/{career}", lambda w, r: {"location": "Room 2"}, None,

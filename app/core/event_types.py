@@ -29,6 +29,10 @@ EVENT_TYPES: dict[str, str] = {
     "cadence.breached": "An active employee went longer than the tenant's `cadence_days` "
     "without a completed conversation of that kind (once per breach; a completion re-arms).",
     "conversation_series.created": "A recurring conversation series was created.",
+    "conversation_series.updated": (
+        "A series changed (rule, start, zone, duration, template, external id or metadata); a "
+        "new rule or time regenerates the occurrences that have not started."
+    ),
     "conversation_series.paused": "A series was paused: no further occurrences are created.",
     "conversation_series.resumed": "A paused series was resumed.",
     "conversation_series.ended": "A series was ended for good.",

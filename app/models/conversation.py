@@ -129,6 +129,12 @@ class AgendaItem(TenantResource, table=True):
         ),
         sa.CheckConstraint("position >= 0", name="position"),
         sa.CheckConstraint("visibility IN ('shared', 'sealed')", name="visibility"),
+        # "Already carried?": one lookup per undiscussed item of a series.
+        sa.Index(
+            "ix_agenda_items_carried_from",
+            "carried_from_id",
+            postgresql_where=sa.text("carried_from_id IS NOT NULL"),
+        ),
     )
 
     conversation_id: uuid.UUID = Field(foreign_key="conversations.id", ondelete="CASCADE")
@@ -147,6 +153,11 @@ class AgendaItem(TenantResource, table=True):
     # item's guiding question. Both null for items added by hand.
     template_id: uuid.UUID | None = Field(default=None)
     prompt: str | None = Field(default=None, max_length=2000)
+    # An item a series' occurrence did not get to, carried to the next occurrence
+    # (app/services/series.py ``carry_forward``): the item it was copied from.
+    carried_from_id: uuid.UUID | None = Field(
+        default=None, foreign_key="agenda_items.id", ondelete="SET NULL"
+    )
 
 
 class ConversationNote(TenantResource, table=True):

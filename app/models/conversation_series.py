@@ -36,6 +36,7 @@ class ConversationSeries(TenantResource, table=True):
         sa.CheckConstraint("kind IN ('career', 'mentorship', 'skip_level', 'stay')", name="kind"),
         sa.CheckConstraint("employee_id <> facilitator_id", name="distinct_parties"),
         sa.CheckConstraint("duration_minutes BETWEEN 5 AND 480", name="duration"),
+        sa.CheckConstraint("calendar_sequence >= 0", name="calendar_sequence"),
     )
 
     employee_id: uuid.UUID = Field(foreign_key="people.id", ondelete="RESTRICT")
@@ -47,3 +48,9 @@ class ConversationSeries(TenantResource, table=True):
     start: datetime = Field(sa_type=sa.DateTime(timezone=False))
     timezone: str = Field(max_length=64)
     duration_minutes: int = Field(default=30)
+    # Each occurrence starts with this template's items (a built-in's fixed id or a tenant
+    # template's; not a foreign key, like ``agenda_items.template_id``).
+    agenda_template_id: uuid.UUID | None = Field(default=None)
+    # The iCalendar SEQUENCE of the series' invitation (its rule, start, zone, duration or
+    # status changed).
+    calendar_sequence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -158,9 +158,10 @@ _ICS_EXAMPLE = (
 async def get_conversation_calendar(
     conversation_id: uuid.UUID, principal: ReadKey, db: Db
 ) -> Response:
-    """The conversation as an iCalendar invitation: one VEVENT whose UID never changes and
-    whose SEQUENCE grows with every move; `METHOD:CANCEL` once canceled. A draft without a
-    start has none (409 `no_scheduled_start`)."""
+    """The conversation as an iCalendar invitation: one VEVENT whose UID never changes (a
+    series' occurrence: the series' UID with a `RECURRENCE-ID`) and whose SEQUENCE grows
+    with every move; `METHOD:CANCEL` once canceled. A draft without a start has none (409
+    `no_scheduled_start`)."""
     text = await calendars.get(db, principal, conversation_id)
     return Response(text, media_type=calendars.MEDIA_TYPE, headers={"ETag": calendars.etag(text)})
 

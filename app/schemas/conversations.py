@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_fiel
 from app.models.conversation import (
     ConversationStatus as ConversationStatus,  # the status set lives with its table
 )
+from app.schemas.action_plans import ActionItemRead
 from app.schemas.common import (
     EXAMPLE_EMPLOYEE_ID,
     EXAMPLE_MANAGER_ID,
@@ -261,6 +262,10 @@ class AgendaItemRead(ResourceRead):
         description="The template item's guiding question; null for items added by hand.",
         examples=["Where would you like your career to be in two to three years?"],
     )
+    carried_from_id: uuid.UUID | None = Field(
+        description="For a series' occurrence: the item of an earlier occurrence this one was "
+        "carried forward from (it was not discussed there); null otherwise."
+    )
 
 
 class ConversationRead(ResourceRead):
@@ -289,6 +294,21 @@ class ConversationRead(ResourceRead):
         default=None,
         description="The series (`/v1/conversation-series`) this conversation is an occurrence "
         "of; null for one created by hand.",
+    )
+    occurrence_start: datetime | None = Field(
+        default=None,
+        description="For a series' occurrence: the start the series' rule gave it (its "
+        "`RECURRENCE-ID` in the series' calendar), which stays when the occurrence is "
+        "rescheduled; null for a conversation created by hand.",
+        examples=["2025-03-04T08:30:00Z"],
+    )
+    open_action_items: list[ActionItemRead] | None = Field(
+        default=None,
+        description="For a series' occurrence: the action items not yet `done` of the action "
+        "plans tied to any occurrence of the series (`conversation_id`), oldest plan first; "
+        "a person sees those they own, are assigned or facilitate. Read live: a change of an "
+        "item does not change the conversation's `ETag`. Null for a conversation outside a "
+        "series.",
     )
 
     @computed_field(description="`scheduled_start` + `duration_minutes`.")  # type: ignore[prop-decorator]

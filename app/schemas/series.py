@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -112,8 +112,42 @@ class ConversationSeriesCreate(WriteSchema):
     start: LocalStart
     timezone: TimeZone = Field(description="IANA time zone the occurrences are held in.")
     duration_minutes: Duration = 30
+    agenda_template_id: uuid.UUID | None = Field(
+        default=None,
+        description="Each occurrence starts with this agenda template's items, authored by "
+        "the facilitator (`GET /v1/agenda-templates`; a built-in's id or one of yours).",
+        examples=["00000000-0000-7000-8000-00000000a001"],
+    )
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
+
+
+class ConversationSeriesUpdate(WriteSchema):
+    """What a PATCH may change. A new `rrule`, `start`, `timezone` or `duration_minutes`
+    regenerates the occurrences that have not started yet; the parties and the kind stay
+    (end the series and create another)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"rrule": "FREQ=MONTHLY;BYDAY=1TU"}]})
+
+    non_null: ClassVar[tuple[str, ...]] = (
+        "rrule",
+        "start",
+        "timezone",
+        "duration_minutes",
+        "metadata",
+    )
+
+    rrule: Rrule | None = None
+    start: LocalStart | None = None
+    timezone: TimeZone | None = None
+    duration_minutes: Duration | None = None
+    agenda_template_id: uuid.UUID | None = Field(
+        default=None,
+        description="The template of occurrences created from now on (null: none); those "
+        "already created keep their agenda.",
+    )
+    external_id: ExternalId | None = None
+    metadata: Metadata | None = None
 
 
 class ConversationSeriesRead(ResourceRead):
@@ -139,3 +173,17 @@ class ConversationSeriesRead(ResourceRead):
     ]
     timezone: str = Field(examples=["Europe/Berlin"])
     duration_minutes: int = Field(examples=[45])
+    agenda_template_id: uuid.UUID | None = Field(
+        description="The agenda template each new occurrence starts with; null for none.",
+        examples=["00000000-0000-7000-8000-00000000a001"],
+    )
+
+
+class ConversationSeriesInvitation(ConversationSeriesRead):
+    """The `data` of every `conversation_series.*` event: the series with its calendar."""
+
+    ics: str | None = Field(
+        description="The series' iCalendar (RFC 5545) as "
+        "`GET /v1/conversation-series/{id}/calendar.ics` answers the platform at that moment: "
+        "send it as the invitation to the whole series."
+    )

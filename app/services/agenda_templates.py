@@ -395,6 +395,7 @@ def agenda_rows(
             "visibility": "shared",
             "template_id": template_id,
             "prompt": item.get("prompt"),
+            "carried_from_id": None,
         }
         for index, item in enumerate(items)
     ]
@@ -418,24 +419,42 @@ def insert_params(rows: list[dict[str, Any]]) -> list[list[Any]]:
     return out
 
 
-async def add_to_agenda(
-    session: AsyncSession, principal: Principal, conversation: Conversation, template_id: uuid.UUID
-) -> None:
-    """Append the template's items to the (locked) conversation's agenda (422 on
-    ``/body/template_id`` for an unknown or another tenant's template)."""
+async def template_items(
+    session: AsyncSession, tenant_id: uuid.UUID, template_id: uuid.UUID
+) -> list[dict[str, Any]] | None:
+    """A built-in's or the tenant's template's items; None if there is no such template."""
     items = builtin_items(template_id)
     if items is None:
         template = await session.get(AgendaTemplate, template_id)
-        if template is None or template.tenant_id != principal.tenant_id:
-            raise unknown_template(template_id)
+        if template is None or template.tenant_id != tenant_id:
+            return None
         items = template.items
+    return items
+
+
+async def add_to_agenda(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation: Conversation,
+    template_id: uuid.UUID,
+    *,
+    missing_ok: bool = False,
+) -> None:
+    """Append the template's items to the (locked) conversation's agenda (422 on
+    ``/body/template_id`` for an unknown or another tenant's template; ``missing_ok``:
+    nothing then, for a series whose template was deleted since)."""
+    items = await template_items(session, tenant_id, template_id)
+    if items is None:
+        if missing_ok:
+            return
+        raise unknown_template(template_id)
     count = await session.scalar(
         select(func.count())
         .select_from(AgendaItem)
         .where(col(AgendaItem.conversation_id) == conversation.id)
     )
     rows = agenda_rows(
-        principal.tenant_id,
+        tenant_id,
         conversation.id,
         conversation.facilitator_id,
         template_id,

@@ -11,8 +11,9 @@ headers): the token is the credential. It lists the conversations where the pers
 the employee or the facilitator, starting from ``WINDOW_BACK`` ago to ``WINDOW_AHEAD``
 ahead (a draft without a start has no time, so it is not there), as that person sees
 them: shared agenda items and their own sealed ones, never notes. Each VEVENT is the one
-of ``calendars.vevent`` (same UID, SEQUENCE and times as the conversation's own
-invitation); a canceled conversation stays listed with ``STATUS:CANCELLED`` so
+of ``calendars.vevent`` (same SEQUENCE and times as the conversation's own invitation;
+a series' occurrence stands alone here, with its own UID, as a feed holds no series
+event); a canceled conversation stays listed with ``STATUS:CANCELLED`` so
 subscribed calendars drop it. One statement reads the feed and its rows.
 """
 
@@ -141,7 +142,7 @@ async def read(db: RequestDb, token: str) -> tuple[uuid.UUID, bytes] | None:
     for row in rows:
         if row["id"] is None:  # the feed's own row: nothing in the window
             continue
-        event, zone = calendars.vevent(row)
+        event, zone = calendars.vevent(row, standalone=True)
         events.append(event)
         if zone is not None:
             zones.setdefault(str(zone["TZID"]), zone)  # rows come earliest first

@@ -39,12 +39,14 @@ from app.core.errors import (
 )
 from app.core.pagination import PageParams
 from app.core.rows import Record, Shape, dumps
+from app.models.action_plan import ItemStatus
 from app.models.base import sql_value, utcnow, uuid7
 from app.models.conversation import Conversation, ConversationStatus
 from app.models.conversation import ConversationReschedule as RescheduleRecord
 from app.models.conversation_series import ConversationSeries
 from app.models.person import Person
 from app.models.tenant import Tenant
+from app.schemas.action_plans import ActionItemRead
 from app.schemas.conversations import (
     AgendaItemRead,
     ConversationCancel,
@@ -57,7 +59,7 @@ from app.schemas.conversations import (
     ConversationUpdate,
     RescheduleRead,
 )
-from app.services import agenda_templates, calendars, events, visibility
+from app.services import agenda_templates, calendars, events, series_agenda, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -119,11 +121,16 @@ def _scheduled_end(row: Record) -> datetime | None:
     return None if start is None else start + timedelta(minutes=row["duration_minutes"])
 
 
+_DONE = sql_value(ItemStatus, "done")
 AGENDA_ITEM = Shape(AgendaItemRead)
 RESCHEDULE = Shape(RescheduleRead)
+ACTION_ITEM = Shape(ActionItemRead)
 CONVERSATION = Shape(
     ConversationRead,
     reschedules=lambda row: RESCHEDULE.many(row["moves"]),
+    open_action_items=lambda row: (
+        None if row["open_items"] is None else ACTION_ITEM.many(row["open_items"])
+    ),
     preparation=_preparation,
     agenda_items=lambda row: AGENDA_ITEM.many(row["agenda"]),
     scheduled_end=_scheduled_end,
@@ -137,7 +144,15 @@ READER = Reader(
     # B608: constants of ours; {viewer} becomes a bind parameter
     extra=f", {visibility.seen_agenda('t.id', '{viewer}')} AS agenda, "  # nosec B608
     "CASE WHEN t.reschedule_count > 0 THEN ARRAY(SELECT r FROM conversation_reschedules r "
-    "WHERE r.conversation_id = t.id ORDER BY r.created_at, r.id) END AS moves",
+    "WHERE r.conversation_id = t.id ORDER BY r.created_at, r.id) END AS moves, "
+    # A series' occurrence: the open action items of the plans tied to its occurrences, those
+    # the viewer owns, is assigned or facilitates (the platform: all).
+    "CASE WHEN t.series_id IS NOT NULL THEN ARRAY(SELECT i FROM conversations o "
+    "JOIN action_plans p ON p.tenant_id = o.tenant_id AND p.conversation_id = o.id "
+    "JOIN action_items i ON i.plan_id = p.id "
+    f"WHERE o.series_id = t.series_id AND i.status <> {_DONE} AND ({{viewer}} IS NULL "
+    "OR {viewer} IN (p.owner_id, i.assignee_id, o.facilitator_id)) "
+    "ORDER BY p.created_at, p.id, i.position, i.id) END AS open_items",
     visible=visibility.CONVERSATIONS,
 )
 
@@ -392,7 +407,7 @@ async def create(
         agenda = agenda_templates.agenda_rows(
             tenant_id, row["id"], body.facilitator_id, body.template_id, template_items
         )
-    data = dumps(CONVERSATION({**row, "agenda": agenda, "moves": None}))
+    data = dumps(CONVERSATION({**row, "agenda": agenda, "moves": None, "open_items": None}))
     values = [row[column] for column in _COLUMNS]
     values[_COLUMNS.index("metadata")] = dumps(body.metadata).decode()
     await events.record_sql(
@@ -434,6 +449,11 @@ async def create_occurrence(
         occurrence_start=start,
     )
     session.add(conversation)
+    if series.agenda_template_id is not None:
+        await session.flush()
+        await agenda_templates.add_to_agenda(
+            session, series.tenant_id, conversation, series.agenda_template_id, missing_ok=True
+        )
     await _changed(session, None, "conversation.created", conversation)
     await schedule(session, None, conversation, ConversationSchedule(scheduled_start=start))
     return conversation
@@ -526,7 +546,9 @@ async def schedule(
         )
     if body.template_id is not None:
         assert principal is not None
-        await agenda_templates.add_to_agenda(session, principal, conversation, body.template_id)
+        await agenda_templates.add_to_agenda(
+            session, principal.tenant_id, conversation, body.template_id
+        )
     before = _placement(conversation)
     conversation.scheduled_start = start
     _set_time(conversation, body.duration_minutes, body.timezone)
@@ -609,6 +631,10 @@ async def complete(
     data = await _changed(session, principal, "conversation.completed", conversation)
     if await reveal(session, conversation, now):
         data = await _changed(session, principal, REVEALED, conversation)
+    if conversation.series_id is not None:
+        await series_agenda.carry_forward(
+            session, principal, conversation.tenant_id, conversation.series_id, now
+        )
     return data
 
 
@@ -626,7 +652,46 @@ async def cancel(
     conversation.canceled_at = now
     conversation.cancel_reason = body.reason
     conversation.updated_at = now
-    return await _changed(session, principal, "conversation.canceled", conversation)
+    data = await _changed(session, principal, "conversation.canceled", conversation)
+    if conversation.series_id is not None:
+        await series_agenda.carry_forward(
+            session, principal, conversation.tenant_id, conversation.series_id, now
+        )
+    return data
+
+
+async def cancel_occurrence(
+    session: AsyncSession, principal: Principal, conversation: Conversation, reason: str
+) -> None:
+    """A series' occurrence its new rule no longer has (``series.regenerate``): canceled
+    like any (its event carries the ``METHOD:CANCEL`` invitation), then detached from the
+    rule (``occurrence_start`` null) so the new rule may have an occurrence at that time."""
+    now = utcnow()
+    conversation.status = "canceled"
+    _bump_sequence(conversation)
+    conversation.canceled_at = now
+    conversation.cancel_reason = reason
+    conversation.updated_at = now
+    await _changed(session, principal, "conversation.canceled", conversation)
+    conversation.occurrence_start = None
+    await session.flush()
+
+
+async def retime_occurrence(
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    duration_minutes: int,
+    timezone: str,
+) -> None:
+    """A series' occurrence its new rule keeps, not moved by hand: it takes the series'
+    duration and zone (``conversation.updated`` when either changed)."""
+    before = _placement(conversation)
+    _set_time(conversation, duration_minutes, timezone)
+    if before != _placement(conversation):
+        _bump_sequence(conversation)
+        conversation.updated_at = utcnow()
+        await _changed(session, principal, "conversation.updated", conversation)
 
 
 async def prepare(

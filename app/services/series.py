@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -26,19 +27,35 @@ from app.core.db import RequestDb
 from app.core.errors import InvalidTransition, NotPermitted, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.rows import Shape
+from app.models.agenda_template import AgendaTemplate
 from app.models.base import sql_value, utcnow
 from app.models.conversation import Conversation
 from app.models.conversation_series import ConversationSeries, SeriesStatus
 from app.models.person import Person
 from app.models.tenant import Tenant
 from app.schemas.rrules import expand
-from app.schemas.series import ConversationSeriesCreate, ConversationSeriesRead
-from app.services import conversations, events, visibility
+from app.schemas.series import (
+    ConversationSeriesCreate,
+    ConversationSeriesRead,
+    ConversationSeriesUpdate,
+)
+from app.services import (
+    agenda_templates,
+    calendars,
+    conversations,
+    events,
+    series_agenda,
+    visibility,
+)
 from app.services.common import (
     Reader,
+    apply_changes,
     check_external_id_free,
+    check_if_match,
     check_reference,
     get_owned,
+    reject_nulls,
+    unknown_reference,
 )
 
 READER = Reader(ConversationSeries, Shape(ConversationSeriesRead), visible=visibility.SERIES)
@@ -73,6 +90,8 @@ async def read(session: AsyncSession, series: ConversationSeries) -> Conversatio
 async def _emit(
     session: AsyncSession, principal: Principal, type: str, series: ConversationSeries
 ) -> ConversationSeriesRead:
+    """Record the event (its data: the series with its calendar, ``ics``) and answer the
+    series."""
     data = await read(session, series)
     await events.record(
         session,
@@ -80,10 +99,22 @@ async def _emit(
         type=type,
         subject_type="conversation_series",
         subject_id=series.id,
-        data=data.model_dump(mode="json"),
+        data={
+            **data.model_dump(mode="json"),
+            "ics": await calendars.series_event_text(session, series.id),
+        },
         actor=principal,
     )
     return data
+
+
+async def _check_template(
+    session: AsyncSession, tenant_id: uuid.UUID, template_id: uuid.UUID | None
+) -> None:
+    if template_id is not None and (
+        await agenda_templates.template_items(session, tenant_id, template_id) is None
+    ):
+        raise unknown_reference("/body/agenda_template_id", AgendaTemplate, template_id)
 
 
 async def create(
@@ -107,6 +138,7 @@ async def create(
             "A series is created by its employee, its facilitator or a manager of the employee."
         )
     await check_external_id_free(session, ConversationSeries, tenant_id, body.external_id)
+    await _check_template(session, tenant_id, body.agenda_template_id)
     now = utcnow()
     series = ConversationSeries(
         tenant_id=tenant_id,
@@ -122,6 +154,7 @@ async def create(
         start=body.start,
         timezone=body.timezone,
         duration_minutes=body.duration_minutes,
+        agenda_template_id=body.agenda_template_id,
     )
     session.add(series)
     await session.flush()
@@ -147,6 +180,99 @@ async def get_for_action(
     return series
 
 
+async def get_for_write(
+    session: AsyncSession, principal: Principal, series_id: uuid.UUID, if_match: str | None
+) -> ConversationSeries:
+    """The series for a PATCH: as ``get_for_action``, then checked against ``If-Match``
+    (412)."""
+    return check_if_match(if_match, await get_for_action(session, principal, series_id, "change"))
+
+
+# What a calendar follows: a change regenerates the occurrences that have not started.
+_TIMING = ("rrule", "start", "timezone", "duration_minutes")
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    series: ConversationSeries,
+    body: ConversationSeriesUpdate,
+) -> ConversationSeriesRead:
+    """Change an active or paused series (409 once ended). A new rule, start, zone or
+    duration regenerates the occurrences that have not started (``regenerate``)."""
+    if series.status == "ended":
+        raise InvalidTransition("conversation series", series.status, "change")
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, ConversationSeriesUpdate.non_null)
+    if "agenda_template_id" in changes:
+        await _check_template(session, principal.tenant_id, changes["agenda_template_id"])
+    if "external_id" in changes:
+        await check_external_id_free(
+            session,
+            ConversationSeries,
+            principal.tenant_id,
+            changes["external_id"],
+            exclude=series.id,
+        )
+    retimed = any(f in changes and changes[f] != getattr(series, f) for f in _TIMING)
+    if not apply_changes(series, changes):
+        return await read(session, series)
+    if retimed:
+        series.calendar_sequence += 1
+        await session.flush()
+        await regenerate(session, principal, series, utcnow())
+    return await _emit(session, principal, "conversation_series.updated", series)
+
+
+async def regenerate(
+    session: AsyncSession, principal: Principal, series: ConversationSeries, now: datetime
+) -> None:
+    """After a change of rule or time: each occurrence that has not started (draft or
+    scheduled, start ahead) and that the new rule still has at its ``occurrence_start``
+    stays (one that was not moved by hand takes the new duration and zone); every other
+    is canceled (``conversation.canceled``, its invitation a ``METHOD:CANCEL``) and leaves
+    the rule; an active series then gets the new rule's occurrences within the horizon,
+    and the canceled ones' undiscussed items move to the next of them. Completed and
+    started occurrences are not touched."""
+    future = (
+        await session.scalars(
+            select(Conversation)
+            .where(
+                col(Conversation.series_id) == series.id,
+                col(Conversation.status).in_(("draft", "scheduled")),
+                col(Conversation.scheduled_start) > now,
+            )
+            .order_by(col(Conversation.scheduled_start), col(Conversation.id))
+            .with_for_update()
+        )
+    ).all()
+    horizon = await _horizon(session, series.tenant_id)
+    until = max(
+        [now + horizon]
+        + [c.occurrence_start + timedelta(seconds=1) for c in future if c.occurrence_start]
+    )
+    wanted = set(occurrences(series, now, until))
+    for conversation in future:
+        if conversation.occurrence_start not in wanted:
+            await conversations.cancel_occurrence(
+                session, principal, conversation, "The series' schedule changed."
+            )
+        elif conversation.reschedule_count == 0:
+            await conversations.retime_occurrence(
+                session, principal, conversation, series.duration_minutes, series.timezone
+            )
+    if series.status == "active":
+        await fill_series(session, series, now, horizon)
+    await series_agenda.carry_forward(session, principal, series.tenant_id, series.id, now)
+
+
+async def _horizon(session: AsyncSession, tenant_id: uuid.UUID) -> timedelta:
+    days = await session.scalar(
+        select(col(Tenant.series_horizon_days)).where(col(Tenant.id) == tenant_id)
+    )
+    return timedelta(days=days or 35)
+
+
 # action: (allowed from, new status, event)
 _ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "pause": (("active",), "paused", "conversation_series.paused"),
@@ -162,6 +288,7 @@ async def transition(
     if series.status not in allowed:
         raise InvalidTransition("conversation series", series.status, action)
     series.status = status
+    series.calendar_sequence += 1
     series.updated_at = utcnow()
     await session.flush()
     return await _emit(session, principal, type_, series)
@@ -197,22 +324,36 @@ async def fill_horizon(session: AsyncSession, now: datetime) -> int:
     ).all()
     created = 0
     for series, horizon_days in rows:
-        wanted = occurrences(series, now, now + timedelta(days=horizon_days))
-        if not wanted:
-            continue
-        existing = set(
-            (
-                await session.scalars(
-                    select(col(Conversation.occurrence_start)).where(
-                        col(Conversation.series_id) == series.id,
-                        col(Conversation.occurrence_start) >= wanted[0],
-                        col(Conversation.occurrence_start) <= wanted[-1],
-                    )
+        made = await fill_series(session, series, now, timedelta(days=horizon_days))
+        if made:
+            await series_agenda.carry_forward(session, None, series.tenant_id, series.id, now)
+        created += made
+    return created
+
+
+async def fill_series(
+    session: AsyncSession, series: ConversationSeries, now: datetime, horizon: timedelta
+) -> int:
+    """Create the (locked) series' missing occurrences from ``now`` to ``now + horizon``;
+    how many. An occurrence moved or canceled by hand keeps its ``occurrence_start``, so
+    it is never created again."""
+    wanted = occurrences(series, now, now + horizon)
+    if not wanted:
+        return 0
+    existing = set(
+        (
+            await session.scalars(
+                select(col(Conversation.occurrence_start)).where(
+                    col(Conversation.series_id) == series.id,
+                    col(Conversation.occurrence_start) >= wanted[0],
+                    col(Conversation.occurrence_start) <= wanted[-1],
                 )
-            ).all()
-        )
-        for start in wanted:
-            if start not in existing:
-                await conversations.create_occurrence(session, series, start)
-                created += 1
+            )
+        ).all()
+    )
+    created = 0
+    for start in wanted:
+        if start not in existing:
+            await conversations.create_occurrence(session, series, start)
+            created += 1
     return created

@@ -1,0 +1,102 @@
+"""Carry-forward: what a series' occurrence did not get to goes to the next occurrence.
+
+An agenda item of a completed or canceled occurrence that was not marked ``discussed`` is
+copied (``carried_from_id`` naming it) to the series' next occurrence that has not started,
+after the items already there: once per item (an item already carried is not carried
+again; a copy that is itself not discussed is carried on from its own occurrence). Not
+carried: items from the series' own agenda template (every occurrence gets those anew) and
+sealed items (a canceled occurrence's private preparation stays with it). When no
+occurrence is ahead yet, the items wait for the next one the scheduler creates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import Principal
+from app.models.base import utcnow, uuid7
+from app.models.conversation import AgendaItem, Conversation
+from app.schemas.conversations import AgendaItemRead
+from app.services import events
+
+MAX_AGENDA_ITEMS = 100  # as app/services/agenda_items.py
+
+_PENDING = sa.text(
+    "SELECT a.id, a.author_id, a.topic, a.category, a.notes, a.template_id, a.prompt "
+    "FROM agenda_items a JOIN conversations c ON c.id = a.conversation_id "
+    "JOIN conversation_series s ON s.id = c.series_id "
+    "WHERE c.series_id = :series AND c.tenant_id = :tenant AND NOT a.discussed "
+    "AND a.visibility = 'shared' AND c.status IN ('completed', 'canceled') "
+    "AND (s.agenda_template_id IS NULL OR a.template_id IS DISTINCT FROM s.agenda_template_id) "
+    "AND NOT EXISTS (SELECT 1 FROM agenda_items b WHERE b.carried_from_id = a.id) "
+    "ORDER BY c.scheduled_start, c.id, a.position, a.id"
+)
+_NEXT = sa.text(
+    "SELECT id FROM conversations WHERE series_id = :series AND tenant_id = :tenant "
+    "AND status IN ('draft', 'scheduled') AND scheduled_start > :now "
+    "ORDER BY scheduled_start, id LIMIT 1 FOR UPDATE"
+)
+_LAST_POSITION = sa.text(
+    "SELECT count(*), coalesce(max(position) + 1, 0) FROM agenda_items "
+    "WHERE conversation_id = :conversation"
+)
+
+
+async def carry_forward(
+    session: AsyncSession,
+    actor: Principal | None,
+    tenant_id: uuid.UUID,
+    series_id: uuid.UUID,
+    now: datetime | None = None,
+) -> int:
+    """Carry the series' pending items to its next occurrence (locked); how many moved.
+    ``actor``: who caused it (None: the scheduler)."""
+    await session.flush()
+    params = {"series": series_id, "tenant": tenant_id}
+    pending = (await session.execute(_PENDING, params)).all()
+    if not pending:
+        return 0
+    target_id = await session.scalar(_NEXT, {**params, "now": now or utcnow()})
+    if target_id is None:
+        return 0
+    count, position = (await session.execute(_LAST_POSITION, {"conversation": target_id})).one()
+    stamp = utcnow()
+    copies = []
+    for row in pending[: max(0, MAX_AGENDA_ITEMS - count)]:
+        item = AgendaItem(
+            id=uuid7(),
+            tenant_id=tenant_id,
+            created_at=stamp,
+            updated_at=stamp,
+            conversation_id=target_id,
+            author_id=row.author_id,
+            topic=row.topic,
+            category=row.category,
+            position=position,
+            notes=row.notes,
+            template_id=row.template_id,
+            prompt=row.prompt,
+            carried_from_id=row.id,
+        )
+        position += 1
+        session.add(item)
+        copies.append(item)
+    target = await session.get(Conversation, target_id)
+    assert target is not None
+    target.updated_at = stamp  # its ETag changes with its agenda
+    await session.flush()
+    for item in copies:
+        await events.record(
+            session,
+            tenant_id=tenant_id,
+            type="agenda_item.created",
+            subject_type="agenda_item",
+            subject_id=item.id,
+            data=AgendaItemRead.model_validate(item).model_dump(mode="json"),
+            actor=actor,
+        )
+    return len(copies)
