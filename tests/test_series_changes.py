@@ -382,3 +382,41 @@ def test_a_local_until_becomes_utc() -> None:
     assert rule.to_ical() == b"FREQ=WEEKLY;UNTIL=20300401T080000Z"
     cut = ics_rule("FREQ=DAILY;COUNT=9", BERLIN, datetime(2030, 3, 12, 9, tzinfo=UTC))
     assert cut.to_ical() == b"FREQ=DAILY;UNTIL=20300312T090000Z"
+
+
+async def test_calendars_answer_304_while_unchanged(
+    client: httpx.AsyncClient, auth: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    series = await create(client, auth)
+    await scheduler.run_once(sessionmaker, now=NOW)
+    (first, *_) = await conversations_of(client, auth, series)
+    feed = await post(client, f"/v1/people/{series['employee_id']}/calendar-feed", auth)
+    urls = [
+        (f"/v1/conversation-series/{series['id']}/calendar.ics", auth),
+        (f"/v1/conversations/{first['id']}/calendar.ics", auth),
+        (feed["url"].split("/v1/", 1)[1].join(["/v1/", ""]), {}),
+    ]
+    tags = []
+    for url, headers in urls:
+        fresh = await client.get(url, headers=headers)
+        assert fresh.status_code == 200, fresh.text
+        tag = fresh.headers["ETag"]
+        tags.append(tag)
+        for held in (tag, f'W/{tag}, "other"', "*"):
+            same = await client.get(url, headers={**headers, "If-None-Match": held})
+            assert (same.status_code, same.content, same.headers["ETag"]) == (304, b"", tag)
+        other = await client.get(url, headers={**headers, "If-None-Match": '"other"'})
+        assert other.status_code == 200
+    await post(
+        client,
+        f"/v1/conversations/{first['id']}/reschedule",
+        auth,
+        scheduled_start="2030-03-12T12:00:00Z",
+    )
+    for (url, headers), tag in zip(urls[:2], tags[:2], strict=True):
+        changed = await client.get(url, headers={**headers, "If-None-Match": tag})
+        assert changed.status_code == 200, url
+        assert changed.headers["ETag"] != tag
+    # The feed (30 days back to 180 ahead of now) holds nothing of 2030: still current.
+    (url, headers), tag = urls[2], tags[2]
+    assert (await client.get(url, headers={"If-None-Match": tag})).status_code == 304

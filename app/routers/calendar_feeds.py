@@ -12,6 +12,7 @@ from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import SealedIdempotent
 from app.core.routing import TransactionalRoute
 from app.routers.base import IndexedRouter
+from app.routers.common import NOT_MODIFIED, IfNoneMatch, calendar_answer
 from app.schemas.calendar_feeds import CalendarFeedCreated
 from app.services import calendar_feeds as service
 from app.services import calendars
@@ -92,6 +93,7 @@ async def revoke_calendar_feed(
                 }
             },
         },
+        **NOT_MODIFIED,
         **problem_responses(404, 429, 500, 503),
     },
     # Read from the path by hand: any text is a token to look up (a 404 if unknown), never
@@ -109,7 +111,9 @@ async def revoke_calendar_feed(
         ]
     },
 )
-async def get_calendar_feed(request: Request, db: Db) -> Response:
+async def get_calendar_feed(
+    request: Request, db: Db, if_none_match: IfNoneMatch = None
+) -> Response:
     """What calendar apps poll: the person's conversations from 30 days back to 180 ahead
     as they see them, without any header (the token is the credential). An unknown or
     revoked token is a 404; unknown tokens count as failed authentications of the address."""
@@ -119,6 +123,4 @@ async def get_calendar_feed(request: Request, db: Db) -> Response:
     await count_secret_use(request, None if found is None else f"feed:{found[0]}")
     if found is None:
         raise NotFound(service.NOT_FOUND_DETAIL)
-    text = found[1]
-    headers = {"ETag": calendars.etag(text), "Cache-Control": "private, no-transform"}
-    return Response(text, media_type=calendars.MEDIA_TYPE, headers=headers)
+    return calendar_answer(found[1], if_none_match, **{"Cache-Control": "private, no-transform"})

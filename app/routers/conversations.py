@@ -15,7 +15,7 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.core.rows import etag_for, json_response
 from app.routers.base import api_router
-from app.routers.common import IfMatch, with_etag
+from app.routers.common import NOT_MODIFIED, IfMatch, IfNoneMatch, calendar_answer, with_etag
 from app.schemas.common import Instant
 from app.schemas.conversations import (
     ConversationCancel,
@@ -152,18 +152,19 @@ _ICS_EXAMPLE = (
                 }
             },
         },
+        **NOT_MODIFIED,
         **problem_responses(404, 409),
     },
 )
 async def get_conversation_calendar(
-    conversation_id: uuid.UUID, principal: ReadKey, db: Db
+    conversation_id: uuid.UUID, principal: ReadKey, db: Db, if_none_match: IfNoneMatch = None
 ) -> Response:
     """The conversation as an iCalendar invitation: one VEVENT whose UID never changes (a
     series' occurrence: the series' UID with a `RECURRENCE-ID`) and whose SEQUENCE grows
     with every move; `METHOD:CANCEL` once canceled. A draft without a start has none (409
     `no_scheduled_start`)."""
     text = await calendars.get(db, principal, conversation_id)
-    return Response(text, media_type=calendars.MEDIA_TYPE, headers={"ETag": calendars.etag(text)})
+    return calendar_answer(text, if_none_match)
 
 
 @router.patch(

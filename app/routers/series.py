@@ -13,7 +13,7 @@ from app.core.errors import problem_responses
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.routers.base import api_router
-from app.routers.common import IfMatch, with_etag
+from app.routers.common import NOT_MODIFIED, IfMatch, IfNoneMatch, calendar_answer, with_etag
 from app.schemas.common import Instant
 from app.schemas.series import (
     ConversationSeriesCreate,
@@ -150,11 +150,12 @@ _SERIES_ICS_EXAMPLE = (
                 }
             },
         },
+        **NOT_MODIFIED,
         **problem_responses(404),
     },
 )
 async def get_conversation_series_calendar(
-    series_id: uuid.UUID, principal: ReadKey, db: Db
+    series_id: uuid.UUID, principal: ReadKey, db: Db, if_none_match: IfNoneMatch = None
 ) -> Response:
     """The series as one recurring VEVENT: its `RRULE` from the first occurrence in the
     series' zone, an `EXDATE` for each canceled (or, while paused, skipped) occurrence, an
@@ -164,7 +165,7 @@ async def get_conversation_series_calendar(
     occurrence's invitation (`GET /v1/conversations/{id}/calendar.ics`, `data.ics`) is an
     instance of it."""
     text = await calendars.get_series(db, principal, series_id)
-    return Response(text, media_type=calendars.MEDIA_TYPE, headers={"ETag": calendars.etag(text)})
+    return calendar_answer(text, if_none_match)
 
 
 async def _act(
