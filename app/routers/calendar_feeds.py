@@ -12,7 +12,7 @@ from app.core.errors import NotFound, problem_responses
 from app.core.idempotency import SealedIdempotent
 from app.core.routing import TransactionalRoute
 from app.routers.base import IndexedRouter
-from app.routers.common import NOT_MODIFIED, IfNoneMatch, calendar_answer
+from app.routers.common import NOT_MODIFIED, calendar_answer
 from app.schemas.calendar_feeds import CalendarFeedCreated
 from app.services import calendar_feeds as service
 from app.services import calendars
@@ -107,13 +107,19 @@ async def revoke_calendar_feed(
                 "description": "The feed's secret (`ccf_…`), as in the `url` its creation "
                 "answered.",
                 "schema": {"type": "string"},
-            }
+            },
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "The ETag of the feed you hold: 304 Not Modified (no body) "
+                "while it is still current.",
+                "schema": {"type": "string"},
+            },
         ]
     },
 )
-async def get_calendar_feed(
-    request: Request, db: Db, if_none_match: IfNoneMatch = None
-) -> Response:
+async def get_calendar_feed(request: Request, db: Db) -> Response:
     """What calendar apps poll: the person's conversations from 30 days back to 180 ahead
     as they see them, without any header (the token is the credential). An unknown or
     revoked token is a 404; unknown tokens count as failed authentications of the address."""
@@ -123,4 +129,5 @@ async def get_calendar_feed(
     await count_secret_use(request, None if found is None else f"feed:{found[0]}")
     if found is None:
         raise NotFound(service.NOT_FOUND_DETAIL)
+    if_none_match = request.headers.get("if-none-match")
     return calendar_answer(found[1], if_none_match, **{"Cache-Control": "private, no-transform"})
