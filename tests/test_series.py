@@ -269,3 +269,18 @@ async def test_as_a_person(client: httpx.AsyncClient, auth: dict[str, str]) -> N
         assert (response.status_code, response.json()["code"]) == (403, "not_permitted")
     assert (await act(client, acting(ada), ident, "pause"))["status"] == "paused"
     assert (await act(client, acting(grace), ident, "resume"))["status"] == "active"
+
+
+async def test_the_pass_goes_through_series_in_batches(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: Any,
+) -> None:
+    from app.services import series as service
+
+    monkeypatch.setattr(service, "SERIES_PER_BATCH", 2)
+    made = [await create(client, auth) for _ in range(5)]
+    await scheduler.run_once(sessionmaker, now=NOW)
+    for one in made:
+        assert [s for s, *_ in await occurrences(client, auth, one)] == HORIZON_UTC

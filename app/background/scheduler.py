@@ -102,9 +102,14 @@ async def run_once(
             await session.commit()
         total += fired
     # Series: their occurrences within the horizon (exactly once: app/services/series.py).
-    async with sessionmaker() as session:
-        await series.fill_horizon(session, now)
-        await session.commit()
+    # In batches of series, each its own transaction (no pass-long locks).
+    last = None
+    while True:
+        async with sessionmaker() as session:
+            _, last = await series.fill_horizon(session, now, last)
+            await session.commit()
+        if last is None:
+            break
     return total
 
 

@@ -61,6 +61,8 @@ from app.services.common import (
 READER = Reader(ConversationSeries, Shape(ConversationSeriesRead), visible=visibility.SERIES)
 # The most occurrences one series gets per pass (a daily rule over the longest horizon).
 MAX_PER_PASS = 400
+# Series per transaction of the scheduler's pass (each batch commits on its own).
+SERIES_PER_BATCH = 200
 _ACTIVE = sql_value(SeriesStatus, "active")
 
 
@@ -310,25 +312,31 @@ def occurrences(series: ConversationSeries, after: datetime, before: datetime) -
     return found
 
 
-async def fill_horizon(session: AsyncSession, now: datetime) -> int:
-    """Create the missing occurrences of active series within their tenant's horizon;
-    returns how many were created. Locked series (another scheduler's) are skipped."""
-    rows = (
-        await session.execute(
-            select(ConversationSeries, col(Tenant.series_horizon_days))
-            .join(Tenant, col(Tenant.id) == col(ConversationSeries.tenant_id))
-            .where(sa.text(f"conversation_series.status = {_ACTIVE}"))
-            .order_by(col(ConversationSeries.id))
-            .with_for_update(of=ConversationSeries, skip_locked=True)
-        )
-    ).all()
+async def fill_horizon(
+    session: AsyncSession, now: datetime, after: uuid.UUID | None = None
+) -> tuple[int, uuid.UUID | None]:
+    """Create the missing occurrences of up to ``SERIES_PER_BATCH`` active series (ids
+    after ``after``) within their tenant's horizon: how many were created, and the last
+    series id looked at (None when no series was left). Locked series (another
+    scheduler's, or one a request is changing) are skipped."""
+    query = (
+        select(ConversationSeries, col(Tenant.series_horizon_days))
+        .join(Tenant, col(Tenant.id) == col(ConversationSeries.tenant_id))
+        .where(sa.text(f"conversation_series.status = {_ACTIVE}"))
+        .order_by(col(ConversationSeries.id))
+        .limit(SERIES_PER_BATCH)
+        .with_for_update(of=ConversationSeries, skip_locked=True)
+    )
+    if after is not None:
+        query = query.where(col(ConversationSeries.id) > after)
+    rows = (await session.execute(query)).all()
     created = 0
     for series, horizon_days in rows:
         made = await fill_series(session, series, now, timedelta(days=horizon_days))
         if made:
             await series_agenda.carry_forward(session, None, series.tenant_id, series.id, now)
         created += made
-    return created
+    return created, (rows[-1][0].id if rows else None)
 
 
 async def fill_series(
