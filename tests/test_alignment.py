@@ -441,3 +441,65 @@ async def test_readers(w: People) -> None:
         "mentor": [404] * 4,
         "platform": [200] * 4,
     }
+
+
+# ------------------------------------------------------------------ conversations
+
+
+async def test_conversations_reference_the_versions_they_discussed(w: People) -> None:
+    aspiration = (await w.aspire()).json()["id"]
+    assessment = (await w.assess()).json()["id"]
+    colleague_version = await w.client.put(
+        f"/v1/people/{w.ids['colleague']}/aspiration",
+        json={"target_role": "Lead", "horizon_months": 12},
+        headers=w.headers,
+    )
+    foreign = colleague_version.json()["id"]
+    body = {"employee_id": w.employee, "facilitator_id": w.ids["manager"]}
+    made = await w.client.post(
+        "/v1/conversations",
+        json={**body, "aspiration_version_id": aspiration, "assessment_version_id": assessment},
+        headers=w.headers,
+    )
+    assert made.status_code == 201, made.text
+    conversation = made.json()
+    assert (conversation["aspiration_version_id"], conversation["assessment_version_id"]) == (
+        aspiration,
+        assessment,
+    )
+    got = await w.client.get(f"/v1/conversations/{conversation['id']}", headers=w.headers)
+    assert got.json() == conversation
+    # another person's version, or an assessment id given as an aspiration: 422
+    for field, ident in (
+        ("aspiration_version_id", foreign),
+        ("aspiration_version_id", assessment),
+        ("assessment_version_id", aspiration),
+    ):
+        bad = await w.client.post(
+            "/v1/conversations", json={**body, field: ident}, headers=w.headers
+        )
+        assert bad.status_code == 422, bad.text
+        assert [(e["pointer"], e["code"]) for e in bad.json()["errors"]] == [
+            (f"/body/{field}", "unknown_reference")
+        ]
+        patched = await w.client.patch(
+            f"/v1/conversations/{conversation['id']}", json={field: ident}, headers=w.headers
+        )
+        assert patched.status_code == 422, patched.text
+        assert patched.json()["errors"][0]["pointer"] == f"/body/{field}"
+    newer = (await w.aspire(horizon_months=30)).json()["id"]
+    patched = await w.client.patch(
+        f"/v1/conversations/{conversation['id']}",
+        json={"aspiration_version_id": newer, "assessment_version_id": None},
+        headers=w.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["aspiration_version_id"], patched.json()["assessment_version_id"]) == (
+        newer,
+        None,
+    )
+    plain = await w.client.post("/v1/conversations", json=body, headers=w.headers)
+    assert (plain.json()["aspiration_version_id"], plain.json()["assessment_version_id"]) == (
+        None,
+        None,
+    )

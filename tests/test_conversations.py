@@ -79,6 +79,8 @@ async def test_create_and_get_conversation(client: httpx.AsyncClient, auth: dict
         "scheduled_start": START_UTC,
         "scheduled_end": "2030-03-04T09:15:00Z",
         "series_id": None,
+        "aspiration_version_id": None,
+        "assessment_version_id": None,
         "duration_minutes": 45,
         "timezone": "Europe/Paris",
         "location": "Room 4",

@@ -145,6 +145,16 @@ class ConversationCreate(WriteSchema):
         description="An agenda template (`GET /v1/agenda-templates`): its items are added "
         "to the agenda, in order, after any already there, authored by the facilitator.",
     )
+    aspiration_version_id: uuid.UUID | None = Field(
+        default=None,
+        description="The version of the employee's aspiration it discusses "
+        "(`GET /v1/people/{id}/aspiration`); must be the employee's.",
+    )
+    assessment_version_id: uuid.UUID | None = Field(
+        default=None,
+        description="The version of the employee's assessment it discusses; must be the "
+        "employee's.",
+    )
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -176,6 +186,12 @@ class ConversationUpdate(WriteSchema):
     employee_objectives: Objectives | None = None
     facilitator_objectives: Objectives | None = None
     summary: Summary | None = None
+    aspiration_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's aspiration version it discusses (or null)."
+    )
+    assessment_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's assessment version it discusses (or null)."
+    )
     external_id: ExternalId | None = None
     metadata: Metadata | None = None
 
@@ -289,6 +305,12 @@ class ConversationRead(ResourceRead):
         default=None,
         description="The series (`/v1/conversation-series`) this conversation is an occurrence "
         "of; null for one created by hand.",
+    )
+    aspiration_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's aspiration version it discussed, if recorded."
+    )
+    assessment_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's assessment version it discussed, if recorded."
     )
 
     @computed_field(description="`scheduled_start` + `duration_minutes`.")  # type: ignore[prop-decorator]
