@@ -123,3 +123,23 @@ class AlignmentRead(ReadSchema):
     computed_at: datetime | None = Field(
         description="When the alignment was last recomputed (null when nothing was written)."
     )
+
+
+class AlignmentGapData(ReadSchema):
+    """The data of `alignment.gap_detected`: the alignment entered `gap`."""
+
+    person_id: uuid.UUID
+    differences: list[Difference]
+    aspiration_id: uuid.UUID | None
+    assessment_id: uuid.UUID | None
+
+
+class AlignmentChangedData(ReadSchema):
+    """The data of `alignment.changed`: the status moved `from` → `to`."""
+
+    person_id: uuid.UUID
+    from_: AlignmentStatus = Field(alias="from")
+    to: AlignmentStatus
+    differences: list[Difference]
+    aspiration_id: uuid.UUID | None
+    assessment_id: uuid.UUID | None

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 import app.schemas
 from app.core.event_types import EVENT_TYPES
+from app.schemas.alignment import AlignmentChangedData, AlignmentGapData
 from app.schemas.conversations import ConversationInvitation
 from app.schemas.webhooks import ThinData, WebhookEndpointRead
 from app.services.calendars import CALENDAR_EVENTS
@@ -24,7 +25,11 @@ REF = "#/components/schemas/{model}"
 # Subjects whose read schema is not named after them.
 SUBJECT_SCHEMAS: dict[str, type[BaseModel]] = {"webhook": WebhookEndpointRead}
 # Event types whose data is more than the subject's read schema.
-EVENT_SCHEMAS: dict[str, type[BaseModel]] = {t: ConversationInvitation for t in CALENDAR_EVENTS}
+EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
+    **{t: ConversationInvitation for t in CALENDAR_EVENTS},
+    "alignment.changed": AlignmentChangedData,
+    "alignment.gap_detected": AlignmentGapData,
+}
 
 SIGNATURE_HEADERS = [
     {
