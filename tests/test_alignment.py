@@ -4,11 +4,15 @@ and conversations referencing the versions they discussed."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
+from app.models.event import Event
 from app.services.alignment import compare
 from tests.conftest import TenantKey
 from tests.factories import create_person
@@ -503,3 +507,39 @@ async def test_conversations_reference_the_versions_they_discussed(w: People) ->
         None,
         None,
     )
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+async def test_concurrent_writers_record_a_transition_once(
+    committed_client: httpx.AsyncClient,
+    tenant_c: TenantKey,
+    committed_app_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Twenty writers at once, no If-Match: the person's alignment row serialises them, so
+    one records the new version (201) and the transition, the others find it current (200)."""
+    w = await People(committed_client, tenant_c).build()
+    assert (await w.assess()).status_code == 201
+    assert (await w.aspire()).status_code == 201  # unknown -> aligned
+    answers = await asyncio.gather(*(w.aspire(horizon_months=6) for _ in range(20)))
+    assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    # and two writers of the two sides at once: each transition once, in commit order
+    both = await asyncio.gather(w.aspire(horizon_months=12), w.assess(readiness="ready_now"))
+    assert sorted(a.status_code for a in both) == [201, 201]
+    async with committed_app_sessionmaker() as session:
+        rows = await session.execute(
+            select(col(Event.type), col(Event.data))
+            .where(col(Event.tenant_id) == tenant_c.tenant_id, col(Event.type).in_(ALIGNMENT_TYPES))
+            .order_by(col(Event.id))
+        )
+        found = [(kind, data.get("from"), data.get("to")) for kind, data in rows]
+    assert found == [
+        ("alignment.changed", "unknown", "aligned"),
+        ("alignment.changed", "aligned", "gap"),
+        ("alignment.gap_detected", None, None),
+        ("alignment.changed", "gap", "aligned"),
+    ]
+    final = (await w.alignment()).json()
+    assert (final["status"], final["differences"]) == ("aligned", [])
