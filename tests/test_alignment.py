@@ -445,6 +445,22 @@ async def test_readers(w: People) -> None:
         "mentor": [404] * 4,
         "platform": [200] * 4,
     }
+    # the events follow the same readers
+    types = ["aspiration.updated", "assessment.updated", *ALIGNMENT_TYPES]
+    feeds = {}
+    for role in ("employee", "manager", "colleague", "mentor", "platform"):
+        response = await w.client.get(
+            "/v1/events", params={"type": types, "limit": 100}, headers=w.as_(role)
+        )
+        feeds[role] = [e["type"] for e in response.json()["data"]]
+    seen = ["aspiration.updated", "assessment.updated", "alignment.changed"]
+    assert feeds == {
+        "employee": seen,
+        "manager": seen,
+        "colleague": [],
+        "mentor": [],
+        "platform": seen,
+    }
 
 
 # ------------------------------------------------------------------ conversations
