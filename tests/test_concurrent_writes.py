@@ -155,8 +155,30 @@ async def _series(client: Client, headers: Headers) -> dict[str, Any]:
     return {"series_id": response.json()["id"]}
 
 
+async def _aspiration(client: Client, headers: Headers) -> dict[str, Any]:
+    """A person with a first aspiration; the writers each send a second one."""
+    person = (await create_person(client, headers, name="Ada"))["id"]
+    first = {"target_role": "Staff", "horizon_months": 12}
+    made = await client.put(f"/v1/people/{person}/aspiration", json=first, headers=headers)
+    assert made.status_code == 201, made.text
+    return {"person_id": person, "body": {"target_role": "Principal", "horizon_months": 24}}
+
+
+async def _assessment(client: Client, headers: Headers) -> dict[str, Any]:
+    """A person, their manager's first assessment; the writers each send a second one."""
+    manager = (await create_person(client, headers, name="Grace"))["id"]
+    person = (await create_person(client, headers, name="Ada", manager_id=manager))["id"]
+    first = {"assessed_by": manager, "realistic_role": "Staff", "readiness": "ready_now"}
+    made = await client.put(f"/v1/people/{person}/assessment", json=first, headers=headers)
+    assert made.status_code == 201, made.text
+    body = {**first, "readiness": "ready_in_1_year"}
+    return {"person_id": person, "body": body}
+
+
 SUBJECTS: dict[str, Subject] = {
     "update_conversation_series": _series,
+    "put_aspiration": _aspiration,
+    "put_assessment": _assessment,
     "update_agenda_template": _template,
     "delete_agenda_template": _template,
     "update_person": _person,
@@ -203,8 +225,11 @@ def conditional_operations() -> list[tuple[str, str, str, str]]:
                 continue
             # The ETag checked is the one of the nearest resource the path names: its own,
             # or for a link (POST /v1/goals/{goal_id}/conversations) the goal's.
+            # A PUT of a new version checks the current version's ETag, read at its own path.
             etag_path = path
-            while not (etag_path.endswith("}") and "get" in document["paths"].get(etag_path, {})):
+            while method != "put" and not (
+                etag_path.endswith("}") and "get" in document["paths"].get(etag_path, {})
+            ):
                 etag_path = etag_path.rsplit("/", 1)[0]
             found.append((operation["operationId"], method, path, etag_path))
     return found
@@ -245,7 +270,8 @@ async def test_one_of_twenty_writers_with_one_etag_wins(
 
     answers = await asyncio.gather(*(write(n) for n in range(WRITERS)))
     statuses = sorted(answer.status_code for answer in answers)
-    winner = 204 if method == "delete" else 200
+    # a PUT's winner records a new version (201); the losers' ETag is no longer current
+    winner = {"delete": 204, "put": 201}.get(method, 200)
     loser = 404 if method == "delete" and etag_path == path else 412
     assert statuses == sorted([winner] + [loser] * (WRITERS - 1)), [
         (a.status_code, a.text[:120]) for a in answers if a.status_code not in (winner, loser)

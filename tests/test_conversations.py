@@ -81,6 +81,8 @@ async def test_create_and_get_conversation(client: httpx.AsyncClient, auth: dict
         "series_id": None,
         "occurrence_start": None,
         "open_action_items": None,
+        "aspiration_version_id": None,
+        "assessment_version_id": None,
         "duration_minutes": 45,
         "timezone": "Europe/Paris",
         "location": "Room 4",

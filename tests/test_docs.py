@@ -270,8 +270,15 @@ async def test_creates_link_to_the_operations_on_what_they_created(
     assert sorted(people) == [
         "create_calendar_feed",
         "delete_person",
+        "get_alignment",
+        "get_aspiration",
+        "get_assessment",
         "get_person",
         "get_person_cadence",
+        "list_aspiration_versions",
+        "list_assessment_versions",
+        "put_aspiration",
+        "put_assessment",
         "revoke_calendar_feed",
         "update_person",
     ]

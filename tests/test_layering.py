@@ -113,4 +113,5 @@ def test_every_conditional_write_loads_through_get_for_write() -> None:
             if not any(name.endswith("for_write") for name in called):
                 by_hand.append(f"{path.name}:{node.name}")
     assert by_hand == []
-    assert len(checked) == 29  # every PATCH and DELETE, and linking a goal
+    # every PATCH and DELETE, linking a goal, and the aspiration and assessment PUTs
+    assert len(checked) == 31

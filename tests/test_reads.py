@@ -307,3 +307,56 @@ async def test_conversation_series(client: Client, auth: dict[str, str]) -> None
     await same_as_read(client, auth, created, url, "/v1/conversation-series")
     paused = await client.post(f"{url}/pause", headers=auth)
     await same_as_read(client, auth, paused, url, "/v1/conversation-series")
+
+
+async def test_aspirations_and_assessments(client: Client, auth: dict[str, str]) -> None:
+    manager = await create_person(client, auth, name="Grace")
+    person = await create_person(client, auth, name="Ada", manager_id=manager["id"])
+    base = f"/v1/people/{person['id']}"
+    written = await client.put(
+        f"{base}/aspiration",
+        json={
+            "target_role": "Staff Engineer",
+            "target_level": "L6",
+            "horizon_months": 18,
+            "mobility": "anywhere",
+            "wants_to_learn": ["Design", "Négociation"],
+            "notes": "Soon",
+        },
+        headers=auth,
+    )
+    aspiration = await same_as_read(
+        client, auth, written, f"{base}/aspiration", f"{base}/aspiration/history"
+    )
+    assert (await last_event(client, auth))["data"] == aspiration
+    written = await client.put(
+        f"{base}/assessment",
+        json={
+            "assessed_by": manager["id"],
+            "realistic_role": "Staff Engineer",
+            "readiness": "ready_in_2_years",
+            "pathway": "Lead",
+            "gaps": ["Scope"],
+            "opportunities": [],
+        },
+        headers=auth,
+    )
+    assessment = await same_as_read(
+        client, auth, written, f"{base}/assessment", f"{base}/assessment/history"
+    )
+    alignment = await client.get(f"{base}/alignment", headers=auth)
+    body = alignment.json()
+    assert body == {
+        "person_id": person["id"],
+        "status": "gap",
+        "differences": ["horizon"],
+        "aspiration_id": aspiration["id"],
+        "assessment_id": assessment["id"],
+        "computed_at": body["computed_at"],
+    }
+    assert (await last_event(client, auth))["data"] == {
+        "person_id": person["id"],
+        "differences": ["horizon"],
+        "aspiration_id": aspiration["id"],
+        "assessment_id": assessment["id"],
+    }

@@ -145,6 +145,13 @@ ROUTES: dict[str, tuple[str, str]] = {
     "copy_agenda_template": ("agenda template", "platform-only"),
     "create_calendar_feed": ("calendar feed", "write"),
     "revoke_calendar_feed": ("calendar feed", "write"),
+    "put_aspiration": ("aspiration", "write"),
+    "get_aspiration": ("aspiration", "read"),
+    "list_aspiration_versions": ("aspiration", "list"),
+    "put_assessment": ("assessment", "write"),
+    "get_assessment": ("assessment", "read"),
+    "list_assessment_versions": ("assessment", "list"),
+    "get_alignment": ("alignment", "read"),
 }
 # Operations classified ahead of their landing on another branch (none now).
 NOT_YET: set[str] = set()
@@ -170,6 +177,10 @@ def seers(mode: str) -> dict[str, set[str]]:
         "person": set(ROLES),
         # whoever sees the employee's conversations as such: not a mentor
         "cadence": {"employee", "platform"} | managers,
+        # expectations: the person and their managers; a mentor may assess but not read
+        "aspiration": {"employee", "platform"} | managers,
+        "assessment": {"employee", "platform"} | managers,
+        "alignment": {"employee", "platform"} | managers,
         "mentorship": {"mentor", "employee", "platform"} | managers,
         "career": career,
         "mentoring": {"employee", "mentor", "platform"} | managers,
@@ -211,6 +222,9 @@ def seers(mode: str) -> dict[str, set[str]]:
 GETS = [
     ("get_person", "person", "/v1/people/{employee}"),
     ("get_person_cadence", "cadence", "/v1/people/{employee}/cadence"),
+    ("get_aspiration", "aspiration", "/v1/people/{employee}/aspiration"),
+    ("get_assessment", "assessment", "/v1/people/{employee}/assessment"),
+    ("get_alignment", "alignment", "/v1/people/{employee}/alignment"),
     ("get_mentorship", "mentorship", "/v1/mentorships/{mentorship}"),
     ("get_conversation_series", "series", "/v1/conversation-series/{series}"),
     (
@@ -271,6 +285,18 @@ LISTS: list[tuple[str, str, str | None, tuple[str, ...]]] = [
     ),
     ("list_feedback_requests", "/v1/feedback-requests", None, ("request",)),
     ("list_follow_ups", "/v1/follow-ups", None, ("follow_up",)),
+    (
+        "list_aspiration_versions",
+        "/v1/people/{employee}/aspiration/history",
+        "aspiration",
+        ("aspiration",),
+    ),
+    (
+        "list_assessment_versions",
+        "/v1/people/{employee}/assessment/history",
+        "assessment",
+        ("assessment",),
+    ),
 ]
 # Subjects whose creation event ``get_event`` and ``list_events`` are asked about.
 EVENT_SUBJECTS = (
@@ -288,6 +314,8 @@ EVENT_SUBJECTS = (
     "feedback_recipient_and_manager",
     "request",
     "follow_up",
+    "aspiration",
+    "assessment",
 )
 READ_OPS = {op for op, _, _ in GETS} | {op for op, *_ in LISTS} | {"get_event", "list_events"}
 READ_OPS |= {"list_event_types", "list_agenda_templates", "get_agenda_template"}
@@ -349,7 +377,7 @@ async def observe(w: World, role: str, events: dict[str, str]) -> dict[str, Any]
     headers = w.headers(role)
     seen: dict[str, Any] = {}
     for op, subject, path in GETS:
-        if subject not in w.ids and subject not in ("person", "cadence"):
+        if subject not in w.ids and subject not in ("person", "cadence", "alignment"):
             continue  # sealed items before their landing
         response = await w.client.get(fill(path, w), headers=headers)
         seen[f"{op} {subject}"] = {200: "visible", 404: "invisible"}.get(
@@ -449,6 +477,7 @@ async def test_reads_follow_the_visibility_table(
 ) -> None:
     skip_without_sessions(role)
     w = await build(client, tenant)
+    await with_expectations(w)
     events = await creation_events(w)
     await with_template(w)
     await with_series(w)
@@ -535,6 +564,22 @@ def me(w: World, role: str, default: str = E) -> str:
 def other(w: World, role: str, default: str, first: str, second: str) -> str:
     """``first``'s id, or ``second``'s when ``first`` is the one acting (or ``default``)."""
     return w.person[second] if me(w, role, default) == w.person[first] else w.person[first]
+
+
+async def with_expectations(w: World) -> None:
+    """The employee's aspiration and their manager's assessment of them."""
+    aspiration = {"target_role": "Staff", "horizon_months": 12}
+    response = await w.client.put(
+        f"/v1/people/{w.person[E]}/aspiration", json=aspiration, headers=w.tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    w.ids["aspiration"] = response.json()["id"]
+    assessment = {"assessed_by": w.person[M], "realistic_role": "Staff", "readiness": "ready_now"}
+    response = await w.client.put(
+        f"/v1/people/{w.person[E]}/assessment", json=assessment, headers=w.tenant.headers
+    )
+    assert response.status_code == 201, response.text
+    w.ids["assessment"] = response.json()["id"]
 
 
 async def with_template(w: World) -> None:
@@ -854,6 +899,20 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
     "revoke_calendar_feed": (
         "delete", "/v1/people/{employee}/calendar-feed", None, with_feed,
         rule(204, {E, P}, {M, S, C, R}),
+    ),
+    # the person themselves (or the platform); everyone else sees the person: 403
+    "put_aspiration": (
+        "put", "/v1/people/{employee}/aspiration",
+        lambda w, r: {"target_role": "Staff", "horizon_months": 12}, None,
+        rule(201, {E, P}, {M, S, C, R}),
+    ),
+    # as themselves (assessed_by): a manager up the chain or the active mentor
+    "put_assessment": (
+        "put", "/v1/people/{employee}/assessment",
+        lambda w, r: {
+            "assessed_by": me(w, r, M), "realistic_role": "Staff", "readiness": "ready_now",
+        },
+        None, rule(201, {M, S, R, P}, {E, C}),
     ),
 }  # fmt: skip
 

@@ -74,6 +74,15 @@ EVENT_TYPES: dict[str, str] = {
     "follow_up.reminder": "A follow-up comes due soon (tenant-configurable lead time).",
     "follow_up.due": "A follow-up is due now.",
     "follow_up.overdue": "A follow-up is still pending after its grace period.",
+    "aspiration.updated": "An employee recorded a new version of their aspiration "
+    "(target role, level, horizon, mobility).",
+    "assessment.updated": "A manager or mentor recorded a new version of their assessment "
+    "of a person (realistic role, level, readiness).",
+    "alignment.changed": "A person's alignment status (`unknown`, `aligned`, `gap`) changed "
+    "after an aspiration or assessment write (once per change; data: `from`, `to`, "
+    "`differences`).",
+    "alignment.gap_detected": "A person's alignment entered `gap`: their aspiration and the "
+    "assessment differ (once per entry; data: `differences`).",
     "webhook_endpoint.disabled": "The system disabled a webhook endpoint that kept failing.",
     "webhook.test": "A test event sent on request to one endpoint.",
 }

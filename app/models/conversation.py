@@ -96,6 +96,14 @@ class Conversation(TenantResource, table=True):
         default=None, foreign_key="conversation_series.id", ondelete="RESTRICT"
     )
     occurrence_start: datetime | None = _ts()
+    # The versions of the employee's aspiration and assessment this conversation discussed
+    # (app/services/alignment.py); plain columns, read on the hot path as they are.
+    aspiration_version_id: uuid.UUID | None = Field(
+        default=None, foreign_key="aspirations.id", ondelete="RESTRICT"
+    )
+    assessment_version_id: uuid.UUID | None = Field(
+        default=None, foreign_key="assessments.id", ondelete="RESTRICT"
+    )
 
 
 class ConversationReschedule(SQLModel, table=True):

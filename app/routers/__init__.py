@@ -17,6 +17,7 @@ ORDER = [
     "notes",
     "agenda_templates",
     "calendar_feeds",
+    "alignment",
     "goals",
     "action_plans",
     "feedback",

@@ -146,6 +146,16 @@ class ConversationCreate(WriteSchema):
         description="An agenda template (`GET /v1/agenda-templates`): its items are added "
         "to the agenda, in order, after any already there, authored by the facilitator.",
     )
+    aspiration_version_id: uuid.UUID | None = Field(
+        default=None,
+        description="The version of the employee's aspiration it discusses "
+        "(`GET /v1/people/{id}/aspiration`); must be the employee's.",
+    )
+    assessment_version_id: uuid.UUID | None = Field(
+        default=None,
+        description="The version of the employee's assessment it discusses; must be the "
+        "employee's.",
+    )
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -177,6 +187,12 @@ class ConversationUpdate(WriteSchema):
     employee_objectives: Objectives | None = None
     facilitator_objectives: Objectives | None = None
     summary: Summary | None = None
+    aspiration_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's aspiration version it discusses (or null)."
+    )
+    assessment_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's assessment version it discusses (or null)."
+    )
     external_id: ExternalId | None = None
     metadata: Metadata | None = None
 
@@ -309,6 +325,12 @@ class ConversationRead(ResourceRead):
         "a person sees those they own, are assigned or facilitate. Read live: a change of an "
         "item does not change the conversation's `ETag`. Null for a conversation outside a "
         "series.",
+    )
+    aspiration_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's aspiration version it discussed, if recorded."
+    )
+    assessment_version_id: uuid.UUID | None = Field(
+        default=None, description="The employee's assessment version it discussed, if recorded."
     )
 
     @computed_field(description="`scheduled_start` + `duration_minutes`.")  # type: ignore[prop-decorator]

@@ -84,7 +84,9 @@ _ALL_FIELDS = frozenset(ConversationUpdate.model_fields)
 EDITABLE: dict[str, frozenset[str]] = {
     "draft": _ALL_FIELDS,
     "scheduled": _ALL_FIELDS - {"scheduled_start"},
-    "completed": frozenset({"summary", "external_id", "metadata"}),
+    "completed": frozenset(
+        {"summary", "aspiration_version_id", "assessment_version_id", "external_id", "metadata"}
+    ),
     "canceled": frozenset({"external_id", "metadata"}),
 }
 
@@ -317,7 +319,10 @@ _CREATE_CHECKS = (
     "EXISTS (SELECT FROM people WHERE id = $2 AND tenant_id = $3) AS facilitator_found, "
     "(SELECT id FROM conversations WHERE tenant_id = $3 AND external_id = $4) AS holder, "
     # $5: a tenant template's id (NULL without one, or for a built-in)
-    "(SELECT items FROM agenda_templates WHERE id = $5 AND tenant_id = $3) AS template_items"
+    "(SELECT items FROM agenda_templates WHERE id = $5 AND tenant_id = $3) AS template_items, "
+    # $6, $7: the aspiration and assessment versions it discusses (NULL: none), by owner
+    "(SELECT person_id FROM aspirations WHERE id = $6 AND tenant_id = $3) AS aspiration_of, "
+    "(SELECT person_id FROM assessments WHERE id = $7 AND tenant_id = $3) AS assessment_of"
 )
 _COLUMNS: tuple[str, ...] = tuple(Conversation.__table__.columns.keys())  # type: ignore[attr-defined]
 _INSERT = (
@@ -325,6 +330,39 @@ _INSERT = (
     f"INSERT INTO conversations ({', '.join(_COLUMNS)}) "  # nosec B608
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS) + 1))})"
 )
+
+
+def _check_version(
+    kind: str, ident: uuid.UUID | None, owner: uuid.UUID | None, employee_id: uuid.UUID
+) -> None:
+    """A referenced aspiration or assessment version is the employee's (422 otherwise)."""
+    if ident is not None and owner != employee_id:
+        raise ValidationFailed.field(
+            f"/body/{kind}_version_id",
+            f"No {kind} version with id {ident} of employee {employee_id} in this tenant.",
+            "unknown_reference",
+        )
+
+
+_VERSION_OWNERS = (
+    "SELECT (SELECT person_id FROM aspirations WHERE id = $1 AND tenant_id = $3), "
+    "(SELECT person_id FROM assessments WHERE id = $2 AND tenant_id = $3)"
+)
+
+
+async def _check_versions(
+    session: AsyncSession, conversation: Conversation, changes: dict[str, Any]
+) -> None:
+    """A PATCH's aspiration and assessment versions are the employee's (422 otherwise)."""
+    aspiration = changes.get("aspiration_version_id")
+    assessment = changes.get("assessment_version_id")
+    if aspiration is None and assessment is None:
+        return
+    raw = await visibility.session_raw(session)
+    owners = await raw.fetchrow(_VERSION_OWNERS, aspiration, assessment, conversation.tenant_id)
+    assert owners is not None
+    _check_version("aspiration", aspiration, owners[0], conversation.employee_id)
+    _check_version("assessment", assessment, owners[1], conversation.employee_id)
 
 
 async def create(
@@ -345,12 +383,20 @@ async def create(
         tenant_id,
         body.external_id,
         stored_template,
+        body.aspiration_version_id,
+        body.assessment_version_id,
     )
     assert checks is not None
     if checks["employee_tz"] is None:
         raise unknown_reference("/body/employee_id", Person, body.employee_id)
     if not checks["facilitator_found"]:
         raise unknown_reference("/body/facilitator_id", Person, body.facilitator_id)
+    _check_version(
+        "aspiration", body.aspiration_version_id, checks["aspiration_of"], body.employee_id
+    )
+    _check_version(
+        "assessment", body.assessment_version_id, checks["assessment_of"], body.employee_id
+    )
     if body.employee_id == body.facilitator_id:
         raise ValidationFailed.field(
             "/body/facilitator_id",
@@ -401,6 +447,8 @@ async def create(
         "cancel_reason": None,
         "series_id": None,
         "occurrence_start": None,
+        "aspiration_version_id": body.aspiration_version_id,
+        "assessment_version_id": body.assessment_version_id,
     }
     agenda: list[dict[str, Any]] = []
     if body.template_id is not None and template_items is not None:
@@ -489,6 +537,7 @@ async def update(
             changes["external_id"],
             exclude=conversation.id,
         )
+    await _check_versions(session, conversation, changes)
     before = _placement(conversation)
     if apply_changes(conversation, changes):
         _bump_sequence(conversation, before)

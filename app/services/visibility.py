@@ -174,6 +174,13 @@ PEOPLE = Rule("people", None)
 # is the person): whoever sees the person's conversations as such — the person and their
 # managers (per setting); a mentor sees only the mentorship ones, so not the cadence.
 CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
+# Expectations alignment (a person's aspiration and assessment versions, their alignment):
+# the person and their managers (per setting), like the cadence. A mentor may write an
+# assessment (``may_assess``) but does not read them back.
+EXPECTATIONS = Rule("people", "t.id = {0} OR {reports:t.id}")
+ASPIRATIONS = Rule("aspirations", "t.person_id = {0} OR {reports:t.person_id}")
+ASSESSMENTS = Rule("assessments", "t.person_id = {0} OR {reports:t.person_id}")
+ALIGNMENTS = Rule("alignments", "t.person_id = {0} OR {reports:t.person_id}")
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
@@ -226,6 +233,9 @@ EVENT_SUBJECTS: dict[str, Rule] = {
     "feedback": FEEDBACK,
     "feedback_request": FEEDBACK_REQUESTS,
     "follow_up": FOLLOW_UPS,
+    "aspiration": ASPIRATIONS,
+    "assessment": ASSESSMENTS,
+    "alignment": ALIGNMENTS,
 }
 _EVENTS_CONDITION: dict[str, str] = {}
 
@@ -400,3 +410,22 @@ async def visible_among(
         sql, principal.person_id, principal.tenant_id, list(wanted)
     )
     return {row["id"] for row in rows}
+
+
+_MAY_ASSESS = (
+    # B608: the status is a checked literal
+    "SELECT EXISTS (WITH RECURSIVE up(id) AS (SELECT r.manager_id FROM people r "  # nosec B608
+    "WHERE r.tenant_id = $1 AND r.id = $2 UNION SELECT r.manager_id FROM people r "
+    "JOIN up ON r.id = up.id WHERE r.tenant_id = $1) SELECT 1 FROM up WHERE up.id = $3) "
+    "OR EXISTS (SELECT 1 FROM mentorships m WHERE m.tenant_id = $1 AND m.mentee_id = $2 "
+    f"AND m.mentor_id = $3 AND m.status = {_ACTIVE})"
+)
+
+
+async def may_assess(
+    session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID, assessor_id: uuid.UUID
+) -> bool:
+    """Whether ``assessor_id`` may assess ``person_id``: a manager anywhere up the person's
+    chain (whatever ``managers_see_reports`` says) or their mentor in an active mentorship."""
+    raw = await session_raw(session)
+    return bool(await raw.fetchval(_MAY_ASSESS, tenant_id, person_id, assessor_id))

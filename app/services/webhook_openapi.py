@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 import app.schemas
 from app.core.event_types import EVENT_TYPES
+from app.schemas.alignment import AlignmentChangedData, AlignmentGapData
 from app.schemas.conversations import ConversationInvitation
 from app.schemas.series import ConversationSeriesInvitation
 from app.schemas.webhooks import ThinData, WebhookEndpointRead
@@ -30,6 +31,8 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     **{
         t: ConversationSeriesInvitation for t in EVENT_TYPES if t.startswith("conversation_series.")
     },
+    "alignment.changed": AlignmentChangedData,
+    "alignment.gap_detected": AlignmentGapData,
 }
 
 SIGNATURE_HEADERS = [
