@@ -70,6 +70,12 @@ EVENT_TYPES: dict[str, str] = {
     "follow_up.reminder": "A follow-up comes due soon (tenant-configurable lead time).",
     "follow_up.due": "A follow-up is due now.",
     "follow_up.overdue": "A follow-up is still pending after its grace period.",
+    "competency.created": "A competency was added to the career framework.",
+    "competency.updated": "A competency's name, description, category or metadata changed.",
+    "competency.deleted": "A competency no goal, feedback or career track level used was deleted.",
+    "career_track.created": "A career track was created with its levels.",
+    "career_track.updated": "A career track or its levels changed.",
+    "career_track.deleted": "A career track and its levels were deleted.",
     "webhook_endpoint.disabled": "The system disabled a webhook endpoint that kept failing.",
     "webhook.test": "A test event sent on request to one endpoint.",
 }

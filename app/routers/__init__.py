@@ -22,6 +22,8 @@ ORDER = [
     "feedback",
     "feedback_requests",
     "follow_ups",
+    "competencies",
+    "career_tracks",
     "events",
     "webhooks",
     "tenant",

@@ -177,6 +177,10 @@ CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
+# The career framework (competencies, career tracks and their levels) is tenant
+# configuration too: everyone in the tenant reads it, only the platform writes it.
+COMPETENCIES = Rule("competencies", None)
+CAREER_TRACKS = Rule("career_tracks", None)
 
 
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
@@ -226,6 +230,8 @@ EVENT_SUBJECTS: dict[str, Rule] = {
     "feedback": FEEDBACK,
     "feedback_request": FEEDBACK_REQUESTS,
     "follow_up": FOLLOW_UPS,
+    "competency": COMPETENCIES,
+    "career_track": CAREER_TRACKS,
 }
 _EVENTS_CONDITION: dict[str, str] = {}
 
