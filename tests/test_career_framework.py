@@ -139,6 +139,24 @@ async def test_people_read_only_the_platform_writes(client: Client, auth: dict[s
     assert [(r.status_code, r.json()["code"]) for r in refused] == [(403, "not_permitted")] * 3
 
 
+async def test_batch_is_not_an_id(client: Client, auth: dict[str, str]) -> None:
+    """``/batch`` beside ``/{id}``: ids in the path are uuids, so other methods on ``/batch``
+    are a 405 naming POST, and a malformed id matches no route."""
+    answers = []
+    for path in ("/v1/competencies", "/v1/career-tracks"):
+        for method in ("GET", "PATCH", "DELETE"):
+            response = await client.request(method, f"{path}/batch", headers=auth)
+            answers.append((response.status_code, response.headers.get("allow")))
+        response = await client.get(f"{path}/nope", headers=auth)
+        answers.append((response.status_code, response.headers["content-type"]))
+    assert answers == [
+        *[(405, "POST")] * 3,
+        (404, "application/problem+json"),
+        *[(405, "POST")] * 3,
+        (404, "application/problem+json"),
+    ]
+
+
 # Batches
 
 

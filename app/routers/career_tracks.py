@@ -84,7 +84,7 @@ async def list_career_tracks(
 
 
 @router.get(
-    "/{track_id}",
+    "/{track_id:uuid}",
     operation_id="get_career_track",
     summary="Get a career track",
     responses=problem_responses(404),
@@ -97,7 +97,7 @@ async def get_career_track(track_id: uuid.UUID, principal: ReadKey, db: Db) -> R
 
 
 @router.patch(
-    "/{track_id}",
+    "/{track_id:uuid}",
     operation_id="update_career_track",
     summary="Update a career track",
     responses=problem_responses(404, 409, 412),
@@ -119,7 +119,7 @@ async def update_career_track(
 
 
 @router.delete(
-    "/{track_id}",
+    "/{track_id:uuid}",
     operation_id="delete_career_track",
     summary="Delete a career track",
     status_code=status.HTTP_204_NO_CONTENT,

@@ -89,7 +89,7 @@ async def list_competencies(
 
 
 @router.get(
-    "/{competency_id}",
+    "/{competency_id:uuid}",
     operation_id="get_competency",
     summary="Get a competency",
     responses=problem_responses(404),
@@ -102,7 +102,7 @@ async def get_competency(competency_id: uuid.UUID, principal: ReadKey, db: Db) -
 
 
 @router.patch(
-    "/{competency_id}",
+    "/{competency_id:uuid}",
     operation_id="update_competency",
     summary="Update a competency",
     responses=problem_responses(404, 409, 412),
@@ -123,7 +123,7 @@ async def update_competency(
 
 
 @router.delete(
-    "/{competency_id}",
+    "/{competency_id:uuid}",
     operation_id="delete_competency",
     summary="Delete a competency",
     status_code=status.HTTP_204_NO_CONTENT,
