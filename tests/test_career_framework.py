@@ -137,6 +137,12 @@ async def test_people_read_only_the_platform_writes(client: Client, auth: dict[s
         await client.delete(f"/v1/career-tracks/{track['id']}", headers=as_ada),
     ]
     assert [(r.status_code, r.json()["code"]) for r in refused] == [(403, "not_permitted")] * 3
+    # their events too: the framework is the tenant's, everyone sees it change
+    feed = (await client.get("/v1/events", headers=as_ada)).json()["data"]
+    assert [(e["type"], e["subject_id"]) for e in feed if e["subject_type"] != "person"] == [
+        ("competency.created", competency["id"]),
+        ("career_track.created", track["id"]),
+    ]
 
 
 async def test_batch_is_not_an_id(client: Client, auth: dict[str, str]) -> None:
