@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.conftest import TenantKey
 from tests.factories import create_person
 from tests.factories_feedback import create_feedback
-from tests.factories_goals import create_goal
+from tests.factories_goals import count_statements, create_goal
 
 Client = httpx.AsyncClient
 
@@ -422,3 +423,33 @@ async def test_delete_in_use(client: Client, auth: dict[str, str]) -> None:
     for competency in (used_by_goal, used_by_feedback, used_by_level):
         response = await client.delete(f"/v1/competencies/{competency['id']}", headers=auth)
         assert response.status_code == 204, response.text
+
+
+async def test_reads_cost_one_statement_whatever_the_size(
+    client: Client, auth: dict[str, str], engine: AsyncEngine, connection: AsyncConnection
+) -> None:
+    skill = await create_competency(client, auth)
+    expects = [{"competency_id": skill["id"], "expectation": "x"}]
+    small = await create_track(client, auth, levels=[{"name": "L"}])
+    large = await create_track(
+        client, auth, levels=[{"name": f"L{i}", "expectations": expects * 5} for i in range(30)]
+    )
+
+    async def count(url: str) -> int:
+        await client.get(url, headers=auth)  # warm up (key last-used, …)
+        async with count_statements(engine, connection) as statements:
+            response = await client.get(url, headers=auth)
+        assert response.status_code == 200
+        return len(statements)
+
+    assert await count(f"/v1/career-tracks/{small['id']}") == await count(
+        f"/v1/career-tracks/{large['id']}"
+    )
+    assert await count("/v1/career-tracks") == await count("/v1/competencies")
+    three = await count("/v1/career-tracks")
+    await client.post(
+        "/v1/career-tracks/batch",
+        json={"items": [{"name": f"T{i}", "levels": [{"name": "L"}]} for i in range(20)]},
+        headers=auth,
+    )
+    assert await count("/v1/career-tracks") == three
