@@ -33,6 +33,7 @@ from tests.factories_feedback import (
 )
 from tests.factories_goals import create_goal, create_item, create_plan
 from tests.test_agenda_templates import create_template
+from tests.test_career_framework import create_competency, create_track
 from tests.webhook_receiver import create_endpoint
 
 WRITERS = 20
@@ -175,10 +176,22 @@ async def _assessment(client: Client, headers: Headers) -> dict[str, Any]:
     return {"person_id": person, "body": body}
 
 
+async def _competency(client: Client, headers: Headers) -> dict[str, Any]:
+    return {"competency_id": (await create_competency(client, headers))["id"]}
+
+
+async def _track(client: Client, headers: Headers) -> dict[str, Any]:
+    return {"track_id": (await create_track(client, headers))["id"]}
+
+
 SUBJECTS: dict[str, Subject] = {
     "update_conversation_series": _series,
     "put_aspiration": _aspiration,
     "put_assessment": _assessment,
+    "update_competency": _competency,
+    "delete_competency": _competency,
+    "update_career_track": _track,
+    "delete_career_track": _track,
     "update_agenda_template": _template,
     "delete_agenda_template": _template,
     "update_person": _person,

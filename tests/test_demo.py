@@ -99,6 +99,7 @@ async def test_request_examples_succeed_on_the_demo_tenant(
             "/v1/conversations/{conversation_id}/notes",
             "/v1/agenda-templates",
             "/v1/conversation-series",
+            "/v1/career-tracks",
         ):
             # The path's own ids: what the examples above created (a draft conversation).
             url = path.format(
@@ -111,6 +112,13 @@ async def test_request_examples_succeed_on_the_demo_tenant(
                 )
                 assert response.status_code == 201, (path, response.text)
                 created[path] = response.json()["id"]
+        # A competency's name is unique in the tenant (ignoring case): its create and batch
+        # examples work once.
+        for path in ("/v1/competencies", "/v1/competencies/batch", "/v1/career-tracks/batch"):
+            response = await client.post(path, json=example(path, "post"), headers=headers)
+            assert response.status_code == 201, (path, response.text)
+        competencies = (await client.get("/v1/competencies", headers=headers)).json()["data"]
+        created["/v1/competencies"] = competencies[0]["id"]
         # One active pairing per mentor and mentee: this one works once.
         mentorship = pasted(example("/v1/mentorships", "post"))
         response = await client.post("/v1/mentorships", json=mentorship, headers=headers)
@@ -141,7 +149,7 @@ async def test_request_examples_succeed_on_the_demo_tenant(
             response = await client.patch(url, json=pasted(example(path, "patch")), headers=headers)
             assert response.status_code == 200, (path, response.text)
             patched.append(path)
-        assert len(patched) == 15  # 14 resources and the tenant
+        assert len(patched) == 17  # 16 resources and the tenant
         upsert = example("/v1/people/by-external-id/{external_id}", "put")
         response = await client.put("/v1/people/by-external-id/HR-1", json=upsert, headers=headers)
         assert response.status_code == 201, response.text

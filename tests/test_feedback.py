@@ -54,6 +54,7 @@ async def test_create_and_get_feedback(
         "conversation_id": str(conversation.id),
         "goal_id": str(goal.id),
         "request_id": None,
+        "competency_ids": [],
     }
     fetched = await client.get(f"/v1/feedback/{created['id']}", headers=auth)
     assert fetched.status_code == 200

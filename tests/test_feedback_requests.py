@@ -170,6 +170,7 @@ async def test_answer_creates_exactly_one_feedback(
         "conversation_id": str(conversation.id),
         "goal_id": str(goal.id),
         "request_id": request["id"],
+        "competency_ids": [],
     }
     assert after == {
         **request,

@@ -100,6 +100,7 @@ async def test_create_and_get_goal(
         "status": "proposed",
         "target_role": "Tech Lead",
         "conversation_ids": [org.conversation],
+        "competency_ids": [],
         "agreement": {
             "employee_agreed_at": None,
             "facilitator_agreed_at": None,

@@ -32,6 +32,7 @@ from tests.factories_feedback import (
 )
 from tests.factories_goals import create_goal, create_item, create_plan
 from tests.test_agenda_templates import create_template
+from tests.test_career_framework import create_competency, create_track
 from tests.webhook_receiver import create_endpoint
 
 DOCUMENT = create_app(Settings(env="development")).openapi()
@@ -126,6 +127,8 @@ async def world(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str,
         ],
         "endpoint_id": endpoint["id"],
         "template_id": (await create_template(client, headers))["id"],
+        "competency_id": (await create_competency(client, headers))["id"],
+        "track_id": (await create_track(client, headers))["id"],
     }
     minted = await client.post("/v1/person-sessions", json={"person_id": employee}, headers=headers)
     ids["session_id"] = minted.json()["id"]
@@ -174,7 +177,7 @@ def test_every_path_parameter_has_a_subject() -> None:
     assert names == {
         "person_id", "mentorship_id", "conversation_id", "item_id", "note_id", "goal_id",
         "plan_id", "feedback_id", "request_id", "follow_up_id", "endpoint_id", "event_id",
-        "delivery_id", "session_id", "template_id", "series_id",
+        "delivery_id", "session_id", "template_id", "series_id", "competency_id", "track_id",
     }  # fmt: skip
 
 

@@ -114,4 +114,4 @@ def test_every_conditional_write_loads_through_get_for_write() -> None:
                 by_hand.append(f"{path.name}:{node.name}")
     assert by_hand == []
     # every PATCH and DELETE, linking a goal, and the aspiration and assessment PUTs
-    assert len(checked) == 31
+    assert len(checked) == 35

@@ -188,6 +188,44 @@ async def test_agenda_templates(client: Client, auth: dict[str, str]) -> None:
     )
 
 
+async def test_career_framework(client: Client, auth: dict[str, str]) -> None:
+    created = await client.post(
+        "/v1/competencies",
+        json={
+            "name": "Design",
+            "description": "Designs",
+            "category": "Eng",
+            "external_id": "C-1",
+            "metadata": {"k": "v", "big": -(10**25)},
+        },
+        headers=auth,
+    )
+    url = f"/v1/competencies/{created.json()['id']}"
+    await same_as_read(client, auth, created, url, "/v1/competencies")
+    assert (await last_event(client, auth))["data"] == created.json()
+    patched = await client.patch(url, json={"category": None}, headers=auth)
+    await same_as_read(client, auth, patched, url, "/v1/competencies")
+    expectation = {"competency_id": created.json()["id"], "expectation": "Leads a design."}
+    track = await client.post(
+        "/v1/career-tracks",
+        json={
+            "name": "Engineering",
+            "levels": [{"name": "Engineer"}, {"name": "Senior", "expectations": [expectation]}],
+            "metadata": {"k": "v"},
+        },
+        headers=auth,
+    )
+    url = f"/v1/career-tracks/{track.json()['id']}"
+    await same_as_read(client, auth, track, url, "/v1/career-tracks")
+    assert (await last_event(client, auth))["data"] == track.json()
+    kept = track.json()["levels"][1]["id"]
+    patched = await client.patch(
+        url, json={"levels": [{"name": "Staff"}, {"id": kept, "name": "Senior+"}]}, headers=auth
+    )
+    await same_as_read(client, auth, patched, url, "/v1/career-tracks")
+    assert (await last_event(client, auth))["data"] == patched.json()
+
+
 async def test_goals(client: Client, auth: dict[str, str]) -> None:
     manager = await create_person(client, auth, name="Grace")
     employee = await create_person(client, auth, name="Ada", manager_id=manager["id"])

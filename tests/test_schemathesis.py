@@ -236,6 +236,8 @@ def _seed(client: Any, headers: dict[str, str]) -> dict[tuple[str, str], str]:
     )
     endpoint = post("/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/hooks"})
     template = post("/v1/agenda-templates", {"name": "Fuzz", "items": [{"title": "A"}]})
+    competency = post("/v1/competencies", {"name": "Fuzz competency"})
+    track = post("/v1/career-tracks", {"name": "Fuzz track", "levels": [{"name": "L"}]})
     test = client.post(f"/v1/webhook-endpoints/{endpoint}/test", headers=headers)
     assert test.status_code == 202, test.text
     event = client.get("/v1/events", headers=headers).json()["data"][0]["id"]
@@ -255,6 +257,8 @@ def _seed(client: Any, headers: dict[str, str]) -> dict[tuple[str, str], str]:
         ("/v1/events", "event_id"): event,
         ("/v1/webhook-endpoints", "endpoint_id"): endpoint,
         ("/v1/agenda-templates", "template_id"): template,
+        ("/v1/competencies", "competency_id"): competency,
+        ("/v1/career-tracks", "track_id"): track,
         ("/v1/webhook-deliveries", "delivery_id"): test.json()["id"],
     }
 

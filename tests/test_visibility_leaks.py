@@ -64,6 +64,9 @@ async def candidates(w: World, endpoint_id: str) -> dict[str, list[str]]:
         # The world has no series: its routes are still called (a 404 leaks nothing either).
         "series_id": [ids["series"]] if "series" in ids else [str(uuid.uuid4())],
         "template_id": ["00000000-0000-7000-8000-00000000a001"],  # a built-in
+        # The career framework holds no private text: its routes are called with unknown ids.
+        "competency_id": [str(uuid.uuid4())],
+        "track_id": [str(uuid.uuid4())],
     }
 
 

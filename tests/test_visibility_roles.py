@@ -143,6 +143,18 @@ ROUTES: dict[str, tuple[str, str]] = {
     "update_agenda_template": ("agenda template", "platform-only"),
     "delete_agenda_template": ("agenda template", "platform-only"),
     "copy_agenda_template": ("agenda template", "platform-only"),
+    "create_competency": ("competency", "platform-only"),
+    "create_competencies": ("competency", "platform-only"),
+    "list_competencies": ("competency", "list"),
+    "get_competency": ("competency", "read"),
+    "update_competency": ("competency", "platform-only"),
+    "delete_competency": ("competency", "platform-only"),
+    "create_career_track": ("career track", "platform-only"),
+    "create_career_tracks": ("career track", "platform-only"),
+    "list_career_tracks": ("career track", "list"),
+    "get_career_track": ("career track", "read"),
+    "update_career_track": ("career track", "platform-only"),
+    "delete_career_track": ("career track", "platform-only"),
     "create_calendar_feed": ("calendar feed", "write"),
     "revoke_calendar_feed": ("calendar feed", "write"),
     "put_aspiration": ("aspiration", "write"),
@@ -319,6 +331,9 @@ EVENT_SUBJECTS = (
 )
 READ_OPS = {op for op, _, _ in GETS} | {op for op, *_ in LISTS} | {"get_event", "list_events"}
 READ_OPS |= {"list_event_types", "list_agenda_templates", "get_agenda_template"}
+# The career framework is tenant configuration too: everyone reads it.
+READ_OPS |= {"list_competencies", "get_competency", "list_career_tracks", "get_career_track"}
+FRAMEWORK = {"competency": "/v1/competencies", "track": "/v1/career-tracks"}
 # Agenda templates are tenant configuration: everyone reads them, the built-ins included.
 BUILTIN_TEMPLATES = [
     "00000000-0000-7000-8000-00000000a003",
@@ -412,6 +427,11 @@ async def observe(w: World, role: str, events: dict[str, str]) -> dict[str, Any]
     for template in (w.ids["template"], BUILTIN_TEMPLATES[0]):
         response = await w.client.get(f"/v1/agenda-templates/{template}", headers=headers)
         seen[f"get_agenda_template {template}"] = response.status_code
+    for subject, path in FRAMEWORK.items():
+        listed = await all_pages(w.client, path, headers)
+        seen[f"list {subject}"] = [x["id"] for x in listed] if isinstance(listed, list) else listed
+        response = await w.client.get(f"{path}/{w.ids[subject]}", headers=headers)
+        seen[f"get {subject}"] = response.status_code
     return seen
 
 
@@ -443,6 +463,9 @@ def expected(w: World, role: str, mode: str) -> dict[str, Any]:
     want["list_agenda_templates"] = [w.ids["template"], *BUILTIN_TEMPLATES]
     for template in (w.ids["template"], BUILTIN_TEMPLATES[0]):
         want[f"get_agenda_template {template}"] = 200
+    for subject in FRAMEWORK:
+        want[f"list {subject}"] = [w.ids[subject]]
+        want[f"get {subject}"] = 200
     return want
 
 
@@ -480,6 +503,7 @@ async def test_reads_follow_the_visibility_table(
     await with_expectations(w)
     events = await creation_events(w)
     await with_template(w)
+    await with_framework(w)
     await with_series(w)
     await w.set_reports(mode)
     got, want = await observe(w, role, events), expected(w, role, mode)
@@ -585,6 +609,18 @@ async def with_expectations(w: World) -> None:
 async def with_template(w: World) -> None:
     template = {"name": "Quarterly", "items": [{"category": "aspirations", "title": "Next"}]}
     w.ids["template"] = (await w.post("/v1/agenda-templates", template))["id"]
+
+
+async def with_framework(w: World) -> None:
+    """A competency and a career track whose one level expects it."""
+    w.ids["competency"] = (await w.post("/v1/competencies", {"name": "Design"}))["id"]
+    expectation = {"competency_id": w.ids["competency"], "expectation": "Leads a design."}
+    track = {"name": "Engineering", "levels": [{"name": "Senior", "expectations": [expectation]}]}
+    w.ids["track"] = (await w.post("/v1/career-tracks", track))["id"]
+
+
+async def with_unused_competency(w: World) -> None:
+    w.ids["competency"] = (await w.post("/v1/competencies", {"name": "Unused"}))["id"]
 
 
 async def with_series(w: World) -> None:
@@ -891,6 +927,37 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
     "copy_agenda_template": (
         "post", "/v1/agenda-templates/{template}/copy", lambda w, r: {}, with_template,
         platform_only(201),
+    ),
+    "create_competency": (
+        "post", "/v1/competencies", lambda w, r: {"name": f"C {r}"}, None, platform_only(201)
+    ),
+    "create_competencies": (
+        "post", "/v1/competencies/batch", lambda w, r: {"items": [{"name": f"C {r}"}]}, None,
+        platform_only(201),
+    ),
+    "update_competency": (
+        "patch", "/v1/competencies/{competency}", lambda w, r: {"category": "X"}, with_framework,
+        platform_only(200),
+    ),
+    "delete_competency": (  # the track's level uses it: free it first
+        "delete", "/v1/competencies/{competency}", None, with_unused_competency,
+        platform_only(204),
+    ),
+    "create_career_track": (
+        "post", "/v1/career-tracks", lambda w, r: {"name": "T", "levels": [{"name": "L"}]}, None,
+        platform_only(201),
+    ),
+    "create_career_tracks": (
+        "post", "/v1/career-tracks/batch",
+        lambda w, r: {"items": [{"name": "T", "levels": [{"name": "L"}]}]}, None,
+        platform_only(201),
+    ),
+    "update_career_track": (
+        "patch", "/v1/career-tracks/{track}", lambda w, r: {"name": "U"}, with_framework,
+        platform_only(200),
+    ),
+    "delete_career_track": (
+        "delete", "/v1/career-tracks/{track}", None, with_framework, platform_only(204)
     ),
     # the person themselves (or the platform); everyone else sees the person: 403
     "create_calendar_feed": (

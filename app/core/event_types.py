@@ -83,6 +83,12 @@ EVENT_TYPES: dict[str, str] = {
     "`differences`).",
     "alignment.gap_detected": "A person's alignment entered `gap`: their aspiration and the "
     "assessment differ (once per entry; data: `differences`).",
+    "competency.created": "A competency was added to the career framework.",
+    "competency.updated": "A competency's name, description, category or metadata changed.",
+    "competency.deleted": "A competency no goal, feedback or career track level used was deleted.",
+    "career_track.created": "A career track was created with its levels.",
+    "career_track.updated": "A career track or its levels changed.",
+    "career_track.deleted": "A career track and its levels were deleted.",
     "webhook_endpoint.disabled": "The system disabled a webhook endpoint that kept failing.",
     "webhook.test": "A test event sent on request to one endpoint.",
 }

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 SQLModel.metadata.naming_convention = {
@@ -77,6 +77,16 @@ def TimestampField() -> Any:
     return Field(
         default_factory=utcnow,
         sa_type=sa.DateTime(timezone=True),
+        nullable=False,
+    )
+
+
+def CompetencyIds() -> Any:
+    """``competency_ids uuid[]``: the competencies a row is about (goals, feedback)."""
+    return Field(
+        default_factory=list,
+        sa_type=ARRAY(sa.Uuid()),
+        sa_column_kwargs={"server_default": sa.text("'{}'::uuid[]")},
         nullable=False,
     )
 

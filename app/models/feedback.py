@@ -7,7 +7,13 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from app.models.base import TenantResource, resource_table_args, sql_in, sql_value
+from app.models.base import (
+    CompetencyIds,
+    TenantResource,
+    resource_table_args,
+    sql_in,
+    sql_value,
+)
 
 # The statuses a row may hold: the CHECK constraint, the API's schema and the SQL of
 # the rules all read them from here.
@@ -61,6 +67,7 @@ class Feedback(TenantResource, table=True):
         sa.Index("ix_feedback_tenant_conversation", "tenant_id", "conversation_id", "created_at"),
         sa.Index("ix_feedback_tenant_goal", "tenant_id", "goal_id", "created_at"),
         sa.Index("ix_feedback_tenant_updated", "tenant_id", "updated_at", "id"),
+        sa.Index("ix_feedback_competency_ids", "competency_ids", postgresql_using="gin"),
         sa.CheckConstraint(
             "kind IN ('strength', 'growth_area', 'guidance', 'recognition')", name="kind"
         ),
@@ -82,3 +89,4 @@ class Feedback(TenantResource, table=True):
     request_id: uuid.UUID | None = Field(
         default=None, foreign_key="feedback_requests.id", ondelete="RESTRICT", unique=True
     )
+    competency_ids: list[uuid.UUID] = CompetencyIds()

@@ -7,7 +7,13 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from app.models.base import TenantResource, TimestampField, resource_table_args, sql_in
+from app.models.base import (
+    CompetencyIds,
+    TenantResource,
+    TimestampField,
+    resource_table_args,
+    sql_in,
+)
 
 
 def _ts() -> Any:
@@ -28,6 +34,7 @@ class Goal(TenantResource, table=True):
         sa.Index("ix_goals_tenant_owner", "tenant_id", "owner_id", "created_at"),
         sa.Index("ix_goals_tenant_status", "tenant_id", "status", "created_at"),
         sa.Index("ix_goals_tenant_updated", "tenant_id", "updated_at", "id"),
+        sa.Index("ix_goals_competency_ids", "competency_ids", postgresql_using="gin"),
         sa.CheckConstraint(sql_in("status", GoalStatus), name="status"),
         sa.CheckConstraint(
             "category IN ('skill', 'role', 'project', 'learning', 'other')", name="category"
@@ -52,6 +59,7 @@ class Goal(TenantResource, table=True):
     achieved_at: datetime | None = _ts()
     abandoned_at: datetime | None = _ts()
     abandon_reason: str | None = Field(default=None, max_length=2_000)
+    competency_ids: list[uuid.UUID] = CompetencyIds()
 
 
 class GoalConversation(SQLModel, table=True):

@@ -23,6 +23,8 @@ ORDER = [
     "feedback",
     "feedback_requests",
     "follow_ups",
+    "competencies",
+    "career_tracks",
     "events",
     "webhooks",
     "tenant",

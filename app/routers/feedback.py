@@ -59,6 +59,9 @@ async def list_feedback(
         uuid.UUID | None, Query(description="The feedback that answered this request.")
     ] = None,
     kind: Annotated[FeedbackKind | None, Query()] = None,
+    competency_id: Annotated[
+        uuid.UUID | None, Query(description="Feedback whose `competency_ids` include this one.")
+    ] = None,
     visible_to: Annotated[
         uuid.UUID | None,
         Query(
@@ -82,6 +85,7 @@ async def list_feedback(
         goal_id=goal_id,
         request_id=request_id,
         kind=kind,
+        competency_id=competency_id,
         visible_to=visible_to,
         updated_since=updated_since,
     )

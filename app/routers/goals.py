@@ -60,6 +60,9 @@ async def list_goals(
     conversation_id: Annotated[
         uuid.UUID | None, Query(description="Goals linked to this conversation.")
     ] = None,
+    competency_id: Annotated[
+        uuid.UUID | None, Query(description="Goals whose `competency_ids` include this one.")
+    ] = None,
     updated_since: Annotated[
         Instant | None, Query(description="Only goals changed at or after this time.")
     ] = None,
@@ -73,6 +76,7 @@ async def list_goals(
         status=status,
         category=category,
         conversation_id=conversation_id,
+        competency_id=competency_id,
         updated_since=updated_since,
     )
     return service.READER.answer_page(request, rows, params)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.models.feedback import (
     FeedbackRequestStatus as FeedbackRequestStatus,  # the status set lives with its table
 )
+from app.schemas.career_framework import COMPETENCY_IDS_DESCRIPTION, CompetencyIdList
 from app.schemas.common import (
     EXAMPLE_CONVERSATION_ID,
     EXAMPLE_EMPLOYEE_ID,
@@ -51,6 +52,7 @@ FEEDBACK_EXAMPLE: dict[str, Any] = {
     "conversation_id": None,
     "goal_id": None,
     "request_id": None,
+    "competency_ids": [],
 }
 REQUEST_EXAMPLE: dict[str, Any] = {
     "id": "0193a1d0-2222-7000-8000-00000000e001",
@@ -99,6 +101,7 @@ class FeedbackCreate(WriteSchema):
         default=None, description="The conversation this feedback came up in."
     )
     goal_id: uuid.UUID | None = Field(default=None, description="The goal it is about.")
+    competency_ids: CompetencyIdList = Field(default_factory=list)
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -112,10 +115,19 @@ class FeedbackUpdate(WriteSchema):
         }
     )
 
-    non_null: ClassVar[tuple[str, ...]] = ("kind", "body", "visibility", "metadata")
+    non_null: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "body",
+        "visibility",
+        "competency_ids",
+        "metadata",
+    )
     kind: FeedbackKind | None = None
     body: str | None = Field(default=None, min_length=1, max_length=20_000)
     visibility: FeedbackVisibility | None = None
+    competency_ids: CompetencyIdList | None = Field(
+        default=None, description="Replaces the list. " + COMPETENCY_IDS_DESCRIPTION
+    )
     external_id: ExternalId | None = None
     metadata: Metadata | None = None
 
@@ -132,6 +144,9 @@ class FeedbackRead(ResourceRead):
     goal_id: uuid.UUID | None
     request_id: uuid.UUID | None = Field(
         description="The feedback request this feedback answered, if any."
+    )
+    competency_ids: list[uuid.UUID] = Field(
+        description="Competencies of the career framework this feedback is about, in order."
     )
 
 

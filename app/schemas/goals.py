@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from app.models.goal import GoalStatus as GoalStatus  # the status set lives with its table
+from app.schemas.career_framework import COMPETENCY_IDS_DESCRIPTION, CompetencyIdList
 from app.schemas.common import (
     EXAMPLE_CONVERSATION_ID,
     EXAMPLE_EMPLOYEE_ID,
@@ -47,6 +48,7 @@ GOAL_EXAMPLE: JsonDict = {
     "status": "agreed",
     "target_role": "Tech Lead",
     "conversation_ids": ["0193a1e5-2222-7ccc-8ddd-000000000042"],
+    "competency_ids": [],
     "agreement": {
         "employee_agreed_at": "2025-01-14T09:58:40Z",
         "facilitator_agreed_at": "2025-01-14T10:02:11Z",
@@ -92,6 +94,7 @@ class GoalCreate(WriteSchema):
         max_length=MAX_GOAL_CONVERSATIONS,
         description=_CONVERSATION_IDS_DESCRIPTION,
     )
+    competency_ids: CompetencyIdList = Field(default_factory=list)
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 
@@ -110,6 +113,7 @@ class GoalUpdate(WriteSchema):
         "category",
         "progress",
         "conversation_ids",
+        "competency_ids",
         "metadata",
     )
 
@@ -127,6 +131,9 @@ class GoalUpdate(WriteSchema):
         default=None,
         max_length=MAX_GOAL_CONVERSATIONS,
         description="Replaces the set of linked conversations. " + _CONVERSATION_IDS_DESCRIPTION,
+    )
+    competency_ids: CompetencyIdList | None = Field(
+        default=None, description="Replaces the list. " + COMPETENCY_IDS_DESCRIPTION
     )
     external_id: ExternalId | None = None
     metadata: Metadata | None = None
@@ -194,6 +201,9 @@ class GoalRead(ResourceRead):
     target_role: str | None
     conversation_ids: list[uuid.UUID] = Field(
         description="Linked conversations, in the order they were linked."
+    )
+    competency_ids: list[uuid.UUID] = Field(
+        description="Competencies of the career framework this goal develops, in order."
     )
     agreement: GoalAgreement
     achieved_at: datetime | None

@@ -18,7 +18,7 @@ from app.models.feedback import Feedback
 from app.models.goal import Goal
 from app.models.person import Person
 from app.schemas.feedback import FeedbackCreate, FeedbackRead, FeedbackUpdate
-from app.services import events, visibility
+from app.services import career_framework, events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -83,8 +83,14 @@ async def create(session: AsyncSession, principal: Principal, body: FeedbackCrea
         )
     await check_links(session, principal, body.conversation_id, body.goal_id)
     await check_external_id_free(session, Feedback, tenant_id, body.external_id)
+    competency_ids = await career_framework.check_competencies(
+        session, tenant_id, body.competency_ids, "/body/competency_ids"
+    )
     feedback = Feedback(
-        tenant_id=tenant_id, metadata_=body.metadata, **body.model_dump(exclude={"metadata"})
+        tenant_id=tenant_id,
+        metadata_=body.metadata,
+        competency_ids=competency_ids,
+        **body.model_dump(exclude={"metadata", "competency_ids"}),
     )
     return await insert(session, principal, feedback)
 
@@ -129,6 +135,7 @@ async def fetch_page(
     goal_id: uuid.UUID | None = None,
     request_id: uuid.UUID | None = None,
     kind: str | None = None,
+    competency_id: uuid.UUID | None = None,
     visible_to: uuid.UUID | None = None,
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
@@ -140,6 +147,7 @@ async def fetch_page(
     where.filter("t.goal_id = {}", goal_id)
     where.filter("t.request_id = {}", request_id)
     where.filter("t.kind = {}", kind)
+    where.filter("t.competency_ids @> ARRAY[{}::uuid]", competency_id)
     # Giver, recipient, or the recipient's manager when visibility includes the manager.
     where.filter(
         "(t.giver_id = {0} OR t.recipient_id = {0} OR (t.visibility = "
@@ -156,6 +164,10 @@ async def update(
 ) -> Feedback:
     changes = body.model_dump(exclude_unset=True)
     reject_nulls(changes, FeedbackUpdate.non_null)
+    if "competency_ids" in changes:
+        changes["competency_ids"] = await career_framework.check_competencies(
+            session, principal.tenant_id, changes["competency_ids"], "/body/competency_ids"
+        )
     if "external_id" in changes:
         await check_external_id_free(
             session, Feedback, principal.tenant_id, changes["external_id"], exclude=feedback.id

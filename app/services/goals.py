@@ -54,7 +54,7 @@ from app.schemas.goals import (
     GoalRead,
     GoalUpdate,
 )
-from app.services import events, visibility
+from app.services import career_framework, events, visibility
 from app.services.common import (
     Reader,
     apply_changes,
@@ -72,7 +72,7 @@ FINAL = ("achieved", "abandoned")
 # What both parties agreed to: editing these on a proposed goal clears the agreement.
 MATERIAL_FIELDS = ("title", "description", "success_criteria", "target_date")
 # What a final (achieved or abandoned) goal still lets you change.
-EDITABLE_WHEN_FINAL = ("external_id", "metadata", "conversation_ids")
+EDITABLE_WHEN_FINAL = ("external_id", "metadata", "conversation_ids", "competency_ids")
 
 
 async def _links(
@@ -118,6 +118,7 @@ async def fetch_page(
     status: str | None = None,
     category: str | None = None,
     conversation_id: uuid.UUID | None = None,
+    competency_id: uuid.UUID | None = None,
     updated_since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """A page of goal rows with their links, newest first: one statement."""
@@ -130,6 +131,7 @@ async def fetch_page(
         "AND tenant_id = t.tenant_id)",
         conversation_id,
     )
+    where.filter("t.competency_ids @> ARRAY[{}::uuid]", competency_id)
     where.filter("t.updated_at >= {}", updated_since)
     return await READER.page(db, where, params, principal)
 
@@ -229,8 +231,13 @@ async def create(session: AsyncSession, principal: Principal, body: GoalCreate) 
     conversation_ids = await _check_conversations(
         session, principal, body.owner_id, body.conversation_ids, "/body/conversation_ids"
     )
-    fields = body.model_dump(exclude={"metadata", "conversation_ids"})
-    goal = Goal(tenant_id=tenant_id, metadata_=body.metadata, **fields)
+    competency_ids = await career_framework.check_competencies(
+        session, tenant_id, body.competency_ids, "/body/competency_ids"
+    )
+    fields = body.model_dump(exclude={"metadata", "conversation_ids", "competency_ids"})
+    goal = Goal(
+        tenant_id=tenant_id, metadata_=body.metadata, competency_ids=competency_ids, **fields
+    )
     goal.updated_at = goal.created_at
     session.add(goal)
     await session.flush()
@@ -283,6 +290,10 @@ async def update(
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     reject_nulls(changes, GoalUpdate.non_null)
     wanted_links = changes.pop("conversation_ids", None)
+    if changes.get("competency_ids") is not None:
+        changes["competency_ids"] = await career_framework.check_competencies(
+            session, principal.tenant_id, changes["competency_ids"], "/body/competency_ids"
+        )
     changed_fields = {
         f: v
         for f, v in changes.items()

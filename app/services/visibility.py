@@ -184,6 +184,10 @@ ALIGNMENTS = Rule("alignments", "t.person_id = {0} OR {reports:t.person_id}")
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
+# The career framework (competencies, career tracks and their levels) is tenant
+# configuration too: everyone in the tenant reads it, only the platform writes it.
+COMPETENCIES = Rule("competencies", None)
+CAREER_TRACKS = Rule("career_tracks", None)
 
 
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
@@ -236,6 +240,8 @@ EVENT_SUBJECTS: dict[str, Rule] = {
     "aspiration": ASPIRATIONS,
     "assessment": ASSESSMENTS,
     "alignment": ALIGNMENTS,
+    "competency": COMPETENCIES,
+    "career_track": CAREER_TRACKS,
 }
 _EVENTS_CONDITION: dict[str, str] = {}
 
