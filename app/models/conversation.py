@@ -80,6 +80,8 @@ class Conversation(TenantResource, table=True):
     facilitator_objectives: str | None = Field(default=None, max_length=10_000)
     summary: str | None = Field(default=None, max_length=50_000)
     reschedule_count: int = Field(default=0)
+    # When it went ``draft → scheduled`` (the insights' lead time: start - this).
+    scheduled_at: datetime | None = _ts()
     # The iCalendar SEQUENCE of its invitation: bumped by every change of time, duration,
     # time zone or place and by the cancellation (app/services/calendars.py).
     calendar_sequence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -22,6 +22,7 @@ ORDER = [
     "feedback",
     "feedback_requests",
     "follow_ups",
+    "insights",
     "events",
     "webhooks",
     "tenant",

@@ -532,7 +532,7 @@ async def schedule(
     _set_time(conversation, body.duration_minutes, body.timezone)
     _bump_sequence(conversation, before)
     conversation.status = "scheduled"
-    conversation.updated_at = utcnow()
+    conversation.updated_at = conversation.scheduled_at = utcnow()
     return await _changed(session, principal, "conversation.scheduled", conversation)
 
 

@@ -1,0 +1,34 @@
+"""conversations.scheduled_at: when a conversation went draft → scheduled (insights' lead time)
+
+Revision ID: 0015
+Revises: 0011
+Create Date: 2026-12-01 01:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "conversations", sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    # Conversations scheduled before this column: the time of their first
+    # ``conversation.scheduled`` event, when the log still holds it (else it stays null and
+    # the conversation is left out of the median lead time).
+    op.execute(
+        "UPDATE conversations c SET scheduled_at = (SELECT min(e.occurred_at) FROM events e "
+        "WHERE e.tenant_id = c.tenant_id AND e.type = 'conversation.scheduled' "
+        "AND e.subject_id = c.id) WHERE c.status <> 'draft'"
+    )
+
+
+def downgrade() -> None:
+    op.drop_column("conversations", "scheduled_at")
