@@ -578,3 +578,47 @@ async def test_bad_parameters(
     response = await client.get(URL, params=params, headers=auth)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_lead_time_comes_from_the_schedule_action(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """`POST …/schedule` stamps `scheduled_at`; the lead is the start minus that moment."""
+    from tests.factories import create_person
+    from tests.factories_feedback import in_days
+
+    boss = await create_person(client, auth, name="Boss")
+    worker = await create_person(client, auth, name="Worker", manager_id=boss["id"])
+    body = {
+        "employee_id": worker["id"],
+        "facilitator_id": boss["id"],
+        "scheduled_start": in_days(10),
+    }
+    created = await client.post("/v1/conversations", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    scheduled = await client.post(
+        f"/v1/conversations/{created.json()['id']}/schedule", json={}, headers=auth
+    )
+    assert scheduled.status_code == 200, scheduled.text
+    response = await client.get(URL, params={"to": in_days(30)}, headers=auth)
+    (group,) = response.json()["groups"]
+    # 10 days ahead, less the moments between sending the start and scheduling
+    assert group["median_lead_days"] == 10.0
+    assert group["conversations"]["scheduled"] == 1
+    assert group["reschedule_rate"] == 0.0
+
+
+async def test_whole_tenant(client: httpx.AsyncClient, auth: dict[str, str], org: Org) -> None:
+    (group,) = (await get(client, auth))["groups"]
+    # everyone active: Rita, Mia, Max, Eve, Eli, Otto
+    assert group["employees"] == 6
+    # Eve, Max, Otto: 3 / 6
+    assert group["coverage"] == 0.5
+    # Mia's subtree's six and c8 (Otto)
+    assert group["conversations"] == {
+        "draft": 1, "scheduled": 1, "completed": 4, "canceled": 1, "total": 7,
+    }  # fmt: skip
+    assert group["goals"] == MIA_SUBTREE["goals"]
+    assert group["follow_ups"] == MIA_SUBTREE["follow_ups"]
+    assert group["action_items"] == MIA_SUBTREE["action_items"]
+    assert group["feedback"] == MIA_SUBTREE["feedback"]

@@ -1,4 +1,5 @@
-"""conversations.scheduled_at: when a conversation went draft → scheduled (insights' lead time)
+"""conversations.scheduled_at: when a conversation went draft → scheduled (insights' lead time);
+indexes for the insights' windows (a conversation's own date, action items' due days)
 
 Revision ID: 0015
 Revises: 0011
@@ -29,6 +30,15 @@ def upgrade() -> None:
         "AND e.subject_id = c.id) WHERE c.status <> 'draft'"
     )
 
+    op.create_index(
+        "ix_conversations_tenant_insight_date",
+        "conversations",
+        ["tenant_id", sa.text("COALESCE(completed_at, canceled_at, scheduled_start, created_at)")],
+    )
+    op.create_index("ix_action_items_tenant_due", "action_items", ["tenant_id", "due_date"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_action_items_tenant_due", table_name="action_items")
+    op.drop_index("ix_conversations_tenant_insight_date", table_name="conversations")
     op.drop_column("conversations", "scheduled_at")

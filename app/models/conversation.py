@@ -55,6 +55,12 @@ class Conversation(TenantResource, table=True):
             "completed_at",
             postgresql_where=sa.text(f"status = {sql_value(ConversationStatus, 'completed')}"),
         ),
+        # The insights' window over a conversation's own date (app/services/insights.py).
+        sa.Index(
+            "ix_conversations_tenant_insight_date",
+            "tenant_id",
+            sa.text("COALESCE(completed_at, canceled_at, scheduled_start, created_at)"),
+        ),
         # A series' occurrence is created once, however many schedulers run.
         sa.UniqueConstraint(
             "series_id", "occurrence_start", name="uq_conversations_series_occurrence"

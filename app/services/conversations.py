@@ -377,6 +377,7 @@ async def create(
         "facilitator_objectives": body.facilitator_objectives,
         "summary": body.summary,
         "reschedule_count": 0,
+        "scheduled_at": None,
         "calendar_sequence": 0,
         "employee_prepared_at": None,
         "facilitator_prepared_at": None,

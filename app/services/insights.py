@@ -59,6 +59,12 @@ def window(start: datetime | None, stop: datetime | None) -> tuple[datetime, dat
     return start, stop
 
 
+# A conversation's own date (ix_conversations_tenant_insight_date indexes it).
+CONVERSATION_DATE = (
+    "COALESCE({t}.completed_at, {t}.canceled_at, {t}.scheduled_start, {t}.created_at)"
+)
+
+
 def _month(at: str) -> str:
     return f"to_char({at} AT TIME ZONE 'UTC', 'YYYY-MM')"
 
@@ -88,7 +94,8 @@ def _periods(group_by: str) -> str:
     """(key, kind, start, stop) of the employee figures: the window, per kind, per month."""
     if group_by == "kind":
         kinds = ", ".join(f"'{kind}'" for kind in KINDS)
-        return f"SELECT k AS key, k AS kind, {_WINDOW} FROM unnest(ARRAY[{kinds}]) k"
+        # B608: the kinds are ConversationKind's literals
+        return f"SELECT k AS key, k AS kind, {_WINDOW} FROM unnest(ARRAY[{kinds}]) k"  # nosec B608
     if group_by == "month":
         return (
             "SELECT to_char(m, 'YYYY-MM') AS key, 'career'::text AS kind, "
@@ -98,6 +105,11 @@ def _periods(group_by: str) -> str:
             "$3 AT TIME ZONE 'UTC', interval '1 month') m WHERE m AT TIME ZONE 'UTC' < $3"
         )
     return f"SELECT 'all'::text AS key, 'career'::text AS kind, {_WINDOW}"
+
+
+def _ceil_day(at: str) -> str:
+    """SQL: the first UTC day starting at or after ``at``."""
+    return f"(({at} AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')::date"
 
 
 def _days(interval: str) -> str:
@@ -118,8 +130,15 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         scope += " AND t.id IN (SELECT id FROM sub)"
     if scope_condition is not None:
         scope += " AND " + scope_condition
+    whole_tenant = not subtree and scope_condition is None and group_by != "manager"
+
+    def join(column: str) -> str:
+        """Facts of the population only (nothing to join when it is the whole tenant and
+        the group is not the employee's manager)."""
+        return "" if whole_tenant else f" JOIN scope s ON s.id = {column}"
+
     emp_key = "COALESCE(s.manager_id::text, '')" if group_by == "manager" else "p.key"
-    conv_at = "COALESCE(c.completed_at, c.canceled_at, c.scheduled_start, c.created_at)"
+    conv_at = CONVERSATION_DATE.replace("{t}", "c")
     keyed = group_by == "kind"
     agreed = (
         "CASE WHEN g.employee_agreed_at IS NOT NULL AND g.facilitator_agreed_at IS NOT NULL "
@@ -132,10 +151,13 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         else ""
     )
     unions = " UNION ".join(
-        f"SELECT key FROM {name}" for name in ("emp", "conv", "goal", "fu", "ai", "fb", "fr")
+        # B608: the names of this statement's own CTEs
+        f"SELECT key FROM {name}"  # nosec B608
+        for name in ("emp", "conv", "goal", "fu", "ai", "fb", "fr")
     )
     if group_by in ("kind", "month"):
-        unions = "SELECT key FROM periods UNION " + unions
+        # B608: constants of this module
+        unions = "SELECT key FROM periods UNION " + unions  # nosec B608
     elif group_by == "none":
         unions = "SELECT 'all'::text AS key"
     label = (
@@ -151,6 +173,8 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         "scope AS MATERIALIZED (SELECT t.id, t.manager_id, "
         f"(t.status = {_ACTIVE} AND t.erased_at IS NULL) AS active FROM people t WHERE {scope}), "
         f"periods AS ({_periods(group_by)}), "
+        # Each employee's last completed conversation (of the period's kind) before the
+        # period's end: one probe of ix_conversations_completed_by_employee per employee.
         f"emp AS (SELECT {emp_key} AS key, count(*) AS employees, "
         "count(*) FILTER (WHERE l.last >= p.start) AS covered, "
         f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('p.stop - l.last')}) AS days_since "
@@ -163,15 +187,16 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
             f"count(*) FILTER (WHERE c.status = {_C[s]}) AS {s}"
             for s in get_args(ConversationStatus)
         )
-        + f", count(*) FILTER (WHERE c.status = {_C['completed']} "
+        # B608: a checked status literal
+        + f", count(*) FILTER (WHERE c.status = {_C['completed']} "  # nosec B608
         "AND c.employee_prepared_at <= c.scheduled_start "
         "AND c.facilitator_prepared_at <= c.scheduled_start) AS prepared, "
         f"count(*) FILTER (WHERE c.status <> {_C['draft']} AND c.reschedule_count > 0) "
         "AS rescheduled, percentile_cont(0.5) WITHIN GROUP "
         f"(ORDER BY {_days('c.scheduled_start - c.scheduled_at')}) AS lead_days "
-        "FROM conversations c JOIN scope s ON s.id = c.employee_id "
+        f"FROM conversations c{join('c.employee_id')} "
         f"CROSS JOIN LATERAL (SELECT {conv_at} AS at) d "
-        "WHERE c.tenant_id = $1 AND d.at >= $2 AND d.at < $3 GROUP BY 1), "
+        f"WHERE c.tenant_id = $1 AND {conv_at} >= $2 AND {conv_at} < $3 GROUP BY 1), "
         f"goal AS (SELECT {_key(group_by, 'e.at')} AS key, "
         "count(*) FILTER (WHERE e.tag = 'proposed') AS proposed, "
         "count(*) FILTER (WHERE e.tag = 'proposed' AND a.agreed_at < $3) AS proposed_agreed, "
@@ -179,11 +204,13 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('a.agreed_at - g.created_at')}) "
         "FILTER (WHERE e.tag = 'agreed') AS days_to_agreement, "
         "count(*) FILTER (WHERE e.tag = 'achieved') AS achieved "
-        "FROM goals g JOIN scope s ON s.id = g.owner_id "
+        f"FROM goals g{join('g.owner_id')} "
         f"CROSS JOIN LATERAL (SELECT {agreed} AS agreed_at) a "
         "CROSS JOIN LATERAL (VALUES ('proposed', g.created_at), ('agreed', a.agreed_at), "
         f"('achieved', g.achieved_at)) e(tag, at){goal_kind} "
-        "WHERE g.tenant_id = $1 AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
+        "WHERE g.tenant_id = $1 AND (g.created_at >= $2 OR g.employee_agreed_at >= $2 "
+        "OR g.facilitator_agreed_at >= $2 OR g.achieved_at >= $2) "
+        "AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
         f"fu AS (SELECT {_key(group_by, 'f.due_at')} AS key, "
         f"count(*) FILTER (WHERE f.status = {_FU_COMPLETED} AND f.completed_at < $3 "
         "AND f.completed_at <= f.due_at) AS on_time, "
@@ -191,8 +218,14 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         "AND f.completed_at > f.due_at) AS late, "
         f"count(*) FILTER (WHERE f.status = {_FU_PENDING} OR (f.status = {_FU_COMPLETED} "
         "AND f.completed_at >= $3)) AS overdue "
-        "FROM follow_ups f JOIN conversations fc ON fc.id = f.conversation_id "
-        f"JOIN scope s ON s.id = fc.employee_id{_kind_join(group_by, 'f.conversation_id')} "
+        "FROM follow_ups f"
+        + (
+            f" JOIN conversations fc ON fc.id = f.conversation_id{join('fc.employee_id')}"
+            if join("x")
+            else ""
+        )
+        # B608: a join of this module
+        + f"{_kind_join(group_by, 'f.conversation_id')} "  # nosec B608
         "WHERE f.tenant_id = $1 AND f.due_at >= $2 AND f.due_at < $3 GROUP BY 1), "
         f"ai AS (SELECT {_key(group_by, 'd.at')} AS key, "
         "count(*) FILTER (WHERE i.assignee_id = ap.owner_id) AS employee_due, "
@@ -200,14 +233,17 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         "count(*) FILTER (WHERE i.assignee_id <> ap.owner_id) AS manager_due, "
         "count(*) FILTER (WHERE i.assignee_id <> ap.owner_id AND d.on_time) AS manager_on_time "
         "FROM action_items i JOIN action_plans ap ON ap.id = i.plan_id "
-        f"JOIN scope s ON s.id = ap.owner_id{_kind_join(group_by, 'ap.conversation_id')} "
+        f"{join('ap.owner_id')}{_kind_join(group_by, 'ap.conversation_id')} "
         "CROSS JOIN LATERAL (SELECT i.due_date::timestamp AT TIME ZONE 'UTC' AS at, "
         f"(i.status = {_DONE} AND i.completed_at < $3 AND i.completed_at < "
         "(i.due_date + 1)::timestamp AT TIME ZONE 'UTC') AS on_time) d "
-        "WHERE i.tenant_id = $1 AND i.due_date IS NOT NULL AND d.at >= $2 AND d.at < $3 "
+        # The due day's start (00:00 UTC) is in [from, to): the day is in [ceil(from),
+        # ceil(to)), ceil rounding up to a day (an index range on the due days).
+        f"WHERE i.tenant_id = $1 AND i.due_date >= {_ceil_day('$2')} "
+        f"AND i.due_date < {_ceil_day('$3')} "
         "GROUP BY 1), "
         f"fb AS (SELECT {_key(group_by, 'f.created_at')} AS key, count(*) AS given "
-        "FROM feedback f JOIN scope s ON s.id = f.recipient_id"
+        f"FROM feedback f{join('f.recipient_id')}"
         f"{_kind_join(group_by, 'f.conversation_id')} "
         "WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3 GROUP BY 1), "
         f"fr AS (SELECT {_key(group_by, 'e.at')} AS key, "
@@ -216,11 +252,12 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         "AND r.answered_at < $3) AS requests_answered, "
         f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('r.answered_at - r.created_at')}) "
         "FILTER (WHERE e.tag = 'answered') AS days_to_answer "
-        "FROM feedback_requests r JOIN scope s ON s.id = r.requester_id"
+        f"FROM feedback_requests r{join('r.requester_id')}"
         f"{_kind_join(group_by, 'r.conversation_id')} "
         "CROSS JOIN LATERAL (VALUES ('asked', r.created_at), ('answered', "
         f"CASE WHEN r.status = {_ANSWERED} THEN r.answered_at END)) e(tag, at) "
-        "WHERE r.tenant_id = $1 AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
+        "WHERE r.tenant_id = $1 AND (r.created_at >= $2 OR r.answered_at >= $2) "
+        "AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
         f"keys AS ({unions}) "
         f"SELECT keys.key, {label} AS label, emp.employees, emp.covered, emp.days_since, "
         "conv.draft, conv.scheduled, conv.completed, conv.canceled, conv.prepared, "
@@ -320,7 +357,9 @@ async def compute(
         params.append(manager_id)
     condition = None
     if principal.person_id is not None:
-        rule = visibility.CADENCE.condition(principal.reports)
+        # The per-row form (walks up from each person): the list form's recursive set sits
+        # under an OR, where PostgreSQL may probe it linearly for every person.
+        rule = visibility.INSIGHTS.condition(principal.reports, one=True)
         if rule is not None:
             params.append(principal.person_id)
             condition = rule.format(f"${len(params)}", "$1")

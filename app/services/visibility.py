@@ -174,6 +174,10 @@ PEOPLE = Rule("people", None)
 # is the person): whoever sees the person's conversations as such — the person and their
 # managers (per setting); a mentor sees only the mentorship ones, so not the cadence.
 CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
+# Insights (``GET /v1/insights/career-conversations``): aggregates over the people (alias
+# ``t`` over ``people``) the acting person sees as a cadence: themselves and the people
+# they manage (per setting). A mentor's or a colleague's figures are not theirs to see.
+INSIGHTS = Rule("people", CADENCE.sql)
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
