@@ -29,6 +29,8 @@ from app.models.follow_up import FollowUp
 from app.models.goal import Goal, GoalConversation
 from app.models.person import Person
 from tests.conftest import TenantKey
+from tests.factories import create_person
+from tests.factories_feedback import in_days
 
 URL = "/v1/insights/career-conversations"
 WINDOW = {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
@@ -584,9 +586,6 @@ async def test_lead_time_comes_from_the_schedule_action(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     """`POST …/schedule` stamps `scheduled_at`; the lead is the start minus that moment."""
-    from tests.factories import create_person
-    from tests.factories_feedback import in_days
-
     boss = await create_person(client, auth, name="Boss")
     worker = await create_person(client, auth, name="Worker", manager_id=boss["id"])
     body = {
