@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -143,7 +144,7 @@ def settings(url: str) -> Settings:
         env="test",
         database_url=url,
         admin_token="bench-admin-token-0123456789",
-        secret_key=SECRET_KEY,  # type: ignore[arg-type]
+        secret_key=SECRET_KEY,
         rate_limit_per_minute=1_000_000,
     )
 
@@ -227,6 +228,38 @@ async def main(args: argparse.Namespace) -> None:
     await conn.execute("SET jit = off")  # as the app's engine
     stop = datetime.now(UTC)
     start = stop - timedelta(days=insights.DEFAULT_DAYS)
+    # The statement alone on one connection: wall time and the backend's CPU time
+    # (utime + stime from /proc, when PostgreSQL runs on this machine), which a busy shared
+    # machine inflates far less than wall time.
+    pid = await conn.fetchval("SELECT pg_backend_pid()")
+    stat = Path(f"/proc/{pid}/stat")
+    tick = 1000 / os.sysconf("SC_CLK_TCK")
+
+    def cpu_ms() -> float | None:
+        if not stat.exists():
+            return None
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * tick
+
+    print("\nThe statement alone (asyncpg, JIT off), ms\n")
+    print("| group_by | wall median | wall p95 | backend CPU median |")
+    print("|---|---:|---:|---:|")
+    for group_by in ("none", "manager", "month", "kind"):
+        sql = insights.statement(group_by, subtree=False, scope_condition=None)
+        await conn.fetch(sql, tenant_id, start, stop)
+        walls, cpus = [], []
+        for _ in range(args.runs):
+            before, started = cpu_ms(), time.perf_counter()
+            await conn.fetch(sql, tenant_id, start, stop)
+            walls.append((time.perf_counter() - started) * 1000)
+            after = cpu_ms()
+            if before is not None and after is not None:
+                cpus.append(after - before)
+        cpu = f"{statistics.median(cpus):.0f}" if cpus else "n/a"
+        print(
+            f"| {group_by} | {statistics.median(walls):.1f} | {percentile(walls, 0.95):.1f} "
+            f"| {cpu} |"
+        )
     for group_by in ("none", "manager", "month"):
         sql = insights.statement(group_by, subtree=False, scope_condition=None)
         rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, tenant_id, start, stop)

@@ -66,16 +66,22 @@ CONVERSATION_DATE = (
 
 
 def _month(at: str) -> str:
-    return f"to_char({at} AT TIME ZONE 'UTC', 'YYYY-MM')"
+    return f"date_trunc('month', {at} AT TIME ZONE 'UTC')"
+
+
+# Keys are compared and sorted by the statement many times: a uuid for a manager (the zero
+# uuid for people without one), a timestamp for a month, byte-wise text for a kind.
+_NO_MANAGER = "00000000-0000-0000-0000-000000000000"
+_MANAGER_KEY = f"COALESCE(s.manager_id, '{_NO_MANAGER}'::uuid)"
 
 
 # How each fact finds its group: the employee's direct manager (``s`` is the employee's
 # scope row), the kind of its conversation (``k.kind``, joined per fact), its own month.
 def _key(group_by: str, at: str) -> str:
     if group_by == "manager":
-        return "COALESCE(s.manager_id::text, '')"
+        return _MANAGER_KEY
     if group_by == "kind":
-        return "k.kind"
+        return 'k.kind::text COLLATE "C"'
     if group_by == "month":
         return _month(at)
     return "'all'"
@@ -95,10 +101,13 @@ def _periods(group_by: str) -> str:
     if group_by == "kind":
         kinds = ", ".join(f"'{kind}'" for kind in KINDS)
         # B608: the kinds are ConversationKind's literals
-        return f"SELECT k AS key, k AS kind, {_WINDOW} FROM unnest(ARRAY[{kinds}]) k"  # nosec B608
+        return (
+            f'SELECT k COLLATE "C" AS key, k AS kind, {_WINDOW} '  # nosec B608
+            f"FROM unnest(ARRAY[{kinds}]) k"
+        )
     if group_by == "month":
         return (
-            "SELECT to_char(m, 'YYYY-MM') AS key, 'career'::text AS kind, "
+            "SELECT m AS key, 'career'::text AS kind, "
             "greatest(m AT TIME ZONE 'UTC', $2) AS start, "
             "least((m + interval '1 month') AT TIME ZONE 'UTC', $3) AS stop "
             "FROM generate_series(date_trunc('month', $2 AT TIME ZONE 'UTC'), "
@@ -137,7 +146,7 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         the group is not the employee's manager)."""
         return "" if whole_tenant else f" JOIN scope s ON s.id = {column}"
 
-    emp_key = "COALESCE(s.manager_id::text, '')" if group_by == "manager" else "p.key"
+    emp_key = _MANAGER_KEY if group_by == "manager" else "p.key"
     conv_at = CONVERSATION_DATE.replace("{t}", "c")
     keyed = group_by == "kind"
     agreed = (
@@ -161,7 +170,7 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
     elif group_by == "none":
         unions = "SELECT 'all'::text AS key"
     label = (
-        "(SELECT m.name FROM people m WHERE m.tenant_id = $1 AND m.id = NULLIF(keys.key, '')::uuid)"
+        "(SELECT m.name FROM people m WHERE m.tenant_id = $1 AND m.id = keys.key)"
         if group_by == "manager"
         else "NULL::text"
     )
@@ -280,12 +289,20 @@ def _median(value: float | None) -> float | None:
     return None if value is None else round(float(value), 2)
 
 
+def _key_text(group_by: str, key: Any) -> str | None:
+    if group_by == "manager":
+        return None if str(key) == _NO_MANAGER else str(key)
+    if group_by == "month":
+        return str(key.strftime("%Y-%m"))
+    return str(key)
+
+
 def _group(row: asyncpg.Record, group_by: str) -> dict[str, Any]:
     n = {k: (row[k] or 0) for k in row.keys() if k not in ("key", "label")}  # noqa: SIM118
     moved = n["scheduled"] + n["completed"] + n["canceled"]
     key = row["key"]
     return {
-        "key": None if group_by == "manager" and key == "" else key,
+        "key": _key_text(group_by, key),
         "label": row["label"],
         "employees": n["employees"],
         "coverage": _rate(n["covered"], n["employees"]),
