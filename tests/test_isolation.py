@@ -219,6 +219,10 @@ async def test_lists_show_nothing_of_another_tenant(
         assert theirs.json() == mine.json()
     elif operation_id == "get_current_tenant":
         assert theirs.json()["id"] == str(other_tenant.tenant_id)
+    elif operation_id == "get_career_conversation_insights":  # aggregates, not rows
+        assert mine.json()["groups"][0]["employees"] > 0
+        assert theirs.json()["groups"][0]["employees"] == 0
+        assert theirs.json()["groups"][0]["conversations"]["total"] == 0
     elif operation_id == "list_agenda_templates":  # the built-ins are in every tenant
         assert [t for t in mine.json()["data"] if not t["builtin"]] != []
         assert [t for t in theirs.json()["data"] if not t["builtin"]] == []

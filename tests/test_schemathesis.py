@@ -113,6 +113,10 @@ STATE_DEPENDENT_CODES = frozenset(
         # than a JSON Schema pattern can say; python-dateutil decides.
         "invalid_rrule",
         "impossible_date",  # a date the pattern lets through but the calendar has not (30 Feb)
+        # An insights window whose `to` is not after `from`, or more than three years
+        # after it: a relation between two parameters that JSON Schema cannot state.
+        "empty_window",
+        "window_too_long",
         # A field the schema leaves optional because an acting person implies it
         # (Acting-Person), which the platform must send.
         "required_as_platform",

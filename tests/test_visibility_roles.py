@@ -38,6 +38,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "list_people": ("person", "list"),
     "get_person": ("person", "read"),
     "get_person_cadence": ("cadence", "read"),
+    "get_career_conversation_insights": ("insights", "read"),
     "update_person": ("person", "platform-only"),
     "delete_person": ("person", "platform-only"),
     "upsert_person_by_external_id": ("person", "platform-only"),
@@ -334,6 +335,11 @@ READ_OPS |= {"list_event_types", "list_agenda_templates", "get_agenda_template"}
 # The career framework is tenant configuration too: everyone reads it.
 READ_OPS |= {"list_competencies", "get_competency", "list_career_tracks", "get_career_track"}
 FRAMEWORK = {"competency": "/v1/competencies", "track": "/v1/career-tracks"}
+# Insights aggregate over the people the acting person sees as for a cadence (themselves and
+# the people they manage): the employee's conversations (the only ones of the world) count
+# in the figures exactly for the roles that see the employee's cadence.
+READ_OPS |= {"get_career_conversation_insights"}
+INSIGHTS = "get_career_conversation_insights cadence"
 # Agenda templates are tenant configuration: everyone reads them, the built-ins included.
 BUILTIN_TEMPLATES = [
     "00000000-0000-7000-8000-00000000a003",
@@ -420,6 +426,13 @@ async def observe(w: World, role: str, events: dict[str, str]) -> dict[str, Any]
         )
         seen[f"list_events {subject}"] = "visible" if event_id in present else "invisible"
     seen["list_event_types"] = (await w.client.get("/v1/event-types", headers=headers)).status_code
+    window = {"from": in_days(-1), "to": in_days(60)}
+    insights = await w.client.get(
+        "/v1/insights/career-conversations", params=window, headers=headers
+    )
+    assert insights.status_code == 200, insights.text
+    counted = insights.json()["groups"][0]["conversations"]["total"]
+    seen[INSIGHTS] = "visible" if counted > 0 else "invisible"
     templates = await all_pages(w.client, "/v1/agenda-templates", headers)
     seen["list_agenda_templates"] = (
         [t["id"] for t in templates] if isinstance(templates, list) else templates
@@ -460,6 +473,7 @@ def expected(w: World, role: str, mode: str) -> dict[str, Any]:
         want[f"get_event {subject}"] = state(subject)
         want[f"list_events {subject}"] = state(subject)
     want["list_event_types"] = 200
+    want[INSIGHTS] = state("cadence")
     want["list_agenda_templates"] = [w.ids["template"], *BUILTIN_TEMPLATES]
     for template in (w.ids["template"], BUILTIN_TEMPLATES[0]):
         want[f"get_agenda_template {template}"] = 200

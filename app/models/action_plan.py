@@ -45,6 +45,8 @@ class ActionItem(TenantResource, table=True):
         "action_items",
         sa.Index("ix_action_items_plan_position", "plan_id", "position", "id"),
         sa.Index("ix_action_items_tenant_assignee", "tenant_id", "assignee_id", "created_at"),
+        # The insights' window over due days (app/services/insights.py).
+        sa.Index("ix_action_items_tenant_due", "tenant_id", "due_date"),
         sa.Index(
             "ix_action_items_open_due",
             "due_date",

@@ -55,6 +55,12 @@ class Conversation(TenantResource, table=True):
             "completed_at",
             postgresql_where=sa.text(f"status = {sql_value(ConversationStatus, 'completed')}"),
         ),
+        # The insights' window over a conversation's own date (app/services/insights.py).
+        sa.Index(
+            "ix_conversations_tenant_insight_date",
+            "tenant_id",
+            sa.text("COALESCE(completed_at, canceled_at, scheduled_start, created_at)"),
+        ),
         # A series' occurrence is created once, however many schedulers run.
         sa.UniqueConstraint(
             "series_id", "occurrence_start", name="uq_conversations_series_occurrence"
@@ -80,6 +86,8 @@ class Conversation(TenantResource, table=True):
     facilitator_objectives: str | None = Field(default=None, max_length=10_000)
     summary: str | None = Field(default=None, max_length=50_000)
     reschedule_count: int = Field(default=0)
+    # When it went ``draft → scheduled`` (the insights' lead time: start - this).
+    scheduled_at: datetime | None = _ts()
     # The iCalendar SEQUENCE of its invitation: bumped by every change of time, duration,
     # time zone or place and by the cancellation (app/services/calendars.py).
     calendar_sequence: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

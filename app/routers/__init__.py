@@ -25,6 +25,7 @@ ORDER = [
     "follow_ups",
     "competencies",
     "career_tracks",
+    "insights",
     "events",
     "webhooks",
     "tenant",

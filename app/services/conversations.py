@@ -438,6 +438,7 @@ async def create(
         "facilitator_objectives": body.facilitator_objectives,
         "summary": body.summary,
         "reschedule_count": 0,
+        "scheduled_at": None,
         "calendar_sequence": 0,
         "employee_prepared_at": None,
         "facilitator_prepared_at": None,
@@ -603,7 +604,7 @@ async def schedule(
     _set_time(conversation, body.duration_minutes, body.timezone)
     _bump_sequence(conversation, before)
     conversation.status = "scheduled"
-    conversation.updated_at = utcnow()
+    conversation.updated_at = conversation.scheduled_at = utcnow()
     return await _changed(session, principal, "conversation.scheduled", conversation)
 
 

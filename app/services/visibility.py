@@ -181,6 +181,10 @@ EXPECTATIONS = Rule("people", "t.id = {0} OR {reports:t.id}")
 ASPIRATIONS = Rule("aspirations", "t.person_id = {0} OR {reports:t.person_id}")
 ASSESSMENTS = Rule("assessments", "t.person_id = {0} OR {reports:t.person_id}")
 ALIGNMENTS = Rule("alignments", "t.person_id = {0} OR {reports:t.person_id}")
+# Insights (``GET /v1/insights/career-conversations``): aggregates over the people (alias
+# ``t`` over ``people``) the acting person sees as a cadence: themselves and the people
+# they manage (per setting). A mentor's or a colleague's figures are not theirs to see.
+INSIGHTS = Rule("people", CADENCE.sql)
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
