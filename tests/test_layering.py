@@ -113,4 +113,4 @@ def test_every_conditional_write_loads_through_get_for_write() -> None:
             if not any(name.endswith("for_write") for name in called):
                 by_hand.append(f"{path.name}:{node.name}")
     assert by_hand == []
-    assert len(checked) == 29  # every PATCH and DELETE, and linking a goal
+    assert len(checked) == 32  # every PATCH and DELETE, linking a goal, and SCIM PUT

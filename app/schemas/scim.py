@@ -54,7 +54,7 @@ def _trimmed(schema: scim.Schema, keep: set[str], subs: dict[str, set[str]]) -> 
                 }
             )
         if attribute.name in ALWAYS_HELD:
-            attribute = attribute.model_copy(update={"required": True})
+            attribute = attribute.model_copy(update={"required": scim.Required.true})
         attributes.append(attribute)
     return schema.model_copy(update={"attributes": attributes})
 

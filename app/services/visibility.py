@@ -177,6 +177,8 @@ CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
+# SCIM users (/scim/v2, app/routers/scim.py): the platform only, no rule. Their routes take
+# ``ApiKey("scim", platform_only=True)``: a key acting for a person is refused (403).
 
 
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
