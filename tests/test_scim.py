@@ -408,6 +408,8 @@ async def test_bad_requests_are_scim_errors(
         "invalidValue",
         "manager.value must be the SCIM id of a user of this service.",
     )
+    nul = await client.post("/scim/v2/Users", json=user("a\u0000b"), headers=scim_auth)
+    assert_error(nul, 400, "invalidValue", "A value cannot be stored (U+0000?).")
     long_name = await client.post("/scim/v2/Users", json=user("x" * 257), headers=scim_auth)
     assert_error(long_name, 400, "invalidValue", "userName is at most 256 characters.")
     assert_error(

@@ -23,7 +23,9 @@ class Person(TenantResource, table=True):
         sa.Index("ix_people_tenant_manager", "tenant_id", "manager_id"),
         sa.Index("ix_people_tenant_email", "tenant_id", "email"),
         sa.Index("ix_people_tenant_updated", "tenant_id", "updated_at", "id"),
-        # SCIM's userName: unique per tenant (the SCIM service also refuses a case variant).
+        # SCIM's userName: unique per tenant (the SCIM service also refuses a case variant,
+        # before writing; an expression index on lower() does not round-trip through
+        # Alembic's comparison).
         sa.Index("ux_people_tenant_user_name", "tenant_id", "user_name", unique=True),
         sa.CheckConstraint(sql_in("status", PersonStatus), name="status"),
     )

@@ -18,6 +18,7 @@ import scim2_models as scim
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.auth import ApiKey, Principal
@@ -74,6 +75,14 @@ class ScimRoute(TransactionalRoute):
                 return _from_problem(exc)
             except StarletteHTTPException as exc:
                 return scim_error(exc.status_code, str(exc.detail))
+            except IntegrityError:
+                # A race past the service's checks: two creates of one userName at once.
+                return scim_error(409, "The user conflicts with another one; retry.", "uniqueness")
+            except DBAPIError as exc:
+                # SQLSTATE class 22: a value PostgreSQL cannot take (U+0000 in a string).
+                if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+                    return scim_error(400, "A value cannot be stored (U+0000?).", "invalidValue")
+                raise
 
         return scim_handler
 
