@@ -327,7 +327,7 @@ async def run_curl(script: str, env: dict[str, str]) -> str:
 async def test_every_example_in_the_guide_answers_as_shown(server_url: str) -> None:
     items = parse(GUIDE_LINES)
     found, not_run = examples(items)
-    assert len(found) == 91
+    assert len(found) == 93
     fill = os.environ.get("GUIDE_FILL") == "1"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -113,5 +113,6 @@ def test_every_conditional_write_loads_through_get_for_write() -> None:
             if not any(name.endswith("for_write") for name in called):
                 by_hand.append(f"{path.name}:{node.name}")
     assert by_hand == []
-    # every PATCH and DELETE, linking a goal, and the aspiration and assessment PUTs
-    assert len(checked) == 35
+    # every PATCH and DELETE, linking a goal, the aspiration and assessment PUTs, SCIM's PUT,
+    # PATCH and DELETE
+    assert len(checked) == 38

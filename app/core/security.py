@@ -10,7 +10,7 @@ KEY_PREFIX = "cck_live_"
 SESSION_PREFIX = "ccs_"
 # A calendar feed token (``POST /v1/people/{id}/calendar-feed``): the secret in a feed URL.
 FEED_PREFIX = "ccf_"
-SCOPES = ("read", "write", "webhooks")
+SCOPES = ("read", "write", "webhooks", "scim")
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
 
 

@@ -11,7 +11,7 @@ from app.models.tenant import ManagersSeeReports, Tenant
 from app.schemas.common import JSON_INT, Metadata, ReadSchema, WriteSchema
 from app.schemas.conversations import ConversationKind
 
-Scope = Literal["read", "write", "webhooks"]
+Scope = Literal["read", "write", "webhooks", "scim"]
 ALL_SCOPES: list[Scope] = ["read", "write", "webhooks"]
 
 
@@ -216,7 +216,7 @@ class ApiKeyCreate(WriteSchema):
     scopes: list[Scope] = Field(
         default_factory=lambda: list(ALL_SCOPES),
         min_length=1,
-        max_length=3,
+        max_length=4,
         examples=[["read", "write"]],
     )
 

@@ -77,12 +77,20 @@ async def _check_manager(
         )
 
 
-async def create(session: AsyncSession, principal: Principal, body: PersonCreate) -> Person:
+async def create(
+    session: AsyncSession,
+    principal: Principal,
+    body: PersonCreate,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> Person:
+    """Create a person; ``extra`` sets columns only SCIM writes (``user_name``,
+    ``department``), checked by its caller."""
     tenant_id = principal.tenant_id
     await check_external_id_free(session, Person, tenant_id, body.external_id)
     await check_reference(session, Person, tenant_id, body.manager_id, "/body/manager_id")
     fields = body.model_dump(exclude={"metadata"})
-    person = Person(tenant_id=tenant_id, metadata_=body.metadata, **fields)
+    person = Person(tenant_id=tenant_id, metadata_=body.metadata, **fields, **(extra or {}))
     session.add(person)
     await session.flush()
     await _emit(session, principal, "person.created", person)
@@ -156,6 +164,14 @@ async def _update(
         await session.flush()
         await _emit(session, principal, "person.updated", person)
     return person
+
+
+async def update_fields(
+    session: AsyncSession, principal: Principal, person: Person, changes: dict[str, Any]
+) -> Person:
+    """Apply ``changes`` (columns, checked by the caller: the SCIM service) with the rules
+    and the ``person.updated`` event of every other update path."""
+    return await _update(session, principal, person, changes)
 
 
 async def update(

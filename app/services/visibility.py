@@ -192,6 +192,8 @@ AGENDA_TEMPLATES = Rule("agenda_templates", None)
 # configuration too: everyone in the tenant reads it, only the platform writes it.
 COMPETENCIES = Rule("competencies", None)
 CAREER_TRACKS = Rule("career_tracks", None)
+# SCIM users (/scim/v2, app/routers/scim.py): the platform only, no rule. Their routes take
+# ``ApiKey("scim", platform_only=True)``: a key acting for a person is refused (403).
 
 
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
