@@ -22,6 +22,7 @@ ORDER = [
     "feedback",
     "feedback_requests",
     "follow_ups",
+    "exports",
     "events",
     "webhooks",
     "tenant",

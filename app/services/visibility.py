@@ -177,6 +177,8 @@ CADENCE = Rule("people", "t.id = {0} OR {reports:t.id}")
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
 AGENDA_TEMPLATES = Rule("agenda_templates", None)
+# Exports of a person's data (GDPR art. 15): the person they are about (and the platform).
+EXPORTS = Rule("export_jobs", "t.person_id = {0}")
 
 
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
