@@ -12,9 +12,16 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.background import scheduler
 from app.models.base import utcnow
 from app.services import exports, retention
-from tests.factories_conversations import create_agenda_item, create_note, create_team
+from tests.conftest import TenantKey
+from tests.factories_conversations import (
+    create_agenda_item,
+    create_conversation,
+    create_note,
+    create_team,
+)
 from tests.factories_feedback import (
     create_feedback,
     create_feedback_request,
@@ -232,3 +239,44 @@ async def test_a_lapsed_lease_is_taken_again(
     assert await exports.run_one(sessionmaker)
     download = await client.get(f"/v1/exports/{job['id']}/download", headers=auth)
     assert orjson.loads(download.content)["person"]["id"] == team.ids["ada"]
+
+
+async def test_with_real_commits_the_scheduler_writes_and_the_download_streams(
+    committed_client: httpx.AsyncClient,
+    tenant_c: TenantKey,
+    committed_app_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Outside the tests' outer transaction: the worker's cursors run in its own transaction
+    (opened by the session), a scheduler pass runs the job, the download streams the chunks
+    on a connection of its own, several chunks long."""
+    team = await create_team(committed_client, tenant_c.headers)
+    conversation = await create_conversation(
+        committed_client,
+        tenant_c.headers,
+        employee_id=team.ids["ada"],
+        facilitator_id=team.ids["grace"],
+    )
+    for i in range(12):  # ~ 12 x 40 KB of notes: the document spans several 256 KB chunks
+        await create_note(
+            committed_client, tenant_c.headers, conversation, body=chr(65 + i) * 40_000
+        )
+    job = (await _request(committed_client, team.ids["ada"], tenant_c.headers)).json()
+    await scheduler.run_once(committed_app_sessionmaker)
+    done = await committed_client.get(f"/v1/exports/{job['id']}", headers=tenant_c.headers)
+    assert done.json()["status"] == "completed", done.text
+    async with committed_app_sessionmaker() as session:
+        chunks = await session.scalar(
+            text("SELECT count(*) FROM export_chunks WHERE job_id = :id"), {"id": job["id"]}
+        )
+    size = done.json()["size_bytes"]
+    # the notes twice: in the conversation and in their note.created events
+    assert chunks == -(-size // exports.CHUNK_BYTES) == 4
+    download = await committed_client.get(
+        f"/v1/exports/{job['id']}/download", headers=team.as_("ada")
+    )
+    assert download.status_code == 200
+    assert len(download.content) == done.json()["size_bytes"] > 12 * 40_000
+    bundle = orjson.loads(download.content)
+    assert [n["body"][:1] for n in bundle["conversations"][0]["notes"]] == [
+        chr(65 + i) for i in range(12)
+    ]

@@ -224,21 +224,25 @@ class _ChunkWriter:
 
     async def write(self, data: bytes) -> None:
         self.buffer += data
-        if len(self.buffer) >= CHUNK_BYTES:
-            await self.flush()
+        while len(self.buffer) >= CHUNK_BYTES:
+            await self._chunk(bytes(self.buffer[:CHUNK_BYTES]))
+            del self.buffer[:CHUNK_BYTES]
 
     async def flush(self) -> None:
-        if not self.buffer:
-            return
+        if self.buffer:
+            await self._chunk(bytes(self.buffer))
+            self.buffer = bytearray()
+
+    async def _chunk(self, data: bytes) -> None:
+        """One chunk of exactly ``CHUNK_BYTES`` (the last one may be shorter)."""
         await self.raw.execute(
             "INSERT INTO export_chunks (job_id, seq, data) VALUES ($1, $2, $3)",
             self.job_id,
             self.seq,
-            bytes(self.buffer),
+            data,
         )
-        self.size += len(self.buffer)
+        self.size += len(data)
         self.seq += 1
-        self.buffer = bytearray()
 
 
 async def _rows(raw: asyncpg.Connection, writer: _ChunkWriter, sql: str, *args: Any) -> None:
@@ -254,9 +258,13 @@ async def write_document(
     session: AsyncSession, job_id: uuid.UUID, tenant_id: uuid.UUID, person_id: uuid.UUID
 ) -> int:
     """Write the job's document into its chunks (in the session's transaction); its size."""
+    # Through the session first: this opens its transaction, which the raw statements and
+    # the cursors (they need one) then run in.
+    mode = await session.scalar(
+        sa.text("SELECT managers_see_reports FROM tenants WHERE id = :id"), {"id": tenant_id}
+    )
     raw = await session_raw(session)
     await raw.execute("DELETE FROM export_chunks WHERE job_id = $1", job_id)  # a retaken job
-    mode = await raw.fetchval("SELECT managers_see_reports FROM tenants WHERE id = $1", tenant_id)
     person = await raw.fetchval(
         "SELECT (to_jsonb(p) - 'tenant_id')::text FROM people p "
         "WHERE p.id = $1 AND p.tenant_id = $2",
