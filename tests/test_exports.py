@@ -64,7 +64,7 @@ async def test_who_may_export_whom(client: httpx.AsyncClient, auth: dict[str, st
     assert (await client.get(path, headers=auth)).json() == job
     assert (await client.get(path, headers=team.as_("ada"))).status_code == 200
     assert (await client.get(path, headers=team.as_("grace"))).status_code == 404
-    early = await client.get(path + "/download", headers=auth)
+    early = await client.get(path + "/download", headers=team.as_("ada"))
     assert early.status_code == 409
     assert early.headers["content-type"] == "application/problem+json"
     assert early.json()["code"] == "export_not_ready"
@@ -127,6 +127,9 @@ async def test_the_document_holds_every_source_and_validates(
     completed_at = datetime.fromisoformat(done["completed_at"])
     assert datetime.fromisoformat(done["expires_at"]) - completed_at == timedelta(hours=24)
 
+    # The platform sees the job but reads the document (her private notes) only as her.
+    refused = await client.get(f"/v1/exports/{job['id']}/download", headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_permitted")
     download = await client.get(f"/v1/exports/{job['id']}/download", headers=team.as_("ada"))
     assert download.status_code == 200, download.text
     assert download.headers["content-type"] == "application/json"
@@ -192,7 +195,7 @@ async def test_the_document_expires_after_24_hours(
     job = (await _request(client, team.ids["ada"], auth)).json()
     assert await exports.run_one(sessionmaker)
     path = f"/v1/exports/{job['id']}/download"
-    assert (await client.get(path, headers=auth)).status_code == 200
+    assert (await client.get(path, headers=team.as_("ada"))).status_code == 200
     async with sessionmaker() as session:
         chunks = await session.scalar(
             text("SELECT count(*) FROM export_chunks WHERE job_id = :id"), {"id": job["id"]}
@@ -203,7 +206,7 @@ async def test_the_document_expires_after_24_hours(
             {"id": job["id"]},
         )
         await session.commit()
-    gone = await client.get(path, headers=auth)
+    gone = await client.get(path, headers=team.as_("ada"))
     assert gone.status_code == 410
     assert gone.json()["code"] == "gone"
     purged = await retention.purge(sessionmaker, utcnow())
@@ -237,7 +240,7 @@ async def test_a_lapsed_lease_is_taken_again(
         )
         await session.commit()
     assert await exports.run_one(sessionmaker)
-    download = await client.get(f"/v1/exports/{job['id']}/download", headers=auth)
+    download = await client.get(f"/v1/exports/{job['id']}/download", headers=team.as_("ada"))
     assert orjson.loads(download.content)["person"]["id"] == team.ids["ada"]
 
 

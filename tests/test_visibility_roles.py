@@ -387,7 +387,8 @@ async def observe(w: World, role: str, events: dict[str, str]) -> dict[str, Any]
     seen["list_event_types"] = (await w.client.get("/v1/event-types", headers=headers)).status_code
     schema = await w.client.get("/v1/exports/schema.json", headers=headers)
     seen["get_export_schema"] = schema.status_code
-    # The export is still pending: whoever sees it is told it is not ready (409).
+    # The export is still pending: its person is told it is not ready (409); the platform,
+    # who sees the job, may not read the document (403: it holds the person's private notes).
     download = await w.client.get(fill("/v1/exports/{export}/download", w), headers=headers)
     seen["download_export export"] = {409: "visible", 404: "invisible"}.get(
         download.status_code, download.status_code
@@ -428,7 +429,7 @@ def expected(w: World, role: str, mode: str) -> dict[str, Any]:
         want[f"list_events {subject}"] = state(subject)
     want["list_event_types"] = 200
     want["get_export_schema"] = 200
-    want["download_export export"] = state("export")
+    want["download_export export"] = 403 if role == "platform" else state("export")
     want["list_agenda_templates"] = [w.ids["template"], *BUILTIN_TEMPLATES]
     for template in (w.ids["template"], BUILTIN_TEMPLATES[0]):
         want[f"get_agenda_template {template}"] = 200

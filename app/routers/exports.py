@@ -70,14 +70,14 @@ async def get_export(export_id: uuid.UUID, principal: ReadKey, db: Db) -> Respon
             "description": "The export document (see `get_export_schema`).",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        **problem_responses(404, 409, 410),
+        **problem_responses(403, 404, 409, 410),
     },
     response_class=StreamingResponse,
 )
 async def download_export(
     export_id: uuid.UUID, request: Request, principal: ReadKey, db: Db
 ) -> StreamingResponse:
-    """The completed export's JSON document, streamed; 409 before it completes, 410 once expired."""
+    """The document, streamed, to its person only (Acting-Person); 409 until done, 410 after."""
     row = await service.download_job(db, principal, export_id)
     return StreamingResponse(
         service.stream(request.app.state.sessionmaker, export_id),

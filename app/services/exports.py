@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.db import RequestDb
-from app.core.errors import ExportNotReady, Gone, NotFound, database_unavailable
+from app.core.errors import ExportNotReady, Gone, NotFound, NotPermitted, database_unavailable
 from app.core.keycache import Principal
 from app.core.rows import Shape
 from app.models.base import sql_value, utcnow
@@ -76,8 +76,17 @@ async def create(session: AsyncSession, principal: Principal, person_id: uuid.UU
 
 
 async def download_job(db: RequestDb, principal: Principal, export_id: uuid.UUID) -> asyncpg.Record:
-    """The job, if its document may be downloaded now: 404 unseen, 409 not yet, 410 expired."""
+    """The job, if its document may be downloaded now: 404 unseen, 403 not acting as the
+    person, 409 not yet, 410 expired."""
     row: asyncpg.Record = await READER.one(db, principal, export_id)
+    # The document holds the person's private notes and sealed items, which no one but their
+    # author ever reads: the platform downloads it only by acting as the person (a person
+    # who sees the job is that person: ``EXPORTS``).
+    if principal.person_id is None:
+        raise NotPermitted(
+            "Only the person may download their export: send Acting-Person with their id (or "
+            "use their person session); it holds their private notes."
+        )
     if row["status"] != "completed":
         raise ExportNotReady(
             f"The export is {row['status']}: its document can be downloaded once completed.",
