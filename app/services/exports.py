@@ -100,20 +100,21 @@ async def download_job(db: RequestDb, principal: Principal, export_id: uuid.UUID
 async def stream(
     sessionmaker: async_sessionmaker[AsyncSession], export_id: uuid.UUID
 ) -> AsyncIterator[bytes]:
-    """The document's chunks in order, one in memory at a time (one connection, after the
-    request's own was returned)."""
-    async with sessionmaker() as session:
-        raw = await session_raw(session)
-        seq = 0
-        while True:
+    """The document's chunks in order, one in memory at a time. Each chunk is read on a
+    connection checked out for that one statement (after the request's own was returned),
+    so a slow client holds no connection while it reads."""
+    seq = 0
+    while True:
+        async with sessionmaker() as session:
+            raw = await session_raw(session)
             data = await raw.fetchval(
                 "SELECT data FROM export_chunks WHERE job_id = $1 AND seq = $2", export_id, seq
             )
-            if data is None:
-                break
-            yield bytes(data)
-            seq += 1
-        await session.rollback()
+            await session.rollback()
+        if data is None:
+            return
+        yield bytes(data)
+        seq += 1
 
 
 # The worker --------------------------------------------------------------------------------
