@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.background import scheduler
 from app.models.base import utcnow
 from app.services import exports, retention
-from tests.conftest import TenantKey
+from tests.conftest import TenantKey, make_tenant
+from tests.factories import create_person
 from tests.factories_conversations import (
     create_agenda_item,
     create_conversation,
@@ -37,7 +38,9 @@ async def _request(
     return await client.post(f"/v1/people/{person_id}/exports", headers=headers)
 
 
-async def test_who_may_export_whom(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_who_may_export_whom(
+    client: httpx.AsyncClient, auth: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
     team = await create_team(client, auth)
     ada = team.ids["ada"]
     as_platform = await _request(client, ada, auth)
@@ -50,6 +53,11 @@ async def test_who_may_export_whom(client: httpx.AsyncClient, auth: dict[str, st
     assert [job[k] for k in ("started_at", "completed_at", "expires_at", "size_bytes")] == [
         None
     ] * 4
+    # One at a time per person: the next waits until this one is written.
+    again = await _request(client, ada, team.as_("ada"))
+    assert again.status_code == 409, again.text
+    assert (again.json()["code"], again.json()["export_id"]) == ("export_in_progress", job["id"])
+    assert await exports.run_one(sessionmaker)
     themself = await _request(client, ada, team.as_("ada"))
     assert themself.status_code == 202, themself.text
     assert themself.json()["requested_by_person_id"] == ada
@@ -60,8 +68,8 @@ async def test_who_may_export_whom(client: httpx.AsyncClient, auth: dict[str, st
     missing = await _request(client, "0193a1e5-2222-7ccc-8ddd-000000000042", auth)
     assert missing.status_code == 404
     # The job: the platform and Ada see it; her manager does not (404, like a missing one).
-    path = f"/v1/exports/{job['id']}"
-    assert (await client.get(path, headers=auth)).json() == job
+    path = f"/v1/exports/{themself.json()['id']}"
+    assert (await client.get(path, headers=auth)).json() == themself.json()
     assert (await client.get(path, headers=team.as_("ada"))).status_code == 200
     assert (await client.get(path, headers=team.as_("grace"))).status_code == 404
     early = await client.get(path + "/download", headers=team.as_("ada"))
@@ -283,3 +291,29 @@ async def test_with_real_commits_the_scheduler_writes_and_the_download_streams(
     assert [n["body"][:1] for n in bundle["conversations"][0]["notes"]] == [
         chr(65 + i) for i in range(12)
     ]
+
+
+async def test_a_job_that_cannot_be_written_fails_and_the_worker_goes_on(
+    client: httpx.AsyncClient, auth: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    team = await create_team(client, auth)
+    broken = (await _request(client, team.ids["ada"], auth)).json()
+    fine = (await _request(client, team.ids["grace"], auth)).json()
+    other = await make_tenant(sessionmaker, "Other Corp")
+    stranger = await create_person(client, other.headers, name="Stranger")
+    async with sessionmaker() as session:  # a job naming a person outside its tenant
+        await session.execute(
+            text("UPDATE export_jobs SET person_id = :p WHERE id = :id"),
+            {"p": stranger["id"], "id": broken["id"]},
+        )
+        await session.commit()
+    assert await exports.run_one(sessionmaker)
+    assert await exports.run_one(sessionmaker)
+    failed = (await client.get(f"/v1/exports/{broken['id']}", headers=auth)).json()
+    assert (failed["status"], failed["error"], failed["expires_at"]) == (
+        "failed",
+        "The export could not be written; request a new one.",
+        None,
+    )
+    done = (await client.get(f"/v1/exports/{fine['id']}", headers=auth)).json()
+    assert (done["status"], done["error"]) == ("completed", None)

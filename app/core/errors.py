@@ -119,6 +119,10 @@ class InvalidTransition(Conflict):
         )
 
 
+class ExportInProgress(Conflict):
+    code, title = "export_in_progress", "Export in progress"
+
+
 class ExportNotReady(Conflict):
     code, title = "export_not_ready", "Export not ready"
 

@@ -26,7 +26,7 @@ router = api_router(prefix="/v1", tags=["exports"])
     operation_id="create_person_export",
     summary="Export everything about a person",
     dependencies=[Idempotent],
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403, 404, 409),
 )
 async def create_person_export(
     person_id: uuid.UUID, response: Response, principal: WriteKey, session: Session

@@ -24,6 +24,7 @@ see under the events' visibility rules (a colleague's person snapshot redacted a
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -33,9 +34,17 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 from app.core.db import RequestDb
-from app.core.errors import ExportNotReady, Gone, NotFound, NotPermitted, database_unavailable
+from app.core.errors import (
+    ExportInProgress,
+    ExportNotReady,
+    Gone,
+    NotFound,
+    NotPermitted,
+    database_unavailable,
+)
 from app.core.keycache import Principal
 from app.core.rows import Shape
 from app.models.base import sql_value, utcnow
@@ -44,6 +53,8 @@ from app.schemas.exports import ExportRead
 from app.services import events, people, visibility
 from app.services.common import Reader
 from app.services.visibility import session_raw
+
+log = logging.getLogger(__name__)
 
 EXPIRY = timedelta(hours=24)
 LEASE = timedelta(minutes=15)
@@ -59,11 +70,26 @@ READER = Reader(ExportJob, Shape(ExportRead), visible=visibility.EXPORTS)
 
 
 async def create(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> ExportJob:
-    """Queue an export of ``person_id``: the platform, or the person themself."""
-    await people.get(session, principal.tenant_id, person_id)
+    """Queue an export of ``person_id``: the platform, or the person themself; one at a time
+    per person (409 while one is pending or running)."""
+    # Locked: of two concurrent requests, the second sees the first's job.
+    await people.get(session, principal.tenant_id, person_id, for_update=True)
     visibility.permit(
         principal, [person_id], "Only the person themself or the platform may export their data."
     )
+    unfinished = await session.scalar(
+        select(col(ExportJob.id)).where(
+            col(ExportJob.tenant_id) == principal.tenant_id,
+            col(ExportJob.person_id) == person_id,
+            col(ExportJob.status).in_(("pending", "running")),
+        )
+    )
+    if unfinished is not None:
+        raise ExportInProgress(
+            f"An export of this person is already queued or running ({unfinished}); "
+            "wait for it to complete.",
+            extra={"export_id": str(unfinished)},
+        )
     job = ExportJob(
         tenant_id=principal.tenant_id,
         person_id=person_id,
@@ -328,11 +354,14 @@ async def run_one(
             await session.commit()
     except Exception as exc:  # the job fails; the worker goes on
         if database_unavailable(exc):
-            raise
+            raise  # the lease lapses and a later pass takes the job again
+        log.exception("export %s failed", job_id)
         async with sessionmaker() as session:
             job = await session.get(ExportJob, job_id, with_for_update=True)
             if job is not None:
                 job.status, job.lease_expires_at = "failed", None
-                job.error, job.updated_at = str(exc)[:500] or type(exc).__name__, utcnow()
+                # The cause is in the logs; the API says what to do (no internals).
+                job.error = "The export could not be written; request a new one."
+                job.updated_at = utcnow()
                 await session.commit()
     return True
