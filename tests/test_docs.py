@@ -269,6 +269,7 @@ async def test_creates_link_to_the_operations_on_what_they_created(
     people = paths["/v1/people"]["post"]["responses"]["201"]["links"]
     assert sorted(people) == [
         "create_calendar_feed",
+        "create_person_export",
         "delete_person",
         "get_alignment",
         "get_aspiration",

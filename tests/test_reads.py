@@ -306,13 +306,31 @@ async def test_mentorships_and_feedback_requests(client: Client, auth: dict[str,
 async def test_tenant(client: Client, auth: dict[str, str]) -> None:
     patched = await client.patch(
         "/v1/tenant",
-        json={"metadata": {"plan": "pro"}, "settings": {"conversation_reminder_lead_minutes": 30}},
+        json={
+            "metadata": {"plan": "pro"},
+            "settings": {
+                "conversation_reminder_lead_minutes": 30,
+                "retention": {"private_notes_days": 90},
+            },
+        },
         headers=auth,
     )
     assert patched.status_code == 200, patched.text
     read = await client.get("/v1/tenant", headers=auth)
     assert read.json() == patched.json()
     assert read.json()["settings"]["conversation_reminder_lead_minutes"] == 30
+    assert read.json()["settings"]["retention"]["private_notes_days"] == 90
+
+
+async def test_exports(client: Client, auth: dict[str, str]) -> None:
+    ada = await create_person(client, auth, name="Ada")
+    created = await client.post(f"/v1/people/{ada['id']}/exports", headers=auth)
+    assert created.status_code == 202, created.text
+    one = await client.get(created.headers["location"], headers=auth)
+    assert one.status_code == 200
+    assert one.json() == created.json()
+    assert one.headers["etag"] == created.headers["etag"]
+    assert one.headers["content-type"] == "application/json"
 
 
 async def test_person_sessions(client: Client, auth: dict[str, str]) -> None:

@@ -32,6 +32,11 @@ async def test_tenant_settings_can_be_tuned(
         "cadence_warning_days": 14,
         "reschedule_alert_threshold": 3,
         "series_horizon_days": 35,
+        "retention": {
+            "private_notes_days": None,
+            "webhook_deliveries_days": 30,
+            "events_days": 400,
+        },
     }
     response = await client.patch(
         "/v1/tenant",

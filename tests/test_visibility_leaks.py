@@ -16,7 +16,9 @@ import re
 import uuid
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.services import exports
 from tests.conftest import TenantKey
 from tests.test_visibility_roles import all_pages
 from tests.visibility_world import HAS_PERSON_SESSIONS, HAS_SEALED, OPERATIONS, ROLES, World, build
@@ -67,6 +69,7 @@ async def candidates(w: World, endpoint_id: str) -> dict[str, list[str]]:
         # The career framework holds no private text: its routes are called with unknown ids.
         "competency_id": [str(uuid.uuid4())],
         "track_id": [str(uuid.uuid4())],
+        "export_id": [v for k, v in ids.items() if k.startswith("export_")],
     }
 
 
@@ -84,7 +87,7 @@ def urls(path: str, values: dict[str, list[str]]) -> list[str]:
 
 
 async def test_no_private_note_or_sealed_item_leaks(
-    client: httpx.AsyncClient, tenant: TenantKey
+    client: httpx.AsyncClient, tenant: TenantKey, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     marks = sentinels()
     # a webhook endpoint first: every event of the world gets a delivery
@@ -110,6 +113,14 @@ async def test_no_private_note_or_sealed_item_leaks(
                 headers=w.headers(author),
             )
             edits[f"sealed_notes_{author}"] = response.status_code
+    # exports of both authors, written: each holds its person's own private note
+    for author in AUTHORS:
+        exported = await client.post(
+            f"/v1/people/{w.person[author]}/exports", headers=tenant.headers
+        )
+        assert exported.status_code == 202, exported.text
+        w.ids[f"export_{author}"] = exported.json()["id"]
+        assert await exports.run_one(sessionmaker)
     values = await candidates(w, endpoint["id"])
     gets = sorted((op, path) for op, (method, path, _) in OPERATIONS.items() if method == "get")
     roles = [r for r in ROLES if r != "session" or HAS_PERSON_SESSIONS]

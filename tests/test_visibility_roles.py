@@ -165,6 +165,10 @@ ROUTES: dict[str, tuple[str, str]] = {
     "get_assessment": ("assessment", "read"),
     "list_assessment_versions": ("assessment", "list"),
     "get_alignment": ("alignment", "read"),
+    "create_person_export": ("export", "write"),
+    "get_export_schema": ("export schema", "read"),
+    "get_export": ("export", "read"),
+    "download_export": ("export", "read"),
 }
 # Operations classified ahead of their landing on another branch (none now).
 NOT_YET: set[str] = set()
@@ -219,6 +223,8 @@ def seers(mode: str) -> dict[str, set[str]]:
         "request": {"employee", "mentor", "platform"},
         # the conversation's parties and the assignee; managers do not see follow-ups
         "follow_up": {"employee", "manager", "platform"},
+        # the person the export is about (GDPR art. 15): not their managers
+        "export": {"employee", "platform"},
     }
     if HAS_SEALED:
         table["agenda_sealed_employee"] = {"employee"}
@@ -271,6 +277,7 @@ GETS = [
     ],
     ("get_feedback_request", "request", "/v1/feedback-requests/{request}"),
     ("get_follow_up", "follow_up", "/v1/follow-ups/{follow_up}"),
+    ("get_export", "export", "/v1/exports/{export}"),
 ]
 AGENDA = ("agenda_shared", "agenda_sealed_employee", "agenda_sealed_manager")
 NOTES = ("note_shared", "note_private_employee", "note_private_manager")
@@ -340,6 +347,7 @@ FRAMEWORK = {"competency": "/v1/competencies", "track": "/v1/career-tracks"}
 # in the figures exactly for the roles that see the employee's cadence.
 READ_OPS |= {"get_career_conversation_insights"}
 INSIGHTS = "get_career_conversation_insights cadence"
+READ_OPS |= {"get_export_schema", "download_export"}
 # Agenda templates are tenant configuration: everyone reads them, the built-ins included.
 BUILTIN_TEMPLATES = [
     "00000000-0000-7000-8000-00000000a003",
@@ -433,6 +441,14 @@ async def observe(w: World, role: str, events: dict[str, str]) -> dict[str, Any]
     assert insights.status_code == 200, insights.text
     counted = insights.json()["groups"][0]["conversations"]["total"]
     seen[INSIGHTS] = "visible" if counted > 0 else "invisible"
+    schema = await w.client.get("/v1/exports/schema.json", headers=headers)
+    seen["get_export_schema"] = schema.status_code
+    # The export is still pending: its person is told it is not ready (409); the platform,
+    # who sees the job, may not read the document (403: it holds the person's private notes).
+    download = await w.client.get(fill("/v1/exports/{export}/download", w), headers=headers)
+    seen["download_export export"] = {409: "visible", 404: "invisible"}.get(
+        download.status_code, download.status_code
+    )
     templates = await all_pages(w.client, "/v1/agenda-templates", headers)
     seen["list_agenda_templates"] = (
         [t["id"] for t in templates] if isinstance(templates, list) else templates
@@ -474,6 +490,8 @@ def expected(w: World, role: str, mode: str) -> dict[str, Any]:
         want[f"list_events {subject}"] = state(subject)
     want["list_event_types"] = 200
     want[INSIGHTS] = state("cadence")
+    want["get_export_schema"] = 200
+    want["download_export export"] = 403 if role == "platform" else state("export")
     want["list_agenda_templates"] = [w.ids["template"], *BUILTIN_TEMPLATES]
     for template in (w.ids["template"], BUILTIN_TEMPLATES[0]):
         want[f"get_agenda_template {template}"] = 200
@@ -519,6 +537,7 @@ async def test_reads_follow_the_visibility_table(
     await with_template(w)
     await with_framework(w)
     await with_series(w)
+    await with_export(w)
     await w.set_reports(mode)
     got, want = await observe(w, role, events), expected(w, role, mode)
     assert got == want, differences(got, want)
@@ -620,6 +639,15 @@ async def with_expectations(w: World) -> None:
     w.ids["assessment"] = response.json()["id"]
 
 
+async def with_export(w: World) -> None:
+    """An export of the employee's data, asked for by the platform (still pending)."""
+    response = await w.client.post(
+        f"/v1/people/{w.person[E]}/exports", headers=w.headers("platform")
+    )
+    assert response.status_code == 202, response.text
+    w.ids["export"] = response.json()["id"]
+
+
 async def with_template(w: World) -> None:
     template = {"name": "Quarterly", "items": [{"category": "aspirations", "title": "Next"}]}
     w.ids["template"] = (await w.post("/v1/agenda-templates", template))["id"]
@@ -667,6 +695,10 @@ async def agree_both(w: World) -> None:
 # operationId → (method, path, body(world, role), setup as the platform, expected).
 WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
     "create_person": ("post", "/v1/people", lambda w, r: {"name": "New"}, None, platform_only(201)),
+    # GDPR art. 15 is the person's right: they and the platform; no one else who sees them.
+    "create_person_export": (
+        "post", "/v1/people/{employee}/exports", None, None, rule(202, {E, P}, {M, S, C, R})
+    ),
     "update_person": (
         "patch", "/v1/people/{colleague}", lambda w, r: {"title": "Lead"}, None, platform_only(200)
     ),

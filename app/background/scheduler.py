@@ -28,8 +28,10 @@ from app.services import (
     cadence,
     conversations,
     events,
+    exports,
     feedback_requests,
     follow_ups,
+    retention,
     series,
     webhooks,
 )
@@ -41,6 +43,7 @@ BATCH = 200
 # The longest lead time a tenant may set (schemas/tenants.py): reminders look no further
 # ahead, so their scans stay an index range however many future items exist.
 MAX_LEAD = timedelta(days=30)
+EXPORTS_PER_PASS = 5
 
 # Each domain owns its rules (app/services/scheduling.py); the scheduler runs these.
 RULES: tuple[Rule, ...] = (
@@ -110,6 +113,12 @@ async def run_once(
             await session.commit()
         if last is None:
             break
+    # Exports queued (app/services/exports.py): a few per pass, each its own transactions.
+    for _ in range(EXPORTS_PER_PASS):
+        if not await exports.run_one(sessionmaker, now):
+            break
+    # Retention: what tenants no longer keep, in batches, each its own transaction.
+    await retention.purge(sessionmaker, now)
     return total
 
 

@@ -119,6 +119,18 @@ class InvalidTransition(Conflict):
         )
 
 
+class ExportInProgress(Conflict):
+    code, title = "export_in_progress", "Export in progress"
+
+
+class ExportNotReady(Conflict):
+    code, title = "export_not_ready", "Export not ready"
+
+
+class Gone(ProblemError):
+    status, code, title = 410, "gone", "Gone"
+
+
 class PreconditionFailed(ProblemError):
     status, code, title = 412, "precondition_failed", "Precondition failed"
 
@@ -452,6 +464,7 @@ _EXAMPLE_DETAILS: dict[int, str] = {
     404: "No conversation with this id.",
     405: "DELETE is not allowed here; use GET, PATCH.",
     409: "Cannot complete a conversation whose status is 'draft'.",
+    410: "The export expired and its document was deleted; request a new one.",
     412: "The resource changed since you read it (If-Match does not match the current ETag); "
     "fetch it again and retry.",
     413: "The request body exceeds 1048576 bytes.",

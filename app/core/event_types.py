@@ -7,6 +7,8 @@ EVENT_TYPES: dict[str, str] = {
     "person.updated": "A person's fields changed.",
     "person.deleted": "A person without history was deleted.",
     "person.erased": "A person's personal data was anonymised; their records remain.",
+    "person.exported": "An export of everything held about a person was written (subject: the "
+    "export job, `subject_type` `export`; the platform's only, like its other audit events).",
     "mentorship.created": "A mentor and mentee were paired.",
     "mentorship.updated": "A mentorship's fields changed.",
     "mentorship.ended": "A mentorship ended.",

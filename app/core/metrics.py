@@ -30,3 +30,8 @@ WEBHOOK_LATENCY = Histogram(
     "From event to successful delivery.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
 )
+RETENTION_PURGED = Counter(
+    "ccapi_retention_purged_total",
+    "Rows the retention job deleted, by kind (private_note, webhook_delivery, event, export).",
+    ["kind"],
+)

@@ -183,6 +183,13 @@ class ConversationNote(TenantResource, table=True):
     __table_args__ = resource_table_args(
         "conversation_notes",
         sa.Index("ix_conversation_notes_conversation", "conversation_id", "created_at", "id"),
+        # Retention (app/services/retention.py): a tenant's private notes by age.
+        sa.Index(
+            "ix_conversation_notes_tenant_private_created",
+            "tenant_id",
+            "created_at",
+            postgresql_where=sa.text("visibility = 'private'"),
+        ),
         sa.CheckConstraint("visibility IN ('shared', 'private')", name="visibility"),
     )
 

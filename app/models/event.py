@@ -22,6 +22,8 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_events_tenant_txid", "tenant_id", "txid", "id"),
         sa.Index("ix_events_tenant_type_txid", "tenant_id", "type", "txid", "id"),
+        # Retention (app/services/retention.py): a tenant's events by age.
+        sa.Index("ix_events_tenant_occurred", "tenant_id", "occurred_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)

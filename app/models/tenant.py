@@ -24,6 +24,16 @@ class Tenant(SQLModel, table=True):
             "reschedule_alert_threshold BETWEEN 1 AND 100", name="reschedule_alert_threshold"
         ),
         sa.CheckConstraint("series_horizon_days BETWEEN 1 AND 366", name="series_horizon_days"),
+        sa.CheckConstraint(
+            "retention_private_notes_days BETWEEN 1 AND 3650", name="retention_private_notes_days"
+        ),
+        sa.CheckConstraint(
+            "retention_webhook_deliveries_days BETWEEN 1 AND 3650",
+            name="retention_webhook_deliveries_days",
+        ),
+        sa.CheckConstraint(
+            "retention_events_days BETWEEN 1 AND 3650", name="retention_events_days"
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
@@ -68,5 +78,14 @@ class Tenant(SQLModel, table=True):
     )
     # How far ahead the scheduler creates a series' occurrences (app/services/series.py).
     series_horizon_days: int = Field(default=35, sa_column_kwargs={"server_default": sa.text("35")})
+    # Retention (app/services/retention.py): the scheduler purges private notes, delivered
+    # webhook deliveries and events older than this many days (private notes: None = kept).
+    retention_private_notes_days: int | None = Field(default=None)
+    retention_webhook_deliveries_days: int = Field(
+        default=30, sa_column_kwargs={"server_default": sa.text("30")}
+    )
+    retention_events_days: int = Field(
+        default=400, sa_column_kwargs={"server_default": sa.text("400")}
+    )
     created_at: datetime = TimestampField()
     updated_at: datetime = TimestampField()

@@ -105,6 +105,14 @@ class WebhookDelivery(SQLModel, table=True):
             "id",
         ),
         sa.Index("ix_webhook_deliveries_event", "event_id"),
+        # Retention (app/services/retention.py): a tenant's delivered deliveries by age
+        # (only succeeded ones are ever purged).
+        sa.Index(
+            "ix_webhook_deliveries_tenant_succeeded_created",
+            "tenant_id",
+            "created_at",
+            postgresql_where=sa.text(f"status = {sql_value(DeliveryStatus, 'succeeded')}"),
+        ),
         sa.CheckConstraint(sql_in("status", DeliveryStatus), name="status"),
     )
 

@@ -26,6 +26,7 @@ ORDER = [
     "competencies",
     "career_tracks",
     "insights",
+    "exports",
     "events",
     "webhooks",
     "tenant",

@@ -78,8 +78,62 @@ _CADENCE_DESCRIPTION = (
 )
 
 
+RetentionDays = Annotated[int, Field(ge=1, le=3650), JSON_INT]
+# The tenant columns behind `settings.retention` (`retention_<field>`).
+RETENTION_FIELDS = ("private_notes_days", "webhook_deliveries_days", "events_days")
+
+
+class RetentionSettings(ReadSchema):
+    """How long the scheduler keeps data before purging it (days, 1 to 3650)."""
+
+    private_notes_days: int | None = Field(
+        ge=1,
+        le=3650,
+        description="Private notes older than this (from when they were written) are deleted; "
+        "null keeps them forever.",
+        examples=[None],
+    )
+    webhook_deliveries_days: int = Field(
+        ge=1,
+        le=3650,
+        description="Delivered (`succeeded`) webhook deliveries older than this are deleted, "
+        "with their attempts. Pending and failed deliveries are never purged.",
+        examples=[30],
+    )
+    events_days: int = Field(
+        ge=1,
+        le=3650,
+        description="Events older than this are deleted, except those a pending or failed "
+        "webhook delivery still carries.",
+        examples=[400],
+    )
+
+
+class RetentionSettingsUpdate(WriteSchema):
+    non_null: ClassVar[tuple[str, ...]] = ("webhook_deliveries_days", "events_days")
+    private_notes_days: RetentionDays | None = Field(
+        default=None, description="Days (1 to 3650); null keeps private notes forever."
+    )
+    webhook_deliveries_days: RetentionDays | None = None
+    events_days: RetentionDays | None = None
+
+
 class TenantSettings(ReadSchema):
     """When the scheduler sends time-driven events for this tenant."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_retention(cls, value: Any) -> Any:
+        # A tenant row keeps the retention settings in `retention_<field>` columns.
+        if isinstance(value, Tenant):
+            fields = {
+                name: getattr(value, name) for name in cls.model_fields if name != "retention"
+            }
+            fields["retention"] = {
+                name: getattr(value, f"retention_{name}") for name in RETENTION_FIELDS
+            }
+            return fields
+        return value
 
     follow_up_reminder_lead_minutes: int = Field(
         ge=0,
@@ -133,6 +187,9 @@ class TenantSettings(ReadSchema):
         "conversation series as scheduled conversations.",
         examples=[35],
     )
+    retention: RetentionSettings = Field(
+        description="How long private notes, delivered webhook deliveries and events are kept."
+    )
 
 
 Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
@@ -154,6 +211,7 @@ class TenantSettingsUpdate(WriteSchema):
         "cadence_warning_days",
         "reschedule_alert_threshold",
         "series_horizon_days",
+        "retention",
     )
     follow_up_reminder_lead_minutes: Minutes | None = None
     follow_up_overdue_grace_minutes: Minutes | None = None
@@ -175,6 +233,7 @@ class TenantSettingsUpdate(WriteSchema):
     cadence_warning_days: WarningDays | None = None
     reschedule_alert_threshold: Threshold | None = None
     series_horizon_days: HorizonDays | None = None
+    retention: RetentionSettingsUpdate | None = None
 
 
 class TenantUpdate(WriteSchema):

@@ -13,14 +13,21 @@ from sqlmodel import select
 
 from app.core import keycache
 from app.core.db import RequestDb
-from app.core.errors import NotFound
+from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import PageParams, keyset
 from app.core.rows import Shape
 from app.core.security import display_prefix, generate_api_key, hash_api_key
 from app.models.api_key import ApiKey
 from app.models.base import utcnow
 from app.models.tenant import Tenant
-from app.schemas.tenants import TenantRead, TenantSettings, TenantSettingsUpdate, TenantUpdate
+from app.schemas.tenants import (
+    RETENTION_FIELDS,
+    RetentionSettingsUpdate,
+    TenantRead,
+    TenantSettings,
+    TenantSettingsUpdate,
+    TenantUpdate,
+)
 from app.services.common import apply_changes, reject_nulls
 
 
@@ -38,8 +45,16 @@ async def list_tenants(session: AsyncSession, params: PageParams) -> Sequence[Te
     return (await session.scalars(stmt)).all()
 
 
-_SETTINGS = tuple(TenantSettings.model_fields)
-TENANT = Shape(TenantRead, settings=lambda row: {name: row[name] for name in _SETTINGS})
+_SETTINGS = tuple(name for name in TenantSettings.model_fields if name != "retention")
+
+
+def _settings(row: Any) -> dict[str, Any]:
+    settings = {name: row[name] for name in _SETTINGS}
+    settings["retention"] = {name: row[f"retention_{name}"] for name in RETENTION_FIELDS}
+    return settings
+
+
+TENANT = Shape(TenantRead, settings=_settings)
 
 
 async def fetch(db: RequestDb, tenant_id: uuid.UUID) -> asyncpg.Record:
@@ -61,6 +76,13 @@ async def update(session: AsyncSession, tenant: Tenant, changes: dict[str, Any])
     settings = changes.pop("settings", None) or {}
     reject_nulls(changes, TenantUpdate.non_null)
     reject_nulls(settings, TenantSettingsUpdate.non_null)
+    retention = settings.pop("retention", None) or {}
+    for name in RetentionSettingsUpdate.non_null:
+        if name in retention and retention[name] is None:
+            raise ValidationFailed.field(
+                f"/body/settings/retention/{name}", f"{name} cannot be null.", "null"
+            )
+    settings.update({f"retention_{name}": value for name, value in retention.items()})
     origins_before = tenant.cors_origins
     if apply_changes(tenant, {**changes, **settings}):
         await session.flush()

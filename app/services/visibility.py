@@ -194,6 +194,8 @@ COMPETENCIES = Rule("competencies", None)
 CAREER_TRACKS = Rule("career_tracks", None)
 # SCIM users (/scim/v2, app/routers/scim.py): the platform only, no rule. Their routes take
 # ``ApiKey("scim", platform_only=True)``: a key acting for a person is refused (403).
+# Exports of a person's data (GDPR art. 15): the person they are about (and the platform).
+EXPORTS = Rule("export_jobs", "t.person_id = {0}")
 
 
 # Notes and agenda items, within a visible conversation: shared ones, and the acting
