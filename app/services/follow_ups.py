@@ -203,6 +203,16 @@ async def update(
     return follow_up
 
 
+async def reassign(
+    session: AsyncSession, principal: Principal, follow_up: FollowUp, to: uuid.UUID
+) -> None:
+    """A re-org moves a pending follow-up to the employee's new manager (``follow_up.updated``)."""
+    follow_up.assignee_id = to
+    follow_up.updated_at = utcnow()
+    await session.flush()
+    await _emit(session, principal, "follow_up.updated", follow_up)
+
+
 async def complete(session: AsyncSession, principal: Principal, follow_up: FollowUp) -> FollowUp:
     if follow_up.status != "pending":
         raise InvalidTransition(LABEL, follow_up.status, "complete")
