@@ -148,7 +148,9 @@ async def test_keep_moves_nothing_and_null_manager_moves_nothing(
     assert follow_up["assignee_id"] == grace
 
     # reassign, but to nobody: nothing moves either.
-    await client.patch("/v1/tenant", json={"settings": {"on_manager_change": "reassign"}}, headers=auth)
+    await client.patch(
+        "/v1/tenant", json={"settings": {"on_manager_change": "reassign"}}, headers=auth
+    )
     before = await events_of(client, auth)
     cleared = await client.patch(f"/v1/people/{ada}", json={"manager_id": None}, headers=auth)
     assert cleared.status_code == 200
