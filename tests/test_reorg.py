@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.background import scheduler
 from tests.factories import create_person
 from tests.factories_conversations import create_conversation
 from tests.factories_feedback import create_follow_up, events_of, in_days
@@ -205,3 +208,18 @@ async def test_deactivation_cancels_future_conversations_and_ends_series(
     again = await client.patch(f"/v1/people/{ada}", json={"status": "inactive"}, headers=auth)
     assert again.status_code == 200
     assert len(await events_of(client, auth)) == len(before) + len(after)
+
+
+async def test_a_deactivated_assignee_gets_no_follow_up_reminder(
+    client: httpx.AsyncClient, auth: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    conversation = await create_conversation(client, auth)
+    assignee = conversation["facilitator_id"]
+    await create_follow_up(client, auth, conversation["id"], assignee, due_at=due.isoformat())
+    gone = await client.patch(f"/v1/people/{assignee}", json={"status": "inactive"}, headers=auth)
+    assert gone.status_code == 200
+    assert await scheduler.run_once(sessionmaker, now=due - timedelta(hours=23)) == 0
+    assert await scheduler.run_once(sessionmaker, now=due + timedelta(seconds=1)) == 1
+    fired = await events_of(client, auth, "follow_up.reminder", "follow_up.due")
+    assert [e["type"] for e in fired] == ["follow_up.due"]

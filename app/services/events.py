@@ -206,7 +206,8 @@ _PERSON_REDACTED: dict[str, Any] = {"external_id": None, "metadata": {}}
 
 def _data_for_person(row: Record) -> Any:
     data = row["data"]
-    if row["subject_type"] == "person" and isinstance(data, dict):
+    # (``person.manager_changed`` carries ids only: nothing to redact)
+    if row["subject_type"] == "person" and isinstance(data, dict) and "external_id" in data:
         return {**data, **_PERSON_REDACTED}
     return data
 
