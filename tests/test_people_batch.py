@@ -105,7 +105,7 @@ async def test_a_bad_row_with_atomic_false_writes_the_others(
         auth,
         [
             _item("A-1", "Fine"),
-            {"external_id": "A-2", "name": "", "email": "nope"},
+            _item("A-2", "Lost too", "NOBODY-2"),
             _item("A-3", "Lost manager", "NOBODY"),
             _item("A-4", "Under a refused one", "A-2"),
             _item("A-1", "Twice"),
@@ -121,14 +121,31 @@ async def test_a_bad_row_with_atomic_false_writes_the_others(
         ("A-4", "error"),
         ("A-1", "error"),
     ]
-    assert sorted(e["pointer"] for e in results[1]["problem"]["errors"]) == [
-        "/body/people/1/email",
-        "/body/people/1/name",
+    assert results[1]["problem"]["errors"] == [
+        {
+            "pointer": "/body/people/1/manager_external_id",
+            "detail": "No person with this external id in the batch or your tenant.",
+            "code": "unknown_manager",
+        }
     ]
     assert [e["code"] for e in results[2]["problem"]["errors"]] == ["unknown_manager"]
     assert [e["code"] for e in results[3]["problem"]["errors"]] == ["manager_refused"]
     assert [e["code"] for e in results[4]["problem"]["errors"]] == ["duplicate"]
     assert sorted(await _by_external(client, auth)) == ["A-1"]
+
+
+async def test_an_item_outside_the_schema_refuses_the_request(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await _batch(
+        client, auth, [_item("S-1", "Fine"), {"external_id": "S-2", "name": "", "email": "nope"}]
+    )
+    assert response.status_code == 422
+    assert sorted(e["pointer"] for e in response.json()["errors"]) == [
+        "/body/people/1/email",
+        "/body/people/1/name",
+    ]
+    assert await _by_external(client, auth) == {}
 
 
 async def test_a_bad_row_with_atomic_true_writes_nothing(
@@ -188,3 +205,13 @@ async def test_batch_is_for_the_platform_only(
         headers={**auth, "Acting-Person": person["id"]},
     )
     assert response.status_code == 403
+
+
+async def test_other_methods_on_batch_are_405(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    for method in ("GET", "PATCH", "DELETE", "PUT"):
+        response = await client.request(method, "/v1/people/batch", headers=auth)
+        assert response.status_code == 405, method
+        assert response.headers["Allow"] == "POST"
+        assert response.json()["code"] == "method_not_allowed"

@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Query, Request, Response, status
 
 from app.core.auth import PlatformWriteKey, ReadKey
 from app.core.deps import Db, Session
-from app.core.errors import FieldError, ValidationFailed, problem_responses
+from app.core.errors import FieldError, MethodNotAllowed, ValidationFailed, problem_responses
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
 from app.core.rows import dumps
@@ -70,6 +70,20 @@ async def sync_people_batch(body: PersonBatch, principal: PlatformWriteKey, db: 
             extra={"results": results},
         )
     return Response(dumps({"results": results}), media_type="application/json")
+
+
+@router.api_route(
+    "/batch",
+    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    operation_id="people_batch_other_methods",
+    include_in_schema=False,
+)
+async def people_batch_other_methods(request: Request) -> Response:
+    """``/v1/people/batch`` is POST only: without this, ``/v1/people/{person_id}`` would
+    take the other methods and refuse ``batch`` as a person id (422) instead of 405."""
+    raise MethodNotAllowed(
+        f"{request.method} is not allowed here; use POST.", headers={"Allow": "POST"}
+    )
 
 
 @router.get("", operation_id="list_people", summary="List people", response_model=Page[PersonRead])

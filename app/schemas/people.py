@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from app.core.errors import Problem
@@ -106,21 +105,6 @@ class PersonBatchItem(PersonProfile):
     )
 
 
-@dataclass(frozen=True)
-class InvalidItem:
-    """An item that failed its schema: reported in its result, the others go on."""
-
-    value: Any
-    errors: list[dict[str, Any]]
-
-
-def _keep_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    try:
-        return handler(value)
-    except ValidationError as exc:
-        return InvalidItem(value, [dict(e) for e in exc.errors()])
-
-
 class PersonBatch(WriteSchema):
     model_config = ConfigDict(
         json_schema_extra={
@@ -140,10 +124,13 @@ class PersonBatch(WriteSchema):
         }
     )
 
-    people: list[Annotated[PersonBatchItem, WrapValidator(_keep_invalid)]] = Field(
+    people: list[PersonBatchItem] = Field(
         min_length=1,
         max_length=MAX_BATCH,
-        description="Up to 1,000 people, each with its `external_id` (unique in the batch).",
+        description="Up to 1,000 people, each with its `external_id` (unique in the batch). An "
+        "item that does not fit this schema refuses the whole request (422, its pointers name "
+        "the item); items that fit but cannot be written (duplicate external id, unknown "
+        "manager, cycle) are reported per item.",
     )
     atomic: bool = Field(
         default=False,

@@ -22,7 +22,6 @@ from app.models.event import Event
 from app.models.person import Person
 from app.models.person_session import PersonSession
 from app.schemas.people import (
-    InvalidItem,
     PersonBatch,
     PersonBatchItem,
     PersonCreate,
@@ -324,13 +323,7 @@ async def batch(
     items: dict[int, PersonBatchItem] = {}
     first: dict[str, int] = {}
     for index, row in enumerate(body.people):
-        if isinstance(row, InvalidItem):
-            named = _raw_external_id(row)
-            if named is not None:
-                first.setdefault(named, index)
-            for error in row.errors:
-                fail(index, tuple(error.get("loc", ())), str(error.get("msg")), error["type"])
-        elif row.external_id in first:
+        if row.external_id in first:
             fail(
                 index,
                 ("external_id",),
@@ -424,7 +417,7 @@ async def batch(
     results: list[dict[str, Any]] = [
         {
             "index": index,
-            "external_id": _raw_external_id(row),
+            "external_id": row.external_id,
             "result": "error",
             "person": None,
             "problem": _problem(failed[index]),
@@ -517,16 +510,6 @@ async def batch(
             )
         await session.flush()
     return results, bool(failed)
-
-
-def _raw_external_id(row: object) -> str | None:
-    if isinstance(row, PersonBatchItem):
-        return row.external_id
-    if isinstance(row, InvalidItem) and isinstance(row.value, dict):
-        value = row.value.get("external_id")
-        if isinstance(value, str) and 0 < len(value) <= 255:
-            return value
-    return None
 
 
 def _result(index: int, result: str, row: dict[str, Any]) -> dict[str, Any]:
