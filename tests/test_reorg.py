@@ -223,3 +223,13 @@ async def test_a_deactivated_assignee_gets_no_follow_up_reminder(
     assert await scheduler.run_once(sessionmaker, now=due + timedelta(seconds=1)) == 1
     fired = await events_of(client, auth, "follow_up.reminder", "follow_up.due")
     assert [e["type"] for e in fired] == ["follow_up.due"]
+
+
+async def test_erasure_deactivates_too(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    w = await _world(client, auth)
+    erased = await client.delete(f"/v1/people/{w['ada']['id']}?erase=true", headers=auth)
+    assert erased.status_code == 200, erased.text
+    draft = await _get(client, auth, f"/v1/conversations/{w['draft']['id']}")
+    assert (draft["status"], draft["cancel_reason"]) == ("canceled", "The person was deactivated.")
+    series = await _get(client, auth, f"/v1/conversation-series/{w['series']['id']}")
+    assert series["status"] == "ended"

@@ -203,6 +203,7 @@ async def delete(
 ) -> Person | None:
     """Delete a person without history; with ``erase``, anonymise one who has some instead."""
     if erase:
+        from_status = person.status
         person.name = ERASED_NAME
         person.email = None
         person.title = None
@@ -239,6 +240,16 @@ async def delete(
             sa.delete(PersonSession).where(col(PersonSession.person_id) == person.id)
         )
         await _emit(session, principal, "person.erased", person)
+        # Erasure deactivates: their future conversations are canceled, their series end.
+        await reorg.person_changed(
+            session,
+            principal,
+            person.id,
+            from_manager_id=person.manager_id,
+            to_manager_id=person.manager_id,
+            from_status=from_status,
+            to_status=person.status,
+        )
         return person
     if await has_references(session, "people", person.id):
         raise Conflict(
