@@ -215,3 +215,19 @@ async def test_other_methods_on_batch_are_405(
         assert response.status_code == 405, method
         assert response.headers["Allow"] == "POST"
         assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_a_chain_of_1000_new_people_in_reverse_order(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    people = [_item(f"K-{n}", "Someone", f"K-{n - 1}" if n else None) for n in range(1000)]
+    response = await _batch(client, auth, people[::-1])
+    assert response.status_code == 200, response.text[:300]
+    assert {r["result"] for r in response.json()["results"]} == {"created"}
+    by_id = {r["person"]["id"]: r["person"] for r in response.json()["results"]}
+    deepest = next(p for p in by_id.values() if p["external_id"] == "K-999")
+    steps = 0
+    while deepest["manager_id"] is not None:
+        deepest = by_id[deepest["manager_id"]]
+        steps += 1
+    assert (steps, deepest["external_id"]) == (999, "K-0")

@@ -473,9 +473,14 @@ async def batch(
     new_ids = {row["id"]: row for _, row in creates}
 
     def level(ident: uuid.UUID) -> int:
-        if ident not in depth:
-            manager = new_ids[ident]["manager_id"]
-            depth[ident] = 0 if manager not in new_ids else level(manager) + 1
+        chain: list[uuid.UUID] = []  # up to the first known or stored manager (no recursion)
+        node: uuid.UUID | None = ident
+        while node is not None and node in new_ids and node not in depth:
+            chain.append(node)
+            node = new_ids[node]["manager_id"]
+        base = depth[node] if node is not None and node in depth else -1
+        for offset, one in enumerate(reversed(chain), start=1):
+            depth[one] = base + offset
         return depth[ident]
 
     creates.sort(key=lambda pair: level(pair[1]["id"]))
