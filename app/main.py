@@ -405,7 +405,7 @@ def create_app(
         (route.path_regex, route.methods)
         for router in ROUTERS
         for route in router.routes
-        if isinstance(route, APIRoute)
+        if isinstance(route, APIRoute) and route.include_in_schema
     ]
     # Inside RequestMiddleware: a preflight gets a request id, a log line and metrics too.
     app.add_middleware(CorsMiddleware, origins=app.state.allowed_origins)

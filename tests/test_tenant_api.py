@@ -37,6 +37,7 @@ async def test_tenant_settings_can_be_tuned(
             "webhook_deliveries_days": 30,
             "events_days": 400,
         },
+        "on_manager_change": "reassign",
     }
     response = await client.patch(
         "/v1/tenant",
@@ -68,3 +69,12 @@ async def test_tenant_settings_can_be_tuned(
         "/v1/tenant", json={"settings": {"follow_up_reminder_lead_minutes": None}}, headers=auth
     )
     assert nulled.status_code == 422
+    keep = await client.patch(
+        "/v1/tenant", json={"settings": {"on_manager_change": "keep"}}, headers=auth
+    )
+    assert keep.json()["settings"]["on_manager_change"] == "keep"
+    bad = await client.patch(
+        "/v1/tenant", json={"settings": {"on_manager_change": "move"}}, headers=auth
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["pointer"] == "/body/settings/on_manager_change"

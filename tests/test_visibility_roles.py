@@ -42,6 +42,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "update_person": ("person", "platform-only"),
     "delete_person": ("person", "platform-only"),
     "upsert_person_by_external_id": ("person", "platform-only"),
+    "sync_people_batch": ("person", "platform-only"),
     "create_mentorship": ("mentorship", "platform-only"),
     "list_mentorships": ("mentorship", "list"),
     "get_mentorship": ("mentorship", "read"),
@@ -706,6 +707,11 @@ WRITES: dict[str, tuple[str, str, Body | None, Any, dict[str, int]]] = {
     "upsert_person_by_external_id": (
         "put", "/v1/people/by-external-id/HR-NEW", lambda w, r: {"name": "New"}, None,
         platform_only(201),
+    ),
+    "sync_people_batch": (
+        "post", "/v1/people/batch",
+        lambda w, r: {"people": [{"external_id": "HR-BATCH", "name": "New"}]}, None,
+        platform_only(200),
     ),
     "create_mentorship": (
         "post", "/v1/mentorships",

@@ -6,6 +6,9 @@ EVENT_TYPES: dict[str, str] = {
     "person.created": "A person was created (directly or by the HRIS upsert).",
     "person.updated": "A person's fields changed.",
     "person.deleted": "A person without history was deleted.",
+    "person.manager_changed": "A person's manager changed (any path: PATCH, upsert, batch). "
+    "Data: `person_id`, `from_manager_id`, `to_manager_id` (either may be null). With the "
+    "tenant's `on_manager_change` = `reassign`, the moved work has its own `.updated` events.",
     "person.erased": "A person's personal data was anonymised; their records remain.",
     "person.exported": "An export of everything held about a person was written (subject: the "
     "export job, `subject_type` `export`; the platform's only, like its other audit events).",

@@ -11,6 +11,9 @@ from sqlmodel import Field, SQLModel
 from app.models.base import MetadataField, TimestampField, sql_in, uuid7
 
 ManagersSeeReports = Literal["none", "direct", "chain"]
+# What a manager change does to the open work the old manager held for the person
+# (app/services/reorg.py): ``reassign`` it to the new manager, or ``keep`` it where it is.
+OnManagerChange = Literal["keep", "reassign"]
 
 
 class Tenant(SQLModel, table=True):
@@ -34,6 +37,7 @@ class Tenant(SQLModel, table=True):
         sa.CheckConstraint(
             "retention_events_days BETWEEN 1 AND 3650", name="retention_events_days"
         ),
+        sa.CheckConstraint(sql_in("on_manager_change", OnManagerChange), name="on_manager_change"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
@@ -86,6 +90,10 @@ class Tenant(SQLModel, table=True):
     )
     retention_events_days: int = Field(
         default=400, sa_column_kwargs={"server_default": sa.text("400")}
+    )
+    # Re-orgs: whether a person's new manager takes over the old manager's open work for them.
+    on_manager_change: str = Field(
+        default="reassign", max_length=10, sa_column_kwargs={"server_default": "reassign"}
     )
     created_at: datetime = TimestampField()
     updated_at: datetime = TimestampField()

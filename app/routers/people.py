@@ -9,14 +9,23 @@ from fastapi import Depends, Path, Query, Request, Response, status
 
 from app.core.auth import PlatformWriteKey, ReadKey
 from app.core.deps import Db, Session
-from app.core.errors import problem_responses
+from app.core.errors import FieldError, MethodNotAllowed, ValidationFailed, problem_responses
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page, PageParams, page_params
+from app.core.rows import dumps
 from app.routers.base import api_router
 from app.routers.common import IfMatch, with_etag
 from app.schemas.cadence import PersonCadenceRead
 from app.schemas.common import Instant
-from app.schemas.people import PersonCreate, PersonRead, PersonStatus, PersonUpdate, PersonUpsert
+from app.schemas.people import (
+    PersonBatch,
+    PersonBatchRead,
+    PersonCreate,
+    PersonRead,
+    PersonStatus,
+    PersonUpdate,
+    PersonUpsert,
+)
 from app.services import cadence
 from app.services import people as service
 
@@ -39,6 +48,42 @@ async def create_person(
     with_etag(response, person)
     response.headers["Location"] = f"/v1/people/{person.id}"
     return PersonRead.model_validate(person)
+
+
+@router.post(
+    "/batch",
+    operation_id="sync_people_batch",
+    summary="Create or update up to 1,000 people by external id",
+    dependencies=[Idempotent],
+    responses=problem_responses(422),
+    response_model=PersonBatchRead,
+)
+async def sync_people_batch(body: PersonBatch, principal: PlatformWriteKey, db: Db) -> Response:
+    """The HRIS bulk sync: each item replaces the person with its `external_id` (created,
+    updated or unchanged), managers named by `manager_external_id` in any order; per-item
+    results in input order, or 422 with every refused item when `atomic` is true."""
+    results, failed = await service.batch(db, principal, body)
+    if failed and body.atomic:
+        raise ValidationFailed(
+            f"{len(results)} item(s) were refused; nothing was written (atomic).",
+            errors=[FieldError(**error) for item in results for error in item["problem"]["errors"]],
+            extra={"results": results},
+        )
+    return Response(dumps({"results": results}), media_type="application/json")
+
+
+@router.api_route(
+    "/batch",
+    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    operation_id="people_batch_other_methods",
+    include_in_schema=False,
+)
+async def people_batch_other_methods(request: Request) -> Response:
+    """``/v1/people/batch`` is POST only: without this, ``/v1/people/{person_id}`` would
+    take the other methods and refuse ``batch`` as a person id (422) instead of 405."""
+    raise MethodNotAllowed(
+        f"{request.method} is not allowed here; use POST.", headers={"Allow": "POST"}
+    )
 
 
 @router.get("", operation_id="list_people", summary="List people", response_model=Page[PersonRead])

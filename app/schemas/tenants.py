@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from app.models.tenant import ManagersSeeReports, Tenant
+from app.models.tenant import ManagersSeeReports, OnManagerChange, Tenant
 from app.schemas.common import JSON_INT, Metadata, ReadSchema, WriteSchema
 from app.schemas.conversations import ConversationKind
 
@@ -190,6 +190,13 @@ class TenantSettings(ReadSchema):
     retention: RetentionSettings = Field(
         description="How long private notes, delivered webhook deliveries and events are kept."
     )
+    on_manager_change: OnManagerChange = Field(
+        description="When a person's manager changes: `reassign` moves the open work the old "
+        "manager held as their manager (unstarted career, skip-level and stay conversations "
+        "and series they facilitate, pending follow-ups and open action items assigned to "
+        "them) to the new manager; `keep` leaves it with the old manager.",
+        examples=["reassign"],
+    )
 
 
 Minutes = Annotated[int, Field(ge=0, le=60 * 24 * 30), JSON_INT]
@@ -212,6 +219,7 @@ class TenantSettingsUpdate(WriteSchema):
         "reschedule_alert_threshold",
         "series_horizon_days",
         "retention",
+        "on_manager_change",
     )
     follow_up_reminder_lead_minutes: Minutes | None = None
     follow_up_overdue_grace_minutes: Minutes | None = None
@@ -234,6 +242,7 @@ class TenantSettingsUpdate(WriteSchema):
     reschedule_alert_threshold: Threshold | None = None
     series_horizon_days: HorizonDays | None = None
     retention: RetentionSettingsUpdate | None = None
+    on_manager_change: OnManagerChange | None = None
 
 
 class TenantUpdate(WriteSchema):

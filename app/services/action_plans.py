@@ -447,6 +447,17 @@ async def fetch_all_items(
     return await ITEMS.page(db, where, params, principal)
 
 
+async def reassign_item(
+    session: AsyncSession, principal: Principal, item: ActionItem, to: uuid.UUID
+) -> None:
+    """A re-org moves an open action item to the plan owner's new manager
+    (``action_item.updated``)."""
+    item.assignee_id = to
+    item.updated_at = utcnow()
+    await session.flush()
+    await _emit_item(session, principal, "action_item.updated", item)
+
+
 async def update_item(
     session: AsyncSession,
     principal: Principal,

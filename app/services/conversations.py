@@ -710,6 +710,17 @@ async def cancel(
     return data
 
 
+async def reassign_facilitator(
+    session: AsyncSession, principal: Principal, conversation: Conversation, to: uuid.UUID
+) -> None:
+    """A re-org moves an unstarted conversation to the employee's new manager
+    (``conversation.updated``; the invitation's SEQUENCE goes up: its organiser changed)."""
+    conversation.facilitator_id = to
+    conversation.calendar_sequence += 1
+    conversation.updated_at = utcnow()
+    await _changed(session, principal, "conversation.updated", conversation)
+
+
 async def cancel_occurrence(
     session: AsyncSession, principal: Principal, conversation: Conversation, reason: str
 ) -> None:

@@ -124,6 +124,18 @@ async def record_sql(
     """
     assert type in EVENT_TYPES, f"unknown event type {type}"
     event = EventSql(uuid7(), tenant_id, type, utcnow(), subject_type, subject_id, data)
+    statement, params = _statement(event, actor, along, along_params)
+    raw = await db.begin()
+    await raw.execute(statement, *params)
+    EVENTS_WRITTEN.labels(type).inc()
+    return event
+
+
+def _statement(
+    event: EventSql, actor: Principal | None, along: str | None, along_params: Sequence[Any]
+) -> tuple[str, list[Any]]:
+    """The one statement that writes ``event``, its fan-out and ``along``; its text depends
+    only on ``along`` and the registered fan-outs, never on the values."""
     params: list[Any] = list(along_params)
 
     def arg(value: Any) -> str:
@@ -134,9 +146,10 @@ async def record_sql(
     ctes.append(
         # B608: only $n placeholders are interpolated; values are bind parameters
         "_event AS (INSERT INTO events (id, tenant_id, type, occurred_at, subject_type, "  # nosec B608
-        f"subject_id, data, api_key_id, person_id) VALUES ({arg(event.id)}, {arg(tenant_id)}, "
-        f"{arg(type)}, {arg(event.occurred_at)}, {arg(subject_type)}, {arg(subject_id)}, "
-        f"{arg(data.decode())}, {arg(actor.api_key_id if actor else None)}::uuid, "
+        f"subject_id, data, api_key_id, person_id) VALUES ({arg(event.id)}, "
+        f"{arg(event.tenant_id)}, {arg(event.type)}, {arg(event.occurred_at)}, "
+        f"{arg(event.subject_type)}, {arg(event.subject_id)}, {arg(event.data.decode())}, "
+        f"{arg(actor.api_key_id if actor else None)}::uuid, "
         f"{arg(actor.person_id if actor else None)}::uuid))"
     )
     tails = []
@@ -144,10 +157,36 @@ async def record_sql(
         statement, tail = fan_out(event, arg)
         ctes.append(f"_fan_out_{n} AS ({statement})")
         tails.append(tail.format(cte=f"_fan_out_{n}"))
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(tails) or '1'}", params
+
+
+async def record_many_sql(
+    db: RequestDb,
+    *,
+    tenant_id: uuid.UUID,
+    type: str,
+    subject_type: str,
+    actor: Principal | None,
+    along: str,
+    rows: Sequence[tuple[uuid.UUID, bytes, Sequence[Any]]],
+) -> None:
+    """``record_sql`` for many subjects at once: per row (subject id, its JSON, ``along``'s
+    parameters) the same statement, sent in one pipelined ``executemany`` (set-based writes
+    of a batch: one round trip, not one per row). Rows run in order."""
+    assert type in EVENT_TYPES, f"unknown event type {type}"
+    if not rows:
+        return
+    statement = ""
+    batches: list[list[Any]] = []
+    for subject_id, data, along_params in rows:
+        event = EventSql(uuid7(), tenant_id, type, utcnow(), subject_type, subject_id, data)
+        text, params = _statement(event, actor, along, along_params)
+        assert not statement or text == statement
+        statement = text
+        batches.append(params)
     raw = await db.begin()
-    await raw.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(tails) or '1'}", *params)
-    EVENTS_WRITTEN.labels(type).inc()
-    return event
+    await raw.executemany(statement, batches)
+    EVENTS_WRITTEN.labels(type).inc(len(rows))
 
 
 def _actor(row: Record) -> dict[str, str | None]:
@@ -167,7 +206,8 @@ _PERSON_REDACTED: dict[str, Any] = {"external_id": None, "metadata": {}}
 
 def _data_for_person(row: Record) -> Any:
     data = row["data"]
-    if row["subject_type"] == "person" and isinstance(data, dict):
+    # (``person.manager_changed`` carries ids only: nothing to redact)
+    if row["subject_type"] == "person" and isinstance(data, dict) and "external_id" in data:
         return {**data, **_PERSON_REDACTED}
     return data
 

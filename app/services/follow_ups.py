@@ -22,7 +22,7 @@ from app.core.rows import Shape
 from app.models.base import sql_value, utcnow
 from app.models.conversation import Conversation
 from app.models.follow_up import FollowUp, FollowUpStatus
-from app.models.person import Person
+from app.models.person import Person, PersonStatus
 from app.schemas.follow_ups import FollowUpCancel, FollowUpCreate, FollowUpRead, FollowUpUpdate
 from app.services import events, visibility
 from app.services.common import (
@@ -203,6 +203,16 @@ async def update(
     return follow_up
 
 
+async def reassign(
+    session: AsyncSession, principal: Principal, follow_up: FollowUp, to: uuid.UUID
+) -> None:
+    """A re-org moves a pending follow-up to the employee's new manager (``follow_up.updated``)."""
+    follow_up.assignee_id = to
+    follow_up.updated_at = utcnow()
+    await session.flush()
+    await _emit(session, principal, "follow_up.updated", follow_up)
+
+
 async def complete(session: AsyncSession, principal: Principal, follow_up: FollowUp) -> FollowUp:
     if follow_up.status != "pending":
         raise InvalidTransition(LABEL, follow_up.status, "complete")
@@ -240,6 +250,7 @@ async def delete(session: AsyncSession, principal: Principal, follow_up: FollowU
 # (the tenant's lead time before it is due), its due moment and its overdue notice (the
 # tenant's grace after it).
 _PENDING = f"f.status = {sql_value(FollowUpStatus, 'pending')}"
+_ACTIVE_PERSON = f"p.status = {sql_value(PersonStatus, 'active')}"
 SCHEDULED: tuple[Rule, ...] = (
     Rule(
         "follow_up.reminder",
@@ -248,6 +259,8 @@ SCHEDULED: tuple[Rule, ...] = (
         "SELECT f.tenant_id, f.id, f.due_at FROM follow_ups f JOIN tenants t ON t.id = f.tenant_id "  # nosec B608
         f"WHERE {_PENDING} AND f.due_at > :now AND f.due_at <= :horizon "
         "AND f.due_at - make_interval(mins => t.follow_up_reminder_lead_minutes) <= :now "
+        # a deactivated assignee is not reminded (due and overdue still tell the platform)
+        f"AND EXISTS (SELECT 1 FROM people p WHERE p.id = f.assignee_id AND {_ACTIVE_PERSON}) "
         f"AND {not_fired('f', 'f.due_at', 'follow_up.reminder')} ORDER BY f.due_at LIMIT :limit",
         snapshot,
     ),

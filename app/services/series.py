@@ -296,6 +296,18 @@ async def transition(
     return await _emit(session, principal, type_, series)
 
 
+async def reassign_facilitator(
+    session: AsyncSession, principal: Principal, series: ConversationSeries, to: uuid.UUID
+) -> None:
+    """A re-org moves a series (and so its future occurrences) to the employee's new manager
+    (``conversation_series.updated``)."""
+    series.facilitator_id = to
+    series.calendar_sequence += 1
+    series.updated_at = utcnow()
+    await session.flush()
+    await _emit(session, principal, "conversation_series.updated", series)
+
+
 # The scheduler's pass -----------------------------------------------------------------
 
 
