@@ -7,6 +7,9 @@ Rules (the integrator's side: openapi.md, section "Career framework"):
 - A competency's name is unique in the tenant ignoring case (409 ``conflict`` naming the
   holder). Deleting a competency a goal, a piece of feedback or a track level references
   is a 409 ``in_use``: nothing is archived; remove the references first.
+- Deleting a track level (a PATCH leaving it out, or the track's DELETE) that an aspiration
+  or assessment version names (``track_level_id``, past versions included: they are
+  history) is a 409 ``in_use`` too: keep the level (its id survives renames and moves).
 - A track's levels are rows of ``career_track_levels`` with stable ids; a PATCH with
   ``levels`` replaces the list: a level sent with its ``id`` keeps it (and its row), one
   without gets a new id, the levels left out are deleted. ``position`` is the index.
@@ -32,6 +35,7 @@ from app.core.db import RequestDb
 from app.core.errors import Conflict, FieldError, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.rows import Shape
+from app.models.alignment import Aspiration, Assessment
 from app.models.base import utcnow
 from app.models.career_framework import CareerTrack, CareerTrackLevel, Competency
 from app.models.feedback import Feedback
@@ -573,10 +577,11 @@ async def _replace_levels(
             )
         kept.add(level.id)
         changed |= apply_changes(row, fields)
-    for ident, row in current.items():
-        if ident not in kept:
-            await session.delete(row)
-            changed = True
+    gone = [ident for ident in current if ident not in kept]
+    await check_levels_unused(session, track.tenant_id, gone)
+    for ident in gone:
+        await session.delete(current[ident])
+        changed = True
     return changed
 
 
@@ -610,8 +615,42 @@ async def update_track(
     return data
 
 
+async def check_levels_unused(
+    session: AsyncSession, tenant_id: uuid.UUID, level_ids: Sequence[uuid.UUID]
+) -> None:
+    """409 ``in_use`` while an aspiration or assessment version (current or past: versions
+    are history and never change) names one of ``level_ids``. One query."""
+    if not level_ids:
+        return
+    users = (
+        ("aspirations", Aspiration),
+        ("assessments", Assessment),
+    )
+    checks = [
+        sa.exists().where(
+            col(model.tenant_id) == tenant_id, in_ids(col(model.track_level_id), level_ids)
+        )
+        for _, model in users
+    ]
+    found = (await session.execute(sa.select(*checks))).one()
+    using = [name for (name, _), hit in zip(users, found, strict=True) if hit]
+    if using:
+        named = ", ".join(str(ident) for ident in level_ids)
+        raise InUse(
+            f"Career track level(s) {named} are named by {' and '.join(using)} (versions are "
+            "history and keep their level): keep the level (rename it, move it) instead.",
+            extra={"referenced_by": using},
+        )
+
+
 async def delete_track(session: AsyncSession, principal: Principal, track: CareerTrack) -> None:
-    """The track and its levels."""
+    """The track and its levels; 409 ``in_use`` while a version names one of its levels."""
+    level_ids = (
+        await session.execute(
+            select(col(CareerTrackLevel.id)).where(col(CareerTrackLevel.track_id) == track.id)
+        )
+    ).scalars()
+    await check_levels_unused(session, track.tenant_id, list(level_ids))
     data = (await read_track(session, track.id)).model_dump(mode="json")
     await _emit(session, principal, "career_track.deleted", "career_track", track.id, data)
     await session.delete(track)
