@@ -47,6 +47,7 @@ from app.schemas.career_framework import (
     CompetencyCreate,
     CompetencyRead,
     CompetencyUpdate,
+    LevelCreate,
     LevelWrite,
 )
 from app.services import events, visibility
@@ -400,7 +401,7 @@ async def read_track(session: AsyncSession, ident: uuid.UUID) -> CareerTrackRead
 async def _check_expectations(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    tracks: Sequence[tuple[str, Sequence[LevelWrite]]],
+    tracks: Sequence[tuple[str, Sequence[LevelCreate]]],
 ) -> None:
     """Every expectation's competency is the tenant's (422 naming it otherwise): one query
     for all the levels of all the ``(pointer prefix, levels)`` given."""
@@ -428,22 +429,16 @@ async def _check_expectations(
                     )
 
 
-def _expectations(level: LevelWrite) -> list[dict[str, Any]]:
+def _expectations(level: LevelCreate) -> list[dict[str, Any]]:
     return [
         {"competency_id": str(e.competency_id), "expectation": e.expectation}
         for e in level.expectations
     ]
 
 
-def _new_levels(track: CareerTrack, levels: Sequence[LevelWrite], prefix: str) -> list[Any]:
+def _new_levels(track: CareerTrack, levels: Sequence[LevelCreate]) -> list[Any]:
     rows = []
     for index, level in enumerate(levels):
-        if level.id is not None:
-            raise ValidationFailed.field(
-                f"{prefix}/levels/{index}/id",
-                "A new track's levels get their ids: leave `id` out.",
-                "not_allowed",
-            )
         rows.append(
             CareerTrackLevel(
                 tenant_id=track.tenant_id,
@@ -477,7 +472,7 @@ async def create_track(
     track = _new_track(principal.tenant_id, body)
     session.add(track)
     await session.flush()
-    session.add_all(_new_levels(track, body.levels, "/body"))
+    session.add_all(_new_levels(track, body.levels))
     data = await read_track(session, track.id)
     await _emit(
         session,
@@ -510,8 +505,8 @@ async def create_tracks(
     tracks = [_new_track(tenant_id, body) for body in bodies]
     session.add_all(tracks)
     await session.flush()
-    for index, (track, body) in enumerate(zip(tracks, bodies, strict=True)):
-        session.add_all(_new_levels(track, body.levels, f"/body/items/{index}"))
+    for track, body in zip(tracks, bodies, strict=True):
+        session.add_all(_new_levels(track, body.levels))
     created = await _reread_many(session, TRACK_READER, [track.id for track in tracks])
     for track, data in zip(tracks, created, strict=True):
         await _emit(
