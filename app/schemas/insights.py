@@ -113,8 +113,8 @@ class InsightsGroup(ReadSchema):
         examples=[None],
     )
     employees: int | None = Field(
-        description="Active employees in the group (`null` for `group_by=competency`, as "
-        "are every employee, conversation, follow-up and action item figure).",
+        description="Active employees in the group (`null` for `group_by=competency`, like "
+        "every employee, conversation, follow-up and action item figure).",
         examples=[20],
     )
     coverage: float | None = Field(
