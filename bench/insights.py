@@ -10,9 +10,9 @@ SELECT generate_series`` (a few seconds); ``--keep-db`` reuses a seeded one. One
 person 1 heads it, persons 2-100 report to person 1, every other person to one of them
 (95 % active); facts spread over the last 400 days. The call goes through the ASGI app
 (httpx, the app's own engine) ``--runs`` times after one warm-up, for ``group_by`` none,
-manager and month (the default 90-day window), then with ``manager_id`` (a manager's
-subtree) and as an acting person (a manager); median and p95 ms. Then ``EXPLAIN (ANALYZE,
-BUFFERS)`` of the statement for each ``group_by``.
+manager, month, kind and competency (the default 90-day window), then with ``manager_id``
+(a manager's subtree) and as an acting person (a manager); median and p95 ms. Then
+``EXPLAIN (ANALYZE, BUFFERS)`` of the statement for each ``group_by``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def uid(kind: int, expr: str) -> str:
     )
 
 
-PERSON, CONV, GOAL, PLAN, ITEM, FOLLOW, FEEDBACK, REQUEST = range(1, 9)
+PERSON, CONV, GOAL, PLAN, ITEM, FOLLOW, FEEDBACK, REQUEST, COMPETENCY = range(1, 10)
 # The manager of employee ``e`` (101..10000): one of persons 2..100.
 MANAGER_OF = "(2 + ({e}) % 99)"
 
@@ -92,15 +92,23 @@ def seed_sql(tenant: uuid.UUID) -> list[str]:
         "'scheduled','draft','completed','completed','completed','completed','completed'])"
         f"[1 + i % 20] AS st, {now} - (i % 400) * interval '1 day' + (i % 24) * interval "
         "'1 hour' AS start FROM generate_series(1, 100000) i) s",
-        # goals: created over 500 days; 60 % agreed after 0-19 days; 20 % achieved
+        # competencies: 40
+        "INSERT INTO competencies (id, tenant_id, name, metadata, created_at, updated_at) "
+        f"SELECT {uid(COMPETENCY, 'i')}, {t}, 'Competency ' || i, '{{}}'::jsonb, {now}, {now} "
+        "FROM generate_series(1, 40) i",
+        # goals: created over 500 days; 60 % agreed after 0-19 days; 20 % achieved; 3 in 4
+        # name two competencies, the rest none
         "INSERT INTO goals (id, tenant_id, owner_id, title, category, progress, status, "
-        "employee_agreed_at, facilitator_agreed_at, achieved_at, created_at, updated_at) "
+        "employee_agreed_at, facilitator_agreed_at, achieved_at, created_at, updated_at, "
+        "competency_ids) "
         f"SELECT {uid(GOAL, 'i')}, {t}, {uid(PERSON, emp)}, 'Goal', 'skill', 0, "
         "CASE WHEN i % 5 = 0 THEN 'achieved' WHEN i % 5 IN (1, 2) THEN 'agreed' "
         "ELSE 'proposed' END, "
         "CASE WHEN i % 5 IN (0, 1, 2) THEN c + (i % 20) * interval '1 day' END, "
         "CASE WHEN i % 5 IN (0, 1, 2) THEN c + (i % 20) * interval '1 day' END, "
-        "CASE WHEN i % 5 = 0 THEN c + interval '60 days' END, c, c FROM (SELECT i, "
+        "CASE WHEN i % 5 = 0 THEN c + interval '60 days' END, c, c, "
+        f"CASE WHEN i % 4 = 0 THEN '{{}}'::uuid[] ELSE ARRAY[{uid(COMPETENCY, '1 + i % 40')}, "
+        f"{uid(COMPETENCY, '1 + (i % 40 + 1 + i % 3) % 40')}] END FROM (SELECT i, "
         f"{now} - (i % 500) * interval '1 day' AS c FROM generate_series(1, 50000) i) s",
         # action plans: 25,000 (one per 4th conversation), 8 items each
         "INSERT INTO action_plans (id, tenant_id, title, owner_id, conversation_id, status, "
@@ -122,11 +130,12 @@ def seed_sql(tenant: uuid.UUID) -> list[str]:
         "CASE WHEN i % 4 >= 2 THEN due + (i % 5 - 2) * interval '1 day' END, due, due FROM "
         f"(SELECT i, {now} - (i % 400) * interval '1 day' AS due "
         "FROM generate_series(1, 30000) i) s",
-        # feedback: 30,000 from the manager
+        # feedback: 30,000 from the manager, half naming one competency
         "INSERT INTO feedback (id, tenant_id, giver_id, recipient_id, kind, body, visibility, "
-        f"created_at, updated_at) SELECT {uid(FEEDBACK, 'i')}, {t}, {uid(PERSON, mgr)}, "
-        f"{uid(PERSON, emp)}, 'guidance', 'Body', 'recipient', {now} - (i % 400) * interval "
-        f"'1 day', {now} FROM generate_series(1, 30000) i",
+        f"created_at, updated_at, competency_ids) SELECT {uid(FEEDBACK, 'i')}, {t}, "
+        f"{uid(PERSON, mgr)}, {uid(PERSON, emp)}, 'guidance', 'Body', 'recipient', "
+        f"{now} - (i % 400) * interval '1 day', {now}, CASE WHEN i % 2 = 0 THEN '{{}}'::uuid[] "
+        f"ELSE ARRAY[{uid(COMPETENCY, '1 + i % 40')}] END FROM generate_series(1, 30000) i",
         # feedback requests: 20,000 to the manager, half answered after 0-9 days
         "INSERT INTO feedback_requests (id, tenant_id, requester_id, responder_id, prompt, "
         "due_at, status, answered_at, created_at, updated_at) SELECT "
@@ -200,6 +209,7 @@ async def main(args: argparse.Namespace) -> None:
         ("group_by=manager", {"group_by": "manager"}, {}),
         ("group_by=month", {"group_by": "month"}, {}),
         ("group_by=kind", {"group_by": "kind"}, {}),
+        ("group_by=competency", {"group_by": "competency"}, {}),
         ("manager_id (person 2's subtree)", {"manager_id": str(manager)}, {}),
         ("Acting-Person: person 1 (sees all)", {}, {"Acting-Person": str(uuid.UUID(
             f"00000001-0000-4000-8000-{1:012x}"))}),
@@ -244,7 +254,7 @@ async def main(args: argparse.Namespace) -> None:
     print("\nThe statement alone (asyncpg, JIT off), ms\n")
     print("| group_by | wall median | wall p95 | backend CPU median |")
     print("|---|---:|---:|---:|")
-    for group_by in ("none", "manager", "month", "kind"):
+    for group_by in ("none", "manager", "month", "kind", "competency"):
         sql = insights.statement(group_by, subtree=False, scope_condition=None)
         await conn.fetch(sql, tenant_id, start, stop)
         walls, cpus = [], []
@@ -260,7 +270,7 @@ async def main(args: argparse.Namespace) -> None:
             f"| {group_by} | {statistics.median(walls):.1f} | {percentile(walls, 0.95):.1f} "
             f"| {cpu} |"
         )
-    for group_by in ("none", "manager", "month"):
+    for group_by in ("none", "manager", "month", "competency"):
         sql = insights.statement(group_by, subtree=False, scope_condition=None)
         rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, tenant_id, start, stop)
         print(f"\nEXPLAIN (ANALYZE, BUFFERS), group_by={group_by}:\n")

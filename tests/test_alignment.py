@@ -5,6 +5,7 @@ and conversations referencing the versions they discussed."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ ALIGNMENT_TYPES = ("alignment.changed", "alignment.gap_detected")
 
 ASP = {"target_role": "Staff Engineer", "target_level": "L6", "horizon_months": 18}
 ASS = {"realistic_role": "staff  engineer", "realistic_level": "l6", "readiness": "ready_now"}
+L1, L2 = uuid.UUID(int=1), uuid.UUID(int=2)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,17 @@ ASS = {"realistic_role": "staff  engineer", "realistic_level": "l6", "readiness"
         # a level is compared only when both sides give one
         ({**ASP, "target_level": None}, {**ASS, "realistic_level": "L5"}, ("aligned", [])),
         (ASP, {**ASS, "realistic_level": None}, ("aligned", [])),
+        # both sides name a track level: the level ids decide, not the free-text levels
+        (
+            {**ASP, "track_level_id": L1},
+            {**ASS, "track_level_id": L1, "realistic_level": "L5"},
+            ("aligned", []),
+        ),
+        ({**ASP, "track_level_id": L1}, {**ASS, "track_level_id": L2}, ("gap", ["level"])),
+        # only one side names a level: the free-text levels decide
+        ({**ASP, "track_level_id": L1}, ASS, ("aligned", [])),
+        ({**ASP, "track_level_id": L1}, {**ASS, "realistic_level": "L5"}, ("gap", ["level"])),
+        (ASP, {**ASS, "track_level_id": L2, "realistic_level": None}, ("aligned", [])),
         # horizon vs readiness
         ({**ASP, "horizon_months": 1}, ASS, ("aligned", [])),
         ({**ASP, "horizon_months": 12}, {**ASS, "readiness": "ready_in_1_year"}, ("aligned", [])),
@@ -189,6 +202,7 @@ async def test_aspiration_versions_and_history(w: People) -> None:
         "version": 1,
         "target_role": "Staff Engineer",
         "target_level": "L6",
+        "track_level_id": None,
         "horizon_months": 18,
         "mobility": "team",
         "wants_to_learn": ["Design"],
@@ -237,6 +251,7 @@ async def test_assessment_versions_and_history(w: People) -> None:
         "assessed_by": w.ids["manager"],
         "realistic_role": "Staff Engineer",
         "realistic_level": "L6",
+        "track_level_id": None,
         "readiness": "ready_in_1_year",
         "pathway": "Lead a migration",
         "gaps": ["Influence"],
@@ -390,6 +405,84 @@ async def test_bad_bodies_and_unknown_people(w: People, other_tenant: TenantKey)
         headers=w.headers,
     )
     assert put.status_code == 404
+
+
+async def test_track_levels(w: People, other_tenant: TenantKey) -> None:
+    """Both sides name a career track level: shown on the reads and history, compared by id;
+    unknown or foreign levels are a 422; a level a version names is not deleted (409)."""
+    levels = [{"name": "L5"}, {"name": "L6"}]
+    made = await w.client.post(
+        "/v1/career-tracks", json={"name": "Engineering", "levels": levels}, headers=w.headers
+    )
+    assert made.status_code == 201, made.text
+    track = made.json()
+    l5, l6 = (level["id"] for level in track["levels"])
+    foreign = await w.client.post(
+        "/v1/career-tracks", json={"name": "Theirs", "levels": levels}, headers=other_tenant.headers
+    )
+    theirs = foreign.json()["levels"][0]["id"]
+    for level in (theirs, str(uuid.UUID(int=7))):
+        for bad in (await w.aspire(track_level_id=level), await w.assess(track_level_id=level)):
+            assert bad.status_code == 422, bad.text
+            assert [(e["pointer"], e["code"]) for e in bad.json()["errors"]] == [
+                ("/body/track_level_id", "unknown_reference")
+            ]
+    assert await w.events("aspiration.updated", "assessment.updated") == []
+
+    asp = await w.aspire(track_level_id=l6)
+    assert (asp.status_code, asp.json()["track_level_id"]) == (201, l6)
+    # the free-text levels agree ("L6"), the level ids do not: a level gap
+    ass = await w.assess(track_level_id=l5)
+    assert (ass.status_code, ass.json()["track_level_id"]) == (201, l5)
+    aligned = (await w.alignment()).json()
+    assert (aligned["status"], aligned["differences"]) == ("gap", ["level"])
+    # the ids agree, the free-text levels do not: aligned
+    ass2 = await w.assess(track_level_id=l6, realistic_level="Senior")
+    assert ass2.status_code == 201
+    aligned = (await w.alignment()).json()
+    assert (aligned["status"], aligned["differences"]) == ("aligned", [])
+    # the same content again is no new version; dropping the level is one
+    assert (await w.assess(track_level_id=l6, realistic_level="Senior")).status_code == 200
+    for path, want in (("aspiration", [l6]), ("assessment", [l6, l5])):
+        got = await w.client.get(f"/v1/people/{w.employee}/{path}", headers=w.headers)
+        assert got.json()["track_level_id"] == want[0]
+        history = await w.client.get(f"/v1/people/{w.employee}/{path}/history", headers=w.headers)
+        assert [v["track_level_id"] for v in history.json()["data"]] == want
+    updated = await w.events("aspiration.updated", "assessment.updated")
+    assert [(t, d["version"], d["track_level_id"]) for t, d in updated] == [
+        ("aspiration.updated", 1, l6),
+        ("assessment.updated", 1, l5),
+        ("assessment.updated", 2, l6),
+    ]
+
+    url = f"/v1/career-tracks/{track['id']}"
+    # l5 is named only by a past assessment version: still in use (versions are history);
+    # the track's delete takes l6 too, which the aspiration names
+    keep_l6 = {"levels": [{"id": l6, "name": "L6"}]}
+    for response, using in (
+        (await w.client.patch(url, json=keep_l6, headers=w.headers), ["assessments"]),
+        (await w.client.delete(url, headers=w.headers), ["aspirations", "assessments"]),
+    ):
+        assert response.status_code == 409, response.text
+        problem = response.json()
+        assert (problem["code"], problem["referenced_by"]) == ("in_use", using)
+    url_levels = [{"id": l5, "name": "Level 5"}, {"id": l6, "name": "Level 6"}, {"name": "L7"}]
+    renamed = await w.client.patch(url, json={"levels": url_levels}, headers=w.headers)
+    assert renamed.status_code == 200, renamed.text
+    assert [lv["name"] for lv in renamed.json()["levels"]] == ["Level 5", "Level 6", "L7"]
+    l7 = renamed.json()["levels"][2]["id"]
+    # a level no version names goes
+    dropped = await w.client.patch(url, json={"levels": url_levels[:2]}, headers=w.headers)
+    assert (dropped.status_code, [lv["id"] for lv in dropped.json()["levels"]]) == (200, [l5, l6])
+    assert l7 not in (l5, l6)
+    # l6 named by the aspiration too: both kinds are reported
+    both = await w.client.patch(url, json={"levels": [url_levels[0]]}, headers=w.headers)
+    assert (both.status_code, both.json()["referenced_by"]) == (409, ["aspirations", "assessments"])
+    # another tenant's unreferenced track still deletes
+    gone = await w.client.delete(
+        f"/v1/career-tracks/{foreign.json()['id']}", headers=other_tenant.headers
+    )
+    assert gone.status_code == 204
 
 
 async def test_if_match(w: People) -> None:

@@ -21,8 +21,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
 
 from app.models.action_plan import ActionItem, ActionPlan
+from app.models.career_framework import Competency
 from app.models.conversation import Conversation
 from app.models.feedback import Feedback, FeedbackRequest
 from app.models.follow_up import FollowUp
@@ -621,3 +623,158 @@ async def test_whole_tenant(client: httpx.AsyncClient, auth: dict[str, str], org
     assert group["follow_ups"] == MIA_SUBTREE["follow_ups"]
     assert group["action_items"] == MIA_SUBTREE["action_items"]
     assert group["feedback"] == MIA_SUBTREE["feedback"]
+
+
+# ------------------------------------------------------------------ group_by=competency
+
+NOT_BY_COMPETENCY: dict[str, Any] = {
+    "employees": None,
+    "coverage": None,
+    "median_days_since_last": None,
+    "conversations": dict.fromkeys(("draft", "scheduled", "completed", "canceled", "total")),
+    "preparation_rate": None,
+    "reschedule_rate": None,
+    "cancel_rate": None,
+    "median_lead_days": None,
+    "follow_ups": dict.fromkeys(("completed_on_time", "completed_late", "open_overdue")),
+    "action_items": {
+        "employee": dict.fromkeys(("due", "on_time", "on_time_rate")),
+        "manager": dict.fromkeys(("due", "on_time", "on_time_rate")),
+    },
+}
+
+
+def by_competency(key: str | None, label: str | None, goals: Any, given: int) -> dict[str, Any]:
+    return {
+        "key": key,
+        "label": label,
+        **NOT_BY_COMPETENCY,
+        "goals": goals,
+        "feedback": {
+            "given": given,
+            "requests": None,
+            "requests_answered_rate": None,
+            "median_days_to_answer": None,
+        },
+    }
+
+
+@pytest.fixture
+async def competencies(session: AsyncSession, tenant: TenantKey, org: Org) -> dict[str, str]:
+    """Design, Influence and Unused; g1 names Design and Influence, g2 Design, g4
+    Influence, g3 none; the feedback in the window (Max → Eve, Feb 2) names Influence, the
+    one before it (Eve → Eli, Dec 1) Design."""
+    made = {
+        name: Competency(tenant_id=tenant.tenant_id, name=name)
+        for name in ("Influence", "Design", "Unused")
+    }
+    session.add_all(made.values())
+    await session.flush()
+    ids = {name: c.id for name, c in made.items()}
+    for goal, names in (("g1", ["Design", "Influence"]), ("g2", ["Design"]), ("g4", ["Influence"])):
+        row = await session.get(Goal, org.ids[goal])
+        assert row is not None
+        row.competency_ids = [ids[n] for n in names]
+    feedback = (await session.execute(select(Feedback))).scalars().all()
+    for row in feedback:
+        row.competency_ids = [ids["Influence" if row.body == "Good" else "Design"]]
+    await session.commit()
+    return {name: str(ident) for name, ident in ids.items()}
+
+
+async def test_group_by_competency(
+    client: httpx.AsyncClient, auth: dict[str, str], org: Org, competencies: dict[str, str]
+) -> None:
+    body = await get(client, auth, group_by="competency")
+    assert body["group_by"] == "competency"
+    assert body["groups"] == [
+        # g1 (proposed Jan 10, agreed Jan 15: 5 days, achieved Mar 1) and g2 (proposed Feb 1,
+        # not agreed): proposed 2, agreed 1 (g1), 1 / 2; the Dec 1 feedback is before `from`
+        by_competency(
+            competencies["Design"],
+            "Design",
+            {
+                "proposed": 2,
+                "agreed": 1,
+                "agreement_rate": 0.5,
+                "median_days_to_agreement": 5.0,
+                "achieved": 1,
+            },
+            0,
+        ),
+        # g1 and g4 (proposed Mar 30, only the employee agreed): as Design; the Feb 2 feedback
+        by_competency(
+            competencies["Influence"],
+            "Influence",
+            {
+                "proposed": 2,
+                "agreed": 1,
+                "agreement_rate": 0.5,
+                "median_days_to_agreement": 5.0,
+                "achieved": 1,
+            },
+            1,
+        ),
+        # no goal, no feedback: an empty group, zeros
+        by_competency(competencies["Unused"], "Unused", zeros_goals(), 0),
+        # g3 names none: proposed Dec 20 (before `from`), agreed Jan 4 (15 days)
+        by_competency(
+            None,
+            None,
+            {
+                "proposed": 0,
+                "agreed": 1,
+                "agreement_rate": None,
+                "median_days_to_agreement": 15.0,
+                "achieved": 0,
+            },
+            0,
+        ),
+    ]
+    # g1 counts in both of its groups: Design + Influence proposed 4 > the tenant's 3
+    (whole,) = (await get(client, auth))["groups"]
+    assert whole["goals"]["proposed"] == 3
+
+
+async def test_group_by_competency_for_a_person(
+    client: httpx.AsyncClient, auth: dict[str, str], org: Org, competencies: dict[str, str]
+) -> None:
+    # Eli sees only his own: g2 (Design); no goal or feedback of his names none: no null group
+    body = await get(client, {**auth, "Acting-Person": str(org.ids["Eli"])}, group_by="competency")
+    g2 = {**zeros_goals(), "proposed": 1, "agreement_rate": 0.0}
+    assert body["groups"] == [
+        by_competency(competencies["Design"], "Design", g2, 0),
+        by_competency(competencies["Influence"], "Influence", zeros_goals(), 0),
+        by_competency(competencies["Unused"], "Unused", zeros_goals(), 0),
+    ]
+    # the subtree below Max (Eve, Eli): g3 (Max's) is out, so no null group either
+    below_max = await get(client, auth, group_by="competency", manager_id=str(org.ids["Max"]))
+    assert [(g["label"], g["goals"]["proposed"]) for g in below_max["groups"]] == [
+        ("Design", 2),
+        ("Influence", 2),
+        ("Unused", 0),
+    ]
+
+
+async def test_group_by_competency_csv(
+    client: httpx.AsyncClient, auth: dict[str, str], org: Org, competencies: dict[str, str]
+) -> None:
+    response = await client.get(
+        URL, params={**WINDOW, "group_by": "competency"}, headers={**auth, "Accept": "text/csv"}
+    )
+    assert response.status_code == 200
+    lines = response.text.split("\r\n")
+    assert lines[0].startswith("key,label,employees,coverage,")
+
+    # 12 empty employee and conversation fields, the goals, 9 empty follow-up and action
+    # item fields, feedback.given, 3 empty request fields
+    def skip(n: int) -> str:
+        return "," * (n + 1)
+
+    assert lines[1:] == [
+        f"{competencies['Design']},Design{skip(12)}2,1,0.5,5.0,1{skip(9)}0,,,",
+        f"{competencies['Influence']},Influence{skip(12)}2,1,0.5,5.0,1{skip(9)}1,,,",
+        f"{competencies['Unused']},Unused{skip(12)}0,0,,,0{skip(9)}0,,,",
+        f",{skip(12)}0,1,,15.0,0{skip(9)}0,,,",
+        "",
+    ]

@@ -39,6 +39,11 @@ class Aspiration(SQLModel, table=True):
         sa.Index(
             "ix_aspirations_tenant_person_created", "tenant_id", "person_id", "created_at", "id"
         ),
+        sa.Index(
+            "ix_aspirations_track_level",
+            "track_level_id",
+            postgresql_where=sa.text("track_level_id IS NOT NULL"),
+        ),
         sa.CheckConstraint(sql_in("mobility", Mobility), name="mobility"),
         sa.CheckConstraint("horizon_months BETWEEN 1 AND 120", name="horizon_months"),
     )
@@ -49,6 +54,8 @@ class Aspiration(SQLModel, table=True):
     version: int
     target_role: str = Field(max_length=200)
     target_level: str | None = Field(default=None, max_length=100)
+    # The career track level aimed at; a level a version names is not deleted (409 in_use).
+    track_level_id: uuid.UUID | None = Field(default=None, foreign_key="career_track_levels.id")
     horizon_months: int
     mobility: str = Field(max_length=16)
     wants_to_learn: list[str] = _list_column()
@@ -67,6 +74,11 @@ class Assessment(SQLModel, table=True):
         sa.Index(
             "ix_assessments_tenant_person_created", "tenant_id", "person_id", "created_at", "id"
         ),
+        sa.Index(
+            "ix_assessments_track_level",
+            "track_level_id",
+            postgresql_where=sa.text("track_level_id IS NOT NULL"),
+        ),
         sa.CheckConstraint(sql_in("readiness", Readiness), name="readiness"),
     )
 
@@ -77,6 +89,8 @@ class Assessment(SQLModel, table=True):
     assessed_by: uuid.UUID = Field(foreign_key="people.id", nullable=False, ondelete="RESTRICT")
     realistic_role: str = Field(max_length=200)
     realistic_level: str | None = Field(default=None, max_length=100)
+    # The career track level found realistic (see ``Aspiration.track_level_id``).
+    track_level_id: uuid.UUID | None = Field(default=None, foreign_key="career_track_levels.id")
     readiness: str = Field(max_length=20)
     pathway: str | None = Field(default=None, max_length=4_000)
     gaps: list[str] = _list_column()

@@ -111,7 +111,8 @@ async def update_career_track(
     if_match: IfMatch = None,
 ) -> CareerTrackRead:
     """Change the fields you send; `levels` replaces the list (a level sent with its `id`
-    keeps it, one without gets a new id, the levels left out are deleted)."""
+    keeps it, one without gets a new id, the levels left out are deleted; 409 `in_use` if an
+    aspiration or assessment names one of those)."""
     track = await service.get_track_for_write(session, principal, track_id, if_match)
     result = await service.update_track(session, principal, track, body)
     with_etag(response, result)
@@ -123,7 +124,7 @@ async def update_career_track(
     operation_id="delete_career_track",
     summary="Delete a career track",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(404, 412),
+    responses=problem_responses(404, 409, 412),
 )
 async def delete_career_track(
     track_id: uuid.UUID,
@@ -131,7 +132,7 @@ async def delete_career_track(
     session: Session,
     if_match: IfMatch = None,
 ) -> Response:
-    """Delete a track and its levels."""
+    """Delete a track and its levels (409 `in_use` while an aspiration or assessment names one)."""
     track = await service.get_track_for_write(session, principal, track_id, if_match)
     await service.delete_track(session, principal, track)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

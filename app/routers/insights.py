@@ -91,6 +91,12 @@ both); `month` every month the window touches, oldest first, even when empty; `m
 employee's (owner's, recipient's, requester's) direct manager today, by name: a manager
 appears when one of their reports is in the population and active, or has a fact in the
 window; key `null` for people without a manager.
+`competency` every competency of the tenant, by name, even empty, then key `null` (the goals
+and feedback naming no competency, when there are any): a goal or a piece of feedback naming
+several competencies counts in each of their groups. These groups have the goal figures and
+`feedback.given` only (the goals owned by, the feedback given to, the population, keyed by
+their `competency_ids`); every employee, conversation, follow-up, action item and feedback
+request figure is `null` there (they name no competency).
 
 With `Accept: text/csv` the same groups come as CSV: a header row, one row per group,
 nested figures as dotted names (`goals.agreement_rate`), `null` as an empty field."""

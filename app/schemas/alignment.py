@@ -46,6 +46,12 @@ class AspirationPut(WriteSchema):
         description="The role they aim for (compared case- and space-insensitively)."
     )
     target_level: Level | None = Field(default=None, description="A free level label, e.g. `L6`.")
+    track_level_id: uuid.UUID | None = Field(
+        default=None,
+        description="The career track level aimed at: the id of a level of one of the "
+        "tenant's career tracks (422 `unknown_reference` otherwise). When the assessment "
+        "names a level too, alignment compares the level ids instead of the free-text levels.",
+    )
     horizon_months: int = Field(ge=1, le=120, description="When they want to get there, in months.")
     mobility: Mobility = Field(default="none", description="How far they would move for it.")
     wants_to_learn: Entries = Field(default_factory=list, description=f"Up to {MAX_LIST_ITEMS}.")
@@ -77,6 +83,12 @@ class AssessmentPut(WriteSchema):
     )
     realistic_role: Role
     realistic_level: Level | None = None
+    track_level_id: uuid.UUID | None = Field(
+        default=None,
+        description="The career track level found realistic: the id of a level of one of the "
+        "tenant's career tracks (422 `unknown_reference` otherwise). When the aspiration "
+        "names a level too, alignment compares the level ids instead of the free-text levels.",
+    )
     readiness: Readiness
     pathway: LongText | None = None
     gaps: Entries = Field(default_factory=list, description=f"Up to {MAX_LIST_ITEMS}.")
@@ -93,6 +105,7 @@ class VersionRead(ReadSchema):
 class AspirationRead(VersionRead):
     target_role: str
     target_level: str | None
+    track_level_id: uuid.UUID | None = Field(description="The career track level aimed at.")
     horizon_months: int
     mobility: Mobility
     wants_to_learn: list[str]
@@ -103,6 +116,7 @@ class AssessmentRead(VersionRead):
     assessed_by: uuid.UUID
     realistic_role: str
     realistic_level: str | None
+    track_level_id: uuid.UUID | None = Field(description="The career track level found realistic.")
     readiness: Readiness
     pathway: str | None
     gaps: list[str]

@@ -118,12 +118,9 @@ class Expectation(WriteSchema):
     expectation: ExpectationText = Field(description="What this level expects of it.")
 
 
-class LevelWrite(WriteSchema):
-    id: uuid.UUID | None = Field(
-        default=None,
-        description="On a PATCH: an existing level of this track to keep (its id stays). "
-        "Leave it out for a new level.",
-    )
+class LevelCreate(WriteSchema):
+    """A level of a new track (it gets its id)."""
+
     name: LevelName
     description: Description | None = None
     expectations: list[Expectation] = Field(
@@ -133,14 +130,26 @@ class LevelWrite(WriteSchema):
     )
 
 
+class LevelWrite(LevelCreate):
+    """A level in a PATCH's list: with the `id` of one of the track's levels to keep it."""
+
+    id: uuid.UUID | None = Field(
+        default=None,
+        description="An existing level of this track to keep (its id stays). Leave it out "
+        "for a new level.",
+    )
+
+
+_LEVELS_DESCRIPTION = (
+    f"The levels, lowest first (1 to {MAX_LEVELS}); a level's `position` is its index."
+)
+NewLevels = Annotated[
+    list[LevelCreate],
+    Field(min_length=1, max_length=MAX_LEVELS, description=_LEVELS_DESCRIPTION),
+]
 Levels = Annotated[
     list[LevelWrite],
-    Field(
-        min_length=1,
-        max_length=MAX_LEVELS,
-        description=f"The levels, lowest first (1 to {MAX_LEVELS}); a level's `position` is "
-        "its index.",
-    ),
+    Field(min_length=1, max_length=MAX_LEVELS, description=_LEVELS_DESCRIPTION),
 ]
 
 _EXAMPLE_LEVELS: list[JsonValue] = [
@@ -158,7 +167,7 @@ class CareerTrackCreate(WriteSchema):
 
     name: TrackName
     description: Description | None = None
-    levels: Levels
+    levels: NewLevels
     external_id: ExternalId | None = None
     metadata: Metadata = Field(default_factory=dict)
 

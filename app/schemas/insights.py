@@ -9,17 +9,18 @@ from pydantic import Field
 
 from app.schemas.common import ReadSchema
 
-InsightsGroupBy = Literal["none", "manager", "kind", "month"]
+InsightsGroupBy = Literal["none", "manager", "kind", "month", "competency"]
 
 
 class ConversationCounts(ReadSchema):
-    """Conversations dated in the window, by their current status."""
+    """Conversations dated in the window, by their current status (each `null` for
+    `group_by=competency`)."""
 
-    draft: int = Field(examples=[1])
-    scheduled: int = Field(examples=[3])
-    completed: int = Field(examples=[12])
-    canceled: int = Field(examples=[2])
-    total: int = Field(examples=[18])
+    draft: int | None = Field(examples=[1])
+    scheduled: int | None = Field(examples=[3])
+    completed: int | None = Field(examples=[12])
+    canceled: int | None = Field(examples=[2])
+    total: int | None = Field(examples=[18])
 
 
 class GoalFigures(ReadSchema):
@@ -43,20 +44,22 @@ class GoalFigures(ReadSchema):
 
 
 class FollowUpFigures(ReadSchema):
-    """Follow-ups of the group's conversations due in the window (canceled ones left out)."""
+    """Follow-ups of the group's conversations due in the window (canceled ones left out;
+    each figure `null` for `group_by=competency`)."""
 
-    completed_on_time: int = Field(examples=[4])
-    completed_late: int = Field(examples=[1])
-    open_overdue: int = Field(
+    completed_on_time: int | None = Field(examples=[4])
+    completed_late: int | None = Field(examples=[1])
+    open_overdue: int | None = Field(
         description="Still pending at `to` (not completed before it).", examples=[2]
     )
 
 
 class ActionItemRole(ReadSchema):
-    """Action items of one assignee role due in the window."""
+    """Action items of one assignee role due in the window (each figure `null` for
+    `group_by=competency`)."""
 
-    due: int = Field(description="Items with a `due_date` in the window.", examples=[10])
-    on_time: int = Field(
+    due: int | None = Field(description="Items with a `due_date` in the window.", examples=[10])
+    on_time: int | None = Field(
         description="Of those, `done` with `completed_at` before the end of the due day "
         "(UTC) and before `to`.",
         examples=[7],
@@ -74,14 +77,17 @@ class ActionItemFigures(ReadSchema):
 
 
 class FeedbackFigures(ReadSchema):
-    """Feedback received and asked for by the group's employees."""
+    """Feedback received and asked for by the group's employees (for `group_by=competency`
+    only `given`, the feedback naming the competency; the request figures are `null`)."""
 
     given: int = Field(
         description="Feedback given to the group's employees, created in the window.",
         examples=[9],
     )
-    requests: int = Field(
-        description="Feedback requests the group's employees made in the window.", examples=[4]
+    requests: int | None = Field(
+        description="Feedback requests the group's employees made in the window "
+        "(`null` for `group_by=competency`: requests name no competency).",
+        examples=[4],
     )
     requests_answered_rate: float | None = Field(
         description="Of those requests, the share answered before `to`.", examples=[0.75]
@@ -97,14 +103,20 @@ class InsightsGroup(ReadSchema):
 
     key: str | None = Field(
         description="`all` (`group_by=none`); the direct manager's id (`null`: employees "
-        "without a manager); the kind; the month `YYYY-MM` (UTC).",
+        "without a manager); the kind; the month `YYYY-MM` (UTC); the competency's id "
+        "(`null`: goals and feedback naming no competency).",
         examples=["all"],
     )
     label: str | None = Field(
-        description="The manager's name for `group_by=manager`; `null` otherwise.",
+        description="The manager's name for `group_by=manager`, the competency's for "
+        "`group_by=competency`; `null` otherwise (and for the `null` key).",
         examples=[None],
     )
-    employees: int = Field(description="Active employees in the group.", examples=[20])
+    employees: int | None = Field(
+        description="Active employees in the group (`null` for `group_by=competency`, like "
+        "every employee, conversation, follow-up and action item figure).",
+        examples=[20],
+    )
     coverage: float | None = Field(
         description="Share of `employees` with a completed conversation (career, or the "
         "group's kind) in the window.",

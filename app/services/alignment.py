@@ -37,6 +37,7 @@ from app.models.alignment import (
     Difference,
 )
 from app.models.base import utcnow, uuid7
+from app.models.career_framework import CareerTrackLevel
 from app.models.person import Person
 from app.schemas.alignment import (
     AlignmentRead,
@@ -74,7 +75,11 @@ def compare(
     ``role``, ``level``, ``horizon``.
 
     - role: ``target_role`` vs ``realistic_role``, ignoring case and whitespace;
-    - level: ``target_level`` vs ``realistic_level``, the same way, only when both are given;
+    - level: when both sides name a career track level (``track_level_id``), the level ids
+      decide alone: different ids are a ``level`` difference, the same id none, whatever
+      the free-text levels say. Otherwise (one side or neither names a level id)
+      ``target_level`` vs ``realistic_level``, ignoring case and whitespace, only when both
+      are given;
     - horizon: ``readiness`` vs ``horizon_months`` (``_HORIZON_NEEDED``).
     """
     if aspiration is None or assessment is None:
@@ -82,9 +87,14 @@ def compare(
     found: list[Difference] = []
     if _norm(aspiration["target_role"]) != _norm(assessment["realistic_role"]):
         found.append("role")
-    wanted, realistic = aspiration["target_level"], assessment["realistic_level"]
-    if wanted is not None and realistic is not None and _norm(wanted) != _norm(realistic):
-        found.append("level")
+    aimed, found_realistic = aspiration.get("track_level_id"), assessment.get("track_level_id")
+    if aimed is not None and found_realistic is not None:
+        if aimed != found_realistic:
+            found.append("level")
+    else:
+        wanted, realistic = aspiration["target_level"], assessment["realistic_level"]
+        if wanted is not None and realistic is not None and _norm(wanted) != _norm(realistic):
+            found.append("level")
     needed = _HORIZON_NEEDED[assessment["readiness"]]
     if needed is None or aspiration["horizon_months"] < needed:
         found.append("horizon")
@@ -385,15 +395,27 @@ async def _realign(
         )
 
 
+async def _check_level(
+    session: AsyncSession, principal: Principal, level_id: uuid.UUID | None
+) -> None:
+    await check_reference(
+        session, CareerTrackLevel, principal.tenant_id, level_id, "/body/track_level_id"
+    )
+
+
 async def put_aspiration(
     session: AsyncSession, principal: Principal, slot: Slot, body: AspirationPut
 ) -> tuple[Aspiration, bool]:
-    """A new aspiration version (``True``), or the current one when nothing changed."""
+    """A new aspiration version (``True``), or the current one when nothing changed;
+    ``track_level_id`` a level of the tenant's career tracks (422)."""
+    await _check_level(session, principal, body.track_level_id)
     return await _write(session, principal, slot, Aspiration, body.model_dump())
 
 
 async def put_assessment(
     session: AsyncSession, principal: Principal, slot: Slot, body: AssessmentPut
 ) -> tuple[Assessment, bool]:
-    """A new assessment version (``True``), or the current one when nothing changed."""
+    """A new assessment version (``True``), or the current one when nothing changed;
+    ``track_level_id`` a level of the tenant's career tracks (422)."""
+    await _check_level(session, principal, body.track_level_id)
     return await _write(session, principal, slot, Assessment, body.model_dump())

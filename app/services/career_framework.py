@@ -7,6 +7,9 @@ Rules (the integrator's side: openapi.md, section "Career framework"):
 - A competency's name is unique in the tenant ignoring case (409 ``conflict`` naming the
   holder). Deleting a competency a goal, a piece of feedback or a track level references
   is a 409 ``in_use``: nothing is archived; remove the references first.
+- Deleting a track level (a PATCH leaving it out, or the track's DELETE) that an aspiration
+  or assessment version names (``track_level_id``, past versions included: they are
+  history) is a 409 ``in_use`` too: keep the level (its id survives renames and moves).
 - A track's levels are rows of ``career_track_levels`` with stable ids; a PATCH with
   ``levels`` replaces the list: a level sent with its ``id`` keeps it (and its row), one
   without gets a new id, the levels left out are deleted. ``position`` is the index.
@@ -32,6 +35,7 @@ from app.core.db import RequestDb
 from app.core.errors import Conflict, FieldError, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.rows import Shape
+from app.models.alignment import Aspiration, Assessment
 from app.models.base import utcnow
 from app.models.career_framework import CareerTrack, CareerTrackLevel, Competency
 from app.models.feedback import Feedback
@@ -43,6 +47,7 @@ from app.schemas.career_framework import (
     CompetencyCreate,
     CompetencyRead,
     CompetencyUpdate,
+    LevelCreate,
     LevelWrite,
 )
 from app.services import events, visibility
@@ -396,7 +401,7 @@ async def read_track(session: AsyncSession, ident: uuid.UUID) -> CareerTrackRead
 async def _check_expectations(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    tracks: Sequence[tuple[str, Sequence[LevelWrite]]],
+    tracks: Sequence[tuple[str, Sequence[LevelCreate]]],
 ) -> None:
     """Every expectation's competency is the tenant's (422 naming it otherwise): one query
     for all the levels of all the ``(pointer prefix, levels)`` given."""
@@ -424,22 +429,16 @@ async def _check_expectations(
                     )
 
 
-def _expectations(level: LevelWrite) -> list[dict[str, Any]]:
+def _expectations(level: LevelCreate) -> list[dict[str, Any]]:
     return [
         {"competency_id": str(e.competency_id), "expectation": e.expectation}
         for e in level.expectations
     ]
 
 
-def _new_levels(track: CareerTrack, levels: Sequence[LevelWrite], prefix: str) -> list[Any]:
+def _new_levels(track: CareerTrack, levels: Sequence[LevelCreate]) -> list[Any]:
     rows = []
     for index, level in enumerate(levels):
-        if level.id is not None:
-            raise ValidationFailed.field(
-                f"{prefix}/levels/{index}/id",
-                "A new track's levels get their ids: leave `id` out.",
-                "not_allowed",
-            )
         rows.append(
             CareerTrackLevel(
                 tenant_id=track.tenant_id,
@@ -473,7 +472,7 @@ async def create_track(
     track = _new_track(principal.tenant_id, body)
     session.add(track)
     await session.flush()
-    session.add_all(_new_levels(track, body.levels, "/body"))
+    session.add_all(_new_levels(track, body.levels))
     data = await read_track(session, track.id)
     await _emit(
         session,
@@ -506,8 +505,8 @@ async def create_tracks(
     tracks = [_new_track(tenant_id, body) for body in bodies]
     session.add_all(tracks)
     await session.flush()
-    for index, (track, body) in enumerate(zip(tracks, bodies, strict=True)):
-        session.add_all(_new_levels(track, body.levels, f"/body/items/{index}"))
+    for track, body in zip(tracks, bodies, strict=True):
+        session.add_all(_new_levels(track, body.levels))
     created = await _reread_many(session, TRACK_READER, [track.id for track in tracks])
     for track, data in zip(tracks, created, strict=True):
         await _emit(
@@ -573,10 +572,11 @@ async def _replace_levels(
             )
         kept.add(level.id)
         changed |= apply_changes(row, fields)
-    for ident, row in current.items():
-        if ident not in kept:
-            await session.delete(row)
-            changed = True
+    gone = [ident for ident in current if ident not in kept]
+    await check_levels_unused(session, track.tenant_id, gone)
+    for ident in gone:
+        await session.delete(current[ident])
+        changed = True
     return changed
 
 
@@ -610,8 +610,42 @@ async def update_track(
     return data
 
 
+async def check_levels_unused(
+    session: AsyncSession, tenant_id: uuid.UUID, level_ids: Sequence[uuid.UUID]
+) -> None:
+    """409 ``in_use`` while an aspiration or assessment version (current or past: versions
+    are history and never change) names one of ``level_ids``. One query."""
+    if not level_ids:
+        return
+    users = (
+        ("aspirations", Aspiration),
+        ("assessments", Assessment),
+    )
+    checks = [
+        sa.exists().where(
+            col(model.tenant_id) == tenant_id, in_ids(col(model.track_level_id), level_ids)
+        )
+        for _, model in users
+    ]
+    found = (await session.execute(sa.select(*checks))).one()
+    using = [name for (name, _), hit in zip(users, found, strict=True) if hit]
+    if using:
+        named = ", ".join(str(ident) for ident in level_ids)
+        raise InUse(
+            f"Career track level(s) {named} are named by {' and '.join(using)} (versions are "
+            "history and keep their level): keep the level (rename it, move it) instead.",
+            extra={"referenced_by": using},
+        )
+
+
 async def delete_track(session: AsyncSession, principal: Principal, track: CareerTrack) -> None:
-    """The track and its levels."""
+    """The track and its levels; 409 ``in_use`` while a version names one of its levels."""
+    level_ids = (
+        await session.execute(
+            select(col(CareerTrackLevel.id)).where(col(CareerTrackLevel.track_id) == track.id)
+        )
+    ).scalars()
+    await check_levels_unused(session, track.tenant_id, list(level_ids))
     data = (await read_track(session, track.id)).model_dump(mode="json")
     await _emit(session, principal, "career_track.deleted", "career_track", track.id, data)
     await session.delete(track)

@@ -84,7 +84,21 @@ def _key(group_by: str, at: str) -> str:
         return 'k.kind::text COLLATE "C"'
     if group_by == "month":
         return _month(at)
+    if group_by == "competency":
+        return "k.competency"
     return "'all'"
+
+
+def _competency_join(group_by: str, table: str) -> str:
+    """``group_by=competency``: a row per competency the goal or feedback names (``k``), the
+    zero uuid for one that names none."""
+    if group_by != "competency":
+        return ""
+    ids = f"{table}.competency_ids"
+    return (
+        f" CROSS JOIN LATERAL unnest(CASE WHEN cardinality({ids}) > 0 THEN {ids} "
+        f"ELSE ARRAY['{_NO_MANAGER}'::uuid] END) k(competency)"
+    )
 
 
 def _kind_join(group_by: str, conversation_id: str) -> str:
@@ -157,7 +171,7 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         " JOIN LATERAL (SELECT DISTINCT kc.kind FROM goal_conversations l JOIN conversations kc "
         "ON kc.id = l.conversation_id WHERE l.goal_id = g.id) k ON TRUE"
         if keyed
-        else ""
+        else _competency_join(group_by, "g")
     )
     unions = " UNION ".join(
         # B608: the names of this statement's own CTEs
@@ -169,116 +183,171 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
         unions = "SELECT key FROM periods UNION " + unions  # nosec B608
     elif group_by == "none":
         unions = "SELECT 'all'::text AS key"
-    label = (
-        "(SELECT m.name FROM people m WHERE m.tenant_id = $1 AND m.id = keys.key)"
-        if group_by == "manager"
-        else "NULL::text"
-    )
-    order = "label NULLS LAST, keys.key" if group_by == "manager" else "keys.key"
+    elif group_by == "competency":
+        # Every competency of the tenant, even without facts; the "none" key when it has some.
+        unions = (
+            "SELECT id AS key FROM competencies WHERE tenant_id = $1 "
+            "UNION SELECT key FROM goal UNION SELECT key FROM fb"
+        )
+    label = "NULL::text"
+    if group_by == "manager":
+        label = "(SELECT m.name FROM people m WHERE m.tenant_id = $1 AND m.id = keys.key)"
+    elif group_by == "competency":
+        label = "(SELECT m.name FROM competencies m WHERE m.tenant_id = $1 AND m.id = keys.key)"
+    named = group_by in ("manager", "competency")
+    order = "label NULLS LAST, keys.key" if named else "keys.key"
     # B608: every piece is a constant of this module (keys, joins, checked status literals)
     # or the visibility rule's constant SQL; values are bound parameters.
-    return (
+    head = (
         f"WITH RECURSIVE {sub}"  # nosec B608
         "scope AS MATERIALIZED (SELECT t.id, t.manager_id, "
         f"(t.status = {_ACTIVE} AND t.erased_at IS NULL) AS active FROM people t WHERE {scope}), "
-        f"periods AS ({_periods(group_by)}), "
-        # Each employee's last completed conversation (of the period's kind) before the
-        # period's end: one probe of ix_conversations_completed_by_employee per employee.
-        f"emp AS (SELECT {emp_key} AS key, count(*) AS employees, "
-        "count(*) FILTER (WHERE l.last >= p.start) AS covered, "
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('p.stop - l.last')}) AS days_since "
-        "FROM scope s CROSS JOIN periods p LEFT JOIN LATERAL (SELECT max(c.completed_at) AS last "
-        "FROM conversations c WHERE c.tenant_id = $1 AND c.employee_id = s.id AND c.kind = p.kind "
-        f"AND c.status = {_C['completed']} AND c.completed_at < p.stop) l ON TRUE "
-        "WHERE s.active GROUP BY 1), "
-        f"conv AS (SELECT {_key(group_by, 'd.at').replace('k.kind', 'c.kind')} AS key, "
-        + ", ".join(
-            f"count(*) FILTER (WHERE c.status = {_C[s]}) AS {s}"
-            for s in get_args(ConversationStatus)
-        )
-        # B608: a checked status literal
-        + f", count(*) FILTER (WHERE c.status = {_C['completed']} "  # nosec B608
-        "AND c.employee_prepared_at <= c.scheduled_start "
-        "AND c.facilitator_prepared_at <= c.scheduled_start) AS prepared, "
-        f"count(*) FILTER (WHERE c.status <> {_C['draft']} AND c.reschedule_count > 0) "
-        "AS rescheduled, percentile_cont(0.5) WITHIN GROUP "
-        f"(ORDER BY {_days('c.scheduled_start - c.scheduled_at')}) AS lead_days "
-        f"FROM conversations c{join('c.employee_id')} "
-        f"CROSS JOIN LATERAL (SELECT {conv_at} AS at) d "
-        f"WHERE c.tenant_id = $1 AND {conv_at} >= $2 AND {conv_at} < $3 GROUP BY 1), "
-        f"goal AS (SELECT {_key(group_by, 'e.at')} AS key, "
-        "count(*) FILTER (WHERE e.tag = 'proposed') AS proposed, "
-        "count(*) FILTER (WHERE e.tag = 'proposed' AND a.agreed_at < $3) AS proposed_agreed, "
-        "count(*) FILTER (WHERE e.tag = 'agreed') AS agreed, "
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('a.agreed_at - g.created_at')}) "
-        "FILTER (WHERE e.tag = 'agreed') AS days_to_agreement, "
-        "count(*) FILTER (WHERE e.tag = 'achieved') AS achieved "
-        f"FROM goals g{join('g.owner_id')} "
-        f"CROSS JOIN LATERAL (SELECT {agreed} AS agreed_at) a "
-        "CROSS JOIN LATERAL (VALUES ('proposed', g.created_at), ('agreed', a.agreed_at), "
-        f"('achieved', g.achieved_at)) e(tag, at){goal_kind} "
-        "WHERE g.tenant_id = $1 AND (g.created_at >= $2 OR g.employee_agreed_at >= $2 "
-        "OR g.facilitator_agreed_at >= $2 OR g.achieved_at >= $2) "
-        "AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
-        f"fu AS (SELECT {_key(group_by, 'f.due_at')} AS key, "
-        f"count(*) FILTER (WHERE f.status = {_FU_COMPLETED} AND f.completed_at < $3 "
-        "AND f.completed_at <= f.due_at) AS on_time, "
-        f"count(*) FILTER (WHERE f.status = {_FU_COMPLETED} AND f.completed_at < $3 "
-        "AND f.completed_at > f.due_at) AS late, "
-        f"count(*) FILTER (WHERE f.status = {_FU_PENDING} OR (f.status = {_FU_COMPLETED} "
-        "AND f.completed_at >= $3)) AS overdue "
-        "FROM follow_ups f"
-        + (
-            f" JOIN conversations fc ON fc.id = f.conversation_id{join('fc.employee_id')}"
-            if join("x")
-            else ""
-        )
-        # B608: a join of this module
-        + f"{_kind_join(group_by, 'f.conversation_id')} "  # nosec B608
-        "WHERE f.tenant_id = $1 AND f.due_at >= $2 AND f.due_at < $3 GROUP BY 1), "
-        f"ai AS (SELECT {_key(group_by, 'd.at')} AS key, "
-        "count(*) FILTER (WHERE i.assignee_id = ap.owner_id) AS employee_due, "
-        "count(*) FILTER (WHERE i.assignee_id = ap.owner_id AND d.on_time) AS employee_on_time, "
-        "count(*) FILTER (WHERE i.assignee_id <> ap.owner_id) AS manager_due, "
-        "count(*) FILTER (WHERE i.assignee_id <> ap.owner_id AND d.on_time) AS manager_on_time "
-        "FROM action_items i JOIN action_plans ap ON ap.id = i.plan_id "
-        f"{join('ap.owner_id')}{_kind_join(group_by, 'ap.conversation_id')} "
-        "CROSS JOIN LATERAL (SELECT i.due_date::timestamp AT TIME ZONE 'UTC' AS at, "
-        f"(i.status = {_DONE} AND i.completed_at < $3 AND i.completed_at < "
-        "(i.due_date + 1)::timestamp AT TIME ZONE 'UTC') AS on_time) d "
-        # The due day's start (00:00 UTC) is in [from, to): the day is in [ceil(from),
-        # ceil(to)), ceil rounding up to a day (an index range on the due days).
-        f"WHERE i.tenant_id = $1 AND i.due_date >= {_ceil_day('$2')} "
-        f"AND i.due_date < {_ceil_day('$3')} "
-        "GROUP BY 1), "
-        f"fb AS (SELECT {_key(group_by, 'f.created_at')} AS key, count(*) AS given "
-        f"FROM feedback f{join('f.recipient_id')}"
-        f"{_kind_join(group_by, 'f.conversation_id')} "
-        "WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3 GROUP BY 1), "
-        f"fr AS (SELECT {_key(group_by, 'e.at')} AS key, "
-        "count(*) FILTER (WHERE e.tag = 'asked') AS requests, "
-        f"count(*) FILTER (WHERE e.tag = 'asked' AND r.status = {_ANSWERED} "
-        "AND r.answered_at < $3) AS requests_answered, "
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('r.answered_at - r.created_at')}) "
-        "FILTER (WHERE e.tag = 'answered') AS days_to_answer "
-        f"FROM feedback_requests r{join('r.requester_id')}"
-        f"{_kind_join(group_by, 'r.conversation_id')} "
-        "CROSS JOIN LATERAL (VALUES ('asked', r.created_at), ('answered', "
-        f"CASE WHEN r.status = {_ANSWERED} THEN r.answered_at END)) e(tag, at) "
-        "WHERE r.tenant_id = $1 AND (r.created_at >= $2 OR r.answered_at >= $2) "
-        "AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
-        f"keys AS ({unions}) "
-        f"SELECT keys.key, {label} AS label, emp.employees, emp.covered, emp.days_since, "
-        "conv.draft, conv.scheduled, conv.completed, conv.canceled, conv.prepared, "
-        "conv.rescheduled, conv.lead_days, goal.proposed, goal.proposed_agreed, goal.agreed, "
-        "goal.days_to_agreement, goal.achieved, fu.on_time AS fu_on_time, fu.late AS fu_late, "
-        "fu.overdue AS fu_overdue, ai.employee_due, ai.employee_on_time, ai.manager_due, "
-        "ai.manager_on_time, fb.given, fr.requests, fr.requests_answered, fr.days_to_answer "
-        "FROM keys LEFT JOIN emp USING (key) LEFT JOIN conv USING (key) "
-        "LEFT JOIN goal USING (key) LEFT JOIN fu USING (key) LEFT JOIN ai USING (key) "
-        "LEFT JOIN fb USING (key) LEFT JOIN fr USING (key) "
-        f"ORDER BY {order}"
     )
+    ctes: dict[str, str] = {
+        "periods": (f"periods AS ({_periods(group_by)}), "),
+        "emp": (
+            # Each employee's last completed conversation (of the period's kind) before the
+            # period's end: one probe of ix_conversations_completed_by_employee per employee.
+            f"emp AS (SELECT {emp_key} AS key, count(*) AS employees, "  # nosec B608
+            "count(*) FILTER (WHERE l.last >= p.start) AS covered, "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('p.stop - l.last')}) "
+            "AS days_since FROM scope s CROSS JOIN periods p "
+            "LEFT JOIN LATERAL (SELECT max(c.completed_at) AS last "
+            "FROM conversations c WHERE c.tenant_id = $1 AND c.employee_id = s.id "
+            "AND c.kind = p.kind "
+            f"AND c.status = {_C['completed']} AND c.completed_at < p.stop) l ON TRUE "
+            "WHERE s.active GROUP BY 1), "
+        ),
+        "conv": (
+            f"conv AS (SELECT {_key(group_by, 'd.at').replace('k.kind', 'c.kind')} AS key, "
+            + ", ".join(
+                f"count(*) FILTER (WHERE c.status = {_C[s]}) AS {s}"
+                for s in get_args(ConversationStatus)
+            )
+            # B608: a checked status literal
+            + f", count(*) FILTER (WHERE c.status = {_C['completed']} "  # nosec B608
+            "AND c.employee_prepared_at <= c.scheduled_start "
+            "AND c.facilitator_prepared_at <= c.scheduled_start) AS prepared, "
+            f"count(*) FILTER (WHERE c.status <> {_C['draft']} AND c.reschedule_count > 0) "
+            "AS rescheduled, percentile_cont(0.5) WITHIN GROUP "
+            f"(ORDER BY {_days('c.scheduled_start - c.scheduled_at')}) AS lead_days "
+            f"FROM conversations c{join('c.employee_id')} "
+            f"CROSS JOIN LATERAL (SELECT {conv_at} AS at) d "
+            f"WHERE c.tenant_id = $1 AND {conv_at} >= $2 AND {conv_at} < $3 GROUP BY 1), "
+        ),
+        "goal": (
+            f"goal AS (SELECT {_key(group_by, 'e.at')} AS key, "  # nosec B608
+            "count(*) FILTER (WHERE e.tag = 'proposed') AS proposed, "
+            "count(*) FILTER (WHERE e.tag = 'proposed' AND a.agreed_at < $3) AS proposed_agreed, "
+            "count(*) FILTER (WHERE e.tag = 'agreed') AS agreed, "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('a.agreed_at - g.created_at')}) "
+            "FILTER (WHERE e.tag = 'agreed') AS days_to_agreement, "
+            "count(*) FILTER (WHERE e.tag = 'achieved') AS achieved "
+            f"FROM goals g{join('g.owner_id')} "
+            f"CROSS JOIN LATERAL (SELECT {agreed} AS agreed_at) a "
+            "CROSS JOIN LATERAL (VALUES ('proposed', g.created_at), ('agreed', a.agreed_at), "
+            f"('achieved', g.achieved_at)) e(tag, at){goal_kind} "
+            "WHERE g.tenant_id = $1 AND (g.created_at >= $2 OR g.employee_agreed_at >= $2 "
+            "OR g.facilitator_agreed_at >= $2 OR g.achieved_at >= $2) "
+            "AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
+        ),
+        "fu": (
+            f"fu AS (SELECT {_key(group_by, 'f.due_at')} AS key, "  # nosec B608
+            f"count(*) FILTER (WHERE f.status = {_FU_COMPLETED} AND f.completed_at < $3 "
+            "AND f.completed_at <= f.due_at) AS on_time, "
+            f"count(*) FILTER (WHERE f.status = {_FU_COMPLETED} AND f.completed_at < $3 "
+            "AND f.completed_at > f.due_at) AS late, "
+            f"count(*) FILTER (WHERE f.status = {_FU_PENDING} OR (f.status = {_FU_COMPLETED} "
+            "AND f.completed_at >= $3)) AS overdue "
+            "FROM follow_ups f"
+            + (
+                f" JOIN conversations fc ON fc.id = f.conversation_id{join('fc.employee_id')}"
+                if join("x")
+                else ""
+            )
+            # B608: a join of this module
+            + f"{_kind_join(group_by, 'f.conversation_id')} "  # nosec B608
+            "WHERE f.tenant_id = $1 AND f.due_at >= $2 AND f.due_at < $3 GROUP BY 1), "
+        ),
+        "ai": (
+            f"ai AS (SELECT {_key(group_by, 'd.at')} AS key, "  # nosec B608
+            "count(*) FILTER (WHERE i.assignee_id = ap.owner_id) AS employee_due, "
+            "count(*) FILTER (WHERE i.assignee_id = ap.owner_id AND d.on_time) "
+            "AS employee_on_time, "
+            "count(*) FILTER (WHERE i.assignee_id <> ap.owner_id) AS manager_due, "
+            "count(*) FILTER (WHERE i.assignee_id <> ap.owner_id AND d.on_time) AS manager_on_time "
+            "FROM action_items i JOIN action_plans ap ON ap.id = i.plan_id "
+            f"{join('ap.owner_id')}{_kind_join(group_by, 'ap.conversation_id')} "
+            "CROSS JOIN LATERAL (SELECT i.due_date::timestamp AT TIME ZONE 'UTC' AS at, "
+            f"(i.status = {_DONE} AND i.completed_at < $3 AND i.completed_at < "
+            "(i.due_date + 1)::timestamp AT TIME ZONE 'UTC') AS on_time) d "
+            # The due day's start (00:00 UTC) is in [from, to): the day is in [ceil(from),
+            # ceil(to)), ceil rounding up to a day (an index range on the due days).
+            f"WHERE i.tenant_id = $1 AND i.due_date >= {_ceil_day('$2')} "
+            f"AND i.due_date < {_ceil_day('$3')} "
+            "GROUP BY 1), "
+        ),
+        "fb": (
+            f"fb AS (SELECT {_key(group_by, 'f.created_at')} AS key, count(*) AS given "  # nosec B608
+            f"FROM feedback f{join('f.recipient_id')}"
+            f"{_kind_join(group_by, 'f.conversation_id')}{_competency_join(group_by, 'f')} "
+            "WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3 GROUP BY 1), "
+        ),
+        "fr": (
+            f"fr AS (SELECT {_key(group_by, 'e.at')} AS key, "  # nosec B608
+            "count(*) FILTER (WHERE e.tag = 'asked') AS requests, "
+            f"count(*) FILTER (WHERE e.tag = 'asked' AND r.status = {_ANSWERED} "
+            "AND r.answered_at < $3) AS requests_answered, "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {_days('r.answered_at - r.created_at')}) "
+            "FILTER (WHERE e.tag = 'answered') AS days_to_answer "
+            f"FROM feedback_requests r{join('r.requester_id')}"
+            f"{_kind_join(group_by, 'r.conversation_id')} "
+            "CROSS JOIN LATERAL (VALUES ('asked', r.created_at), ('answered', "
+            f"CASE WHEN r.status = {_ANSWERED} THEN r.answered_at END)) e(tag, at) "
+            "WHERE r.tenant_id = $1 AND (r.created_at >= $2 OR r.answered_at >= $2) "
+            "AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
+        ),
+    }
+    used = _COMPETENCY_CTES if group_by == "competency" else tuple(ctes)
+    columns = ", ".join(
+        f"{name}.{column}{alias}"
+        if name in used
+        else f"NULL AS {alias.removeprefix(' AS ') or column}"
+        for name, column, alias in _COLUMNS
+    )
+    joins = " ".join(f"LEFT JOIN {name} USING (key)" for name in used if name != "periods")
+    return (
+        head
+        + "".join(ctes[name] for name in used)
+        + f"keys AS ({unions}) "
+        + f"SELECT keys.key, {label} AS label, {columns} FROM keys {joins} ORDER BY {order}"  # nosec B608
+    )
+
+
+# The answer row's columns: (CTE, column, alias).
+_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *(("emp", c, "") for c in ("employees", "covered", "days_since")),
+    *(
+        ("conv", c, "")
+        for c in ("draft", "scheduled", "completed", "canceled", "prepared", "rescheduled")
+    ),
+    ("conv", "lead_days", ""),
+    *(
+        ("goal", c, "")
+        for c in ("proposed", "proposed_agreed", "agreed", "days_to_agreement", "achieved")
+    ),
+    ("fu", "on_time", " AS fu_on_time"),
+    ("fu", "late", " AS fu_late"),
+    ("fu", "overdue", " AS fu_overdue"),
+    *(
+        ("ai", c, "")
+        for c in ("employee_due", "employee_on_time", "manager_due", "manager_on_time")
+    ),
+    ("fb", "given", ""),
+    *(("fr", c, "") for c in ("requests", "requests_answered", "days_to_answer")),
+)
+# group_by=competency: the figures of goals and feedback given only (the CTEs it computes).
+_COMPETENCY_CTES = ("goal", "fb")
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -290,14 +359,46 @@ def _median(value: float | None) -> float | None:
 
 
 def _key_text(group_by: str, key: Any) -> str | None:
-    if group_by == "manager":
+    if group_by in ("manager", "competency"):
         return None if str(key) == _NO_MANAGER else str(key)
     if group_by == "month":
         return str(key.strftime("%Y-%m"))
     return str(key)
 
 
+def _blank(figures: dict[str, Any]) -> dict[str, Any]:
+    """Every figure of ``figures`` (nested too) ``None``."""
+    return {k: _blank(v) if isinstance(v, dict) else None for k, v in figures.items()}
+
+
+# Not computed for group_by=competency: null (the goal figures and ``feedback.given`` are).
+_NOT_BY_COMPETENCY = (
+    "employees",
+    "coverage",
+    "median_days_since_last",
+    "conversations",
+    "preparation_rate",
+    "reschedule_rate",
+    "cancel_rate",
+    "median_lead_days",
+    "follow_ups",
+    "action_items",
+)
+_FEEDBACK_NOT_BY_COMPETENCY = ("requests", "requests_answered_rate", "median_days_to_answer")
+
+
 def _group(row: asyncpg.Record, group_by: str) -> dict[str, Any]:
+    group = _figures(row, group_by)
+    if group_by == "competency":
+        for name in _NOT_BY_COMPETENCY:
+            value = group[name]
+            group[name] = _blank(value) if isinstance(value, dict) else None
+        for name in _FEEDBACK_NOT_BY_COMPETENCY:
+            group["feedback"][name] = None
+    return group
+
+
+def _figures(row: asyncpg.Record, group_by: str) -> dict[str, Any]:
     n = {k: (row[k] or 0) for k in row.keys() if k not in ("key", "label")}  # noqa: SIM118
     moved = n["scheduled"] + n["completed"] + n["canceled"]
     key = row["key"]
