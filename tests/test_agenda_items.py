@@ -74,6 +74,7 @@ async def test_create_get_update_delete_agenda_item(
         "visibility": "shared",
         "template_id": None,
         "prompt": None,
+        "carried_from_id": None,
     }
 
     fetched = await client.get(_path(conversation, item["id"]), headers=auth)

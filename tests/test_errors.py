@@ -336,3 +336,15 @@ async def test_415_for_a_body_that_is_not_json(
         headers = {**auth, "Content-Type": content_type}
         response = await client.post("/v1/people", content=body, headers=headers)
         assert response.status_code == 201, (content_type, response.text)
+
+
+def test_a_driver_left_mid_operation_counts_as_a_lost_connection() -> None:
+    """asyncpg's "cannot switch to state …" after the server died under a statement: the
+    connection is unusable, so the request is a 503 and the connection is discarded."""
+    import asyncpg
+
+    from app.core.errors import database_unavailable
+
+    broken = asyncpg.InternalClientError("cannot switch to state 11; another operation (2)")
+    assert database_unavailable(broken)
+    assert not database_unavailable(ValueError("not a connection problem"))

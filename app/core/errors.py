@@ -210,6 +210,11 @@ def database_unavailable(exc: BaseException | None) -> bool:
             return True
         if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
             return True
+        # The driver's protocol was left mid-operation by the lost connection ("cannot
+        # switch to state …; another operation is in progress"): the connection is unusable
+        # (seen once in the kill test under heavy load); it is discarded like a lost one.
+        if isinstance(exc, asyncpg.InternalClientError):
+            return True
         if isinstance(exc, asyncpg.PostgresError):
             sqlstate = str(getattr(exc, "sqlstate", None) or "")
             return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
