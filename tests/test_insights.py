@@ -545,6 +545,14 @@ async def test_defaults_to_the_last_90_days(
             "/query/from",
             "window_too_long",
         ),
+        # Years the API does not hold (and 90 days before year 1 would overflow).
+        ({"to": "0001-02-01T00:00:00Z"}, "/query/to", "out_of_range"),
+        (
+            {"from": "0001-01-01T00:00:00Z", "to": "0001-06-01T00:00:00Z"},
+            "/query/from",
+            "out_of_range",
+        ),
+        ({"from": "2200-01-01T00:00:00Z"}, "/query/from", "out_of_range"),
     ],
 )
 async def test_bad_windows(

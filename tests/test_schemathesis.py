@@ -117,6 +117,9 @@ STATE_DEPENDENT_CODES = frozenset(
         # after it: a relation between two parameters that JSON Schema cannot state.
         "empty_window",
         "window_too_long",
+        # An insights window instant outside the API's years (1900-2199): the query
+        # parameter's schema is a plain date-time, the range is checked by the service.
+        "out_of_range",
         # A field the schema leaves optional because an acting person implies it
         # (Acting-Person), which the platform must send.
         "required_as_platform",

@@ -500,3 +500,16 @@ async def test_discovery(client: httpx.AsyncClient, scim_auth: dict[str, str]) -
     refused = await client.post("/scim/v2/Schemas", json={}, headers=scim_auth)
     assert_error(refused, 405, None, "POST is not allowed on /Schemas; use GET.")
     assert refused.headers["Allow"] == "GET"
+
+
+async def test_a_start_index_past_anything_is_an_empty_page(
+    client: httpx.AsyncClient, scim_auth: dict[str, str]
+) -> None:
+    await client.post("/scim/v2/Users", json=user("bjensen"), headers=scim_auth)
+    for start in ("99999999999999999999", "9223372036854775807", "2147483648"):
+        response = await client.get(
+            "/scim/v2/Users", params={"startIndex": start}, headers=scim_auth
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["totalResults"], body.get("Resources", [])) == (1, [])

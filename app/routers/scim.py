@@ -236,7 +236,11 @@ def _positive_int(request: Request, name: str, default: int, minimum: int) -> in
         value = int(raw[:20])
     except ValueError:
         raise scim.InvalidValueException(detail=f"{name} must be an integer.") from None
-    return max(value, minimum)
+    # Beyond any real list: the page is empty anyway (and PostgreSQL takes no larger OFFSET).
+    return min(max(value, minimum), MAX_START)
+
+
+MAX_START = 2**31 - 1
 
 
 @router.get("/Users", operation_id="scim_list_users", summary="List SCIM users")

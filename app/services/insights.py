@@ -29,6 +29,7 @@ from app.models.conversation import ConversationStatus
 from app.models.feedback import FeedbackRequestStatus
 from app.models.follow_up import FollowUpStatus
 from app.models.person import PersonStatus
+from app.schemas.common import EARLIEST_YEAR, LATEST_YEAR
 from app.schemas.conversations import ConversationKind
 from app.schemas.insights import InsightsGroupBy
 from app.services import visibility
@@ -48,6 +49,14 @@ _ANSWERED = sql_value(FeedbackRequestStatus, "answered")
 def window(start: datetime | None, stop: datetime | None) -> tuple[datetime, datetime]:
     """``[from, to)``: defaults to the 90 days up to now; 422 unless ``to > from`` and the
     span is at most three years (1096 days)."""
+    for value, name in ((start, "from"), (stop, "to")):
+        if value is not None and not EARLIEST_YEAR <= value.year < LATEST_YEAR:
+            raise ValidationFailed.field(
+                f"/query/{name}",
+                f"`{name}` must be from the year {EARLIEST_YEAR} up to (not including) "
+                f"{LATEST_YEAR}, as every instant of the API.",
+                "out_of_range",
+            )
     stop = stop or utcnow()
     start = start or stop - timedelta(days=DEFAULT_DAYS)
     if stop <= start:
