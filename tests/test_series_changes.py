@@ -420,3 +420,79 @@ async def test_calendars_answer_304_while_unchanged(
     # The feed (30 days back to 180 ahead of now) holds nothing of 2030: still current.
     (url, headers), tag = urls[2], tags[2]
     assert (await client.get(url, headers={"If-None-Match": tag})).status_code == 304
+
+
+async def test_two_concurrent_carries_copy_an_item_once(
+    committed_client: httpx.AsyncClient,
+    committed_app_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The scheduler and a request carrying the same series' items at once: the unique
+    ``carried_from_id`` lets one copy through, the other skips it."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from app.services import series_agenda
+    from tests.conftest import make_tenant
+
+    tenant = await make_tenant(committed_app_sessionmaker)
+    series = await create(committed_client, tenant.headers)
+    await scheduler.run_once(committed_app_sessionmaker, now=NOW)
+    first, *_ = await conversations_of(committed_client, tenant.headers, series)
+    item = await post(
+        committed_client,
+        f"/v1/conversations/{first['id']}/agenda-items",
+        tenant.headers,
+        author_id=series["employee_id"],
+        topic="Once only",
+    )
+    async with committed_app_sessionmaker() as session:  # canceled without carrying yet
+        await session.execute(
+            text("UPDATE conversations SET status = 'canceled' WHERE id = :id"),
+            {"id": first["id"]},
+        )
+        await session.commit()
+
+    async def carry() -> int:
+        async with committed_app_sessionmaker() as session:
+            moved = await series_agenda.carry_forward(
+                session, None, tenant.tenant_id, series["id"], NOW
+            )
+            await asyncio.sleep(0.2)  # hold the transaction open a moment
+            await session.commit()
+            return moved
+
+    assert sorted(await asyncio.gather(carry(), carry())) == [0, 1]
+    async with committed_app_sessionmaker() as session:
+        copies = (
+            await session.scalars(
+                text("SELECT id FROM agenda_items WHERE carried_from_id = :id"), {"id": item["id"]}
+            )
+        ).all()
+    assert len(copies) == 1
+
+
+async def test_a_past_slot_moved_ahead_survives_a_patch(
+    client: httpx.AsyncClient, auth: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """An occurrence whose rule slot has passed but which was moved into the future is
+    still the rule's: a new duration keeps it (it was moved by hand, so keeps its own)."""
+    slot = soon() - timedelta(days=4)  # two days ago
+    series = await create(
+        client, auth, rrule="FREQ=WEEKLY", start=slot.replace(tzinfo=None).isoformat()
+    )
+    await scheduler.run_once(sessionmaker, now=slot.astimezone(UTC) - timedelta(hours=1))
+    past, *_ = await conversations_of(client, auth, series)
+    assert past["scheduled_start"] == iso(slot)
+    ahead = iso(soon() + timedelta(days=1))
+    await post(client, f"/v1/conversations/{past['id']}/reschedule", auth, scheduled_start=ahead)
+    patched = await client.patch(
+        f"/v1/conversation-series/{series['id']}", json={"duration_minutes": 60}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    kept = (await client.get(f"/v1/conversations/{past['id']}", headers=auth)).json()
+    assert (kept["status"], kept["scheduled_start"], kept["duration_minutes"]) == (
+        "scheduled",
+        ahead,
+        45,
+    )

@@ -28,10 +28,10 @@ def upgrade() -> None:
         ondelete="SET NULL",
     )
     op.create_index(
-        "ix_agenda_items_carried_from",
+        "uq_agenda_items_carried_from",
         "agenda_items",
         ["carried_from_id"],
-        unique=False,
+        unique=True,
         postgresql_where=sa.text("carried_from_id IS NOT NULL"),
     )
     op.add_column("conversation_series", sa.Column("agenda_template_id", sa.Uuid(), nullable=True))
@@ -53,7 +53,7 @@ def downgrade() -> None:
     op.drop_column("conversation_series", "calendar_sequence")
     op.drop_column("conversation_series", "agenda_template_id")
     op.drop_index(
-        "ix_agenda_items_carried_from",
+        "uq_agenda_items_carried_from",
         table_name="agenda_items",
         postgresql_where=sa.text("carried_from_id IS NOT NULL"),
     )

@@ -145,10 +145,12 @@ class AgendaItem(TenantResource, table=True):
         ),
         sa.CheckConstraint("position >= 0", name="position"),
         sa.CheckConstraint("visibility IN ('shared', 'sealed')", name="visibility"),
-        # "Already carried?": one lookup per undiscussed item of a series.
+        # "Already carried?": one lookup per undiscussed item of a series; unique, so two
+        # concurrent carries copy an item once.
         sa.Index(
-            "ix_agenda_items_carried_from",
+            "uq_agenda_items_carried_from",
             "carried_from_id",
+            unique=True,
             postgresql_where=sa.text("carried_from_id IS NOT NULL"),
         ),
     )

@@ -253,7 +253,10 @@ async def regenerate(
         [now + horizon]
         + [c.occurrence_start + timedelta(seconds=1) for c in future if c.occurrence_start]
     )
-    wanted = set(occurrences(series, now, until))
+    # From the earliest rule slot among them: one moved by hand into the future may have a
+    # slot already past, which the new rule may still have.
+    since = min([now] + [c.occurrence_start for c in future if c.occurrence_start])
+    wanted = set(occurrences(series, since, until))
     for conversation in future:
         if conversation.occurrence_start not in wanted:
             await conversations.cancel_occurrence(

@@ -15,7 +15,9 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from app.core.auth import Principal
 from app.models.base import utcnow, uuid7
@@ -65,30 +67,57 @@ async def carry_forward(
         return 0
     count, position = (await session.execute(_LAST_POSITION, {"conversation": target_id})).one()
     stamp = utcnow()
-    copies = []
+    rows = []
     for row in pending[: max(0, MAX_AGENDA_ITEMS - count)]:
-        item = AgendaItem(
-            id=uuid7(),
-            tenant_id=tenant_id,
-            created_at=stamp,
-            updated_at=stamp,
-            conversation_id=target_id,
-            author_id=row.author_id,
-            topic=row.topic,
-            category=row.category,
-            position=position,
-            notes=row.notes,
-            template_id=row.template_id,
-            prompt=row.prompt,
-            carried_from_id=row.id,
+        rows.append(
+            {
+                "id": uuid7(),
+                "tenant_id": tenant_id,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "conversation_id": target_id,
+                "author_id": row.author_id,
+                "topic": row.topic,
+                "category": row.category,
+                "position": position,
+                "discussed": False,
+                "notes": row.notes,
+                "visibility": "shared",
+                "template_id": row.template_id,
+                "prompt": row.prompt,
+                "carried_from_id": row.id,
+            }
         )
         position += 1
-        session.add(item)
-        copies.append(item)
+    if not rows:
+        return 0
+    # A concurrent carry (the scheduler and a request) that copied an item first wins: the
+    # unique carried_from_id makes this one skip it.
+    inserted = (
+        await session.scalars(
+            insert(AgendaItem)
+            .values(rows)
+            .on_conflict_do_nothing(
+                index_elements=["carried_from_id"],
+                index_where=sa.text("carried_from_id IS NOT NULL"),
+            )
+            .returning(col(AgendaItem.id))
+        )
+    ).all()
+    if not inserted:
+        return 0
     target = await session.get(Conversation, target_id)
     assert target is not None
     target.updated_at = stamp  # its ETag changes with its agenda
     await session.flush()
+    copies = (
+        await session.scalars(
+            select(AgendaItem)
+            .where(col(AgendaItem.id).in_(inserted))
+            .order_by(col(AgendaItem.position))
+            .execution_options(populate_existing=True)
+        )
+    ).all()
     for item in copies:
         await events.record(
             session,
