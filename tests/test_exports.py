@@ -3,12 +3,14 @@ Schema), the download, and the expiry."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import jsonschema
 import orjson
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -250,6 +252,86 @@ async def test_a_lapsed_lease_is_taken_again(
     assert await exports.run_one(sessionmaker)
     download = await client.get(f"/v1/exports/{job['id']}/download", headers=team.as_("ada"))
     assert orjson.loads(download.content)["person"]["id"] == team.ids["ada"]
+
+
+async def _job_state(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: str
+) -> tuple[Any, ...]:
+    async with sessionmaker() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT status, size_bytes, completed_at, error, "
+                    "(SELECT count(*) FROM export_chunks c WHERE c.job_id = j.id), "
+                    "(SELECT count(*) FROM events e WHERE e.subject_id = j.id "
+                    "AND e.type = 'person.exported') FROM export_jobs j WHERE j.id = :id"
+                ),
+                {"id": job_id},
+            )
+        ).one()
+    return tuple(row)
+
+
+async def test_a_worker_whose_lease_lapsed_changes_nothing(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Worker A's lease lapses and worker B takes the job again: whatever A does later
+    (complete, fail, renew) leaves B's outcome as it is, and no chunk twice."""
+    team = await create_team(client, auth)
+    lapsed = utcnow() - exports.LEASE - timedelta(minutes=1)
+
+    # B completes, then A completes late, then A fails late: B's document stands.
+    job = (await _request(client, team.ids["ada"], auth)).json()
+    a = await exports.claim(sessionmaker, lapsed)
+    b = await exports.claim(sessionmaker)
+    assert a is not None and b is not None
+    assert a.job_id == b.job_id == uuid.UUID(job["id"]) and a.lease != b.lease
+    await exports.process(sessionmaker, b)
+    done = await _job_state(sessionmaker, job["id"])
+    assert done[0] == "completed" and done[3] is None and done[4:] == (1, 1)
+    await exports.process(sessionmaker, a)
+    assert await _job_state(sessionmaker, job["id"]) == done
+    assert await exports.fail(sessionmaker, a.job_id, a.lease) is False
+    assert await _job_state(sessionmaker, job["id"]) == done
+
+    # B fails, then A completes late: the job stays failed, A's chunks are rolled back.
+    job = (await _request(client, team.ids["grace"], auth)).json()
+    a = await exports.claim(sessionmaker, lapsed)
+    b = await exports.claim(sessionmaker)
+    assert a is not None and b is not None and a.job_id == b.job_id
+    assert await exports.fail(sessionmaker, b.job_id, b.lease) is True
+    await exports.process(sessionmaker, a)
+    assert await _job_state(sessionmaker, job["id"]) == (
+        "failed",
+        None,
+        None,
+        "The export could not be written; request a new one.",
+        0,
+        0,
+    )
+
+    # Renewing at each chunk: A finds its lease gone at its first chunk and stops; B renews
+    # as it writes (the token moves on) and completes.
+    monkeypatch.setattr(exports, "RENEW_EVERY", timedelta(0))
+    job = (await _request(client, team.ids["skip"], auth)).json()
+    a = await exports.claim(sessionmaker, lapsed)
+    b = await exports.claim(sessionmaker)
+    assert a is not None and b is not None and a.job_id == b.job_id
+    await exports.process(sessionmaker, a)
+    async with sessionmaker() as session:
+        running = (
+            await session.execute(
+                text("SELECT status, lease_expires_at FROM export_jobs WHERE id = :id"),
+                {"id": job["id"]},
+            )
+        ).one()
+    assert tuple(running) == ("running", b.lease)
+    await exports.process(sessionmaker, b)
+    state = await _job_state(sessionmaker, job["id"])
+    assert state[0] == "completed" and state[4:] == (1, 1)
 
 
 async def test_with_real_commits_the_scheduler_writes_and_the_download_streams(

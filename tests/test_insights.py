@@ -516,6 +516,50 @@ async def test_acting_person_sees_themselves_and_their_reports(
     assert scoped["groups"][0]["employees"] == 1
 
 
+async def test_an_acting_person_counts_only_the_feedback_they_may_see(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    org: Org,
+    session: AsyncSession,
+    tenant: TenantKey,
+) -> None:
+    t = tenant.tenant_id
+    # Eli's feedback to Eve for her only, and one her manager (Max) may read too; a request
+    # Eve asked of Eli (Max is neither party).
+    for visibility in ("recipient", "recipient_and_manager"):
+        session.add(
+            Feedback(
+                tenant_id=t, giver_id=org.ids["Eli"], recipient_id=org.ids["Eve"],
+                kind="guidance", body="Peer", visibility=visibility,
+                created_at=at("2026-02-03T00:00:00"),
+            )
+        )  # fmt: skip
+    session.add(
+        FeedbackRequest(
+            tenant_id=t, requester_id=org.ids["Eve"], responder_id=org.ids["Eli"], prompt="?",
+            due_at=at("2026-02-20T00:00:00"), created_at=at("2026-02-05T00:00:00"),
+        )
+    )  # fmt: skip
+    await session.commit()
+    below_max = await get(client, auth, manager_id=str(org.ids["Mia"]))
+    # The platform: Max's to Eve and Eli's two; Eve's and Eli's requests to Max, Eve's to Eli
+    assert below_max["groups"][0]["feedback"] == {
+        "given": 3,
+        "requests": 3,
+        "requests_answered_rate": 0.3333,
+        "median_days_to_answer": 3.0,
+    }
+    as_max = await get(client, {**auth, "Acting-Person": str(org.ids["Max"])})
+    # Max: his own to Eve and Eli's for Eve and her manager, not Eli's for Eve only; the
+    # two requests he was asked, not Eve's to Eli
+    assert as_max["groups"][0]["feedback"] == {
+        "given": 2,
+        "requests": 2,
+        "requests_answered_rate": 0.5,
+        "median_days_to_answer": 3.0,
+    }
+
+
 async def test_defaults_to_the_last_90_days(
     client: httpx.AsyncClient, auth: dict[str, str], org: Org
 ) -> None:

@@ -349,7 +349,10 @@ async def test_put_replaces_the_user(client: httpx.AsyncClient, scim_auth: dict[
 
 
 async def test_delete_deactivates_and_then_404s(
-    client: httpx.AsyncClient, auth: dict[str, str], scim_auth: dict[str, str]
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    scim_auth: dict[str, str],
+    session: AsyncSession,
 ) -> None:
     made = await create(client, scim_auth, user("ada", externalId="HR-9"))
     url = f"/scim/v2/Users/{made['id']}"
@@ -363,17 +366,46 @@ async def test_delete_deactivates_and_then_404s(
     assert listed.json()["totalResults"] == 0
     person = (await client.get(f"/v1/people/{made['id']}", headers=auth)).json()
     assert (person["status"], person["external_id"]) == ("inactive", "HR-9")
-    # The userName is free again; the external id still belongs to the inactive person.
-    await create(client, scim_auth, user("ada"))
-    taken = await client.post(
-        "/scim/v2/Users", json=user("ada2", externalId="HR-9"), headers=scim_auth
+    # The userName is free again: a new user may take it.
+    other = await create(client, scim_auth, user("ada"))
+    assert other["id"] != made["id"]
+    filtered = await client.get(
+        "/scim/v2/Users", params={"filter": 'externalId eq "HR-9"'}, headers=scim_auth
     )
-    assert_error(taken, 409, "uniqueness", "externalId 'HR-9' is taken.")
-    # Reactivated through /v1, the person is a SCIM user again.
+    assert filtered.json()["totalResults"] == 0
+    # Provisioned again (same externalId), the deleted person comes back: a replace, 201.
+    again = await client.post(
+        "/scim/v2/Users",
+        json=user("ada2", externalId="HR-9", displayName="Ada L", title="CTO"),
+        headers=scim_auth,
+    )
+    assert again.status_code == 201, again.text
+    body = again.json()
+    assert body["id"] == made["id"]
+    assert again.headers["Location"] == f"http://test{url}"
+    assert again.headers["ETag"] == body["meta"]["version"]
+    assert {k: body[k] for k in ("userName", "externalId", "displayName", "title", "active")} == {
+        "userName": "ada2",
+        "externalId": "HR-9",
+        "displayName": "Ada L",
+        "title": "CTO",
+        "active": True,
+    }
+    assert (await client.get(url, headers=scim_auth)).json() == body
+    person = (await client.get(f"/v1/people/{made['id']}", headers=auth)).json()
+    assert (person["status"], person["name"], person["title"]) == ("active", "Ada L", "CTO")
+    types = (
+        await session.scalars(
+            select(Event.type).where(col(Event.subject_id) == made["id"]).order_by(col(Event.id))
+        )
+    ).all()
+    assert list(types) == ["person.created", "person.updated", "person.updated"]
+    # Deleted again and reactivated through /v1, the person is a SCIM user again.
+    assert (await client.delete(url, headers=scim_auth)).status_code == 204
     await client.patch(f"/v1/people/{made['id']}", json={"status": "active"}, headers=auth)
-    again = await client.get(url, headers=scim_auth)
-    assert again.status_code == 200
-    assert again.json()["active"] is True
+    back = await client.get(url, headers=scim_auth)
+    assert back.status_code == 200
+    assert back.json()["active"] is True
 
 
 async def test_bad_requests_are_scim_errors(

@@ -37,7 +37,8 @@ default: the 90 days up to now; `to` must be after `from` and at most 1096 days 
 422). The population is the people of the tenant, or with `manager_id` everyone below that
 manager (all levels, through `manager_id`, the manager excluded); acting for a person
 (`Acting-Person`) only that person and the people they manage (per `managers_see_reports`),
-as for a person's cadence. Computed in one SQL statement of aggregates.
+as for a person's cadence, and of their feedback and feedback requests only those the
+person may read. Computed in one SQL statement of aggregates.
 
 Every fact counts when its own date is in the window, and `group_by=month` groups it by the
 UTC month of that date: a conversation's date is its `completed_at`, else `canceled_at`,

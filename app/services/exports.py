@@ -1,14 +1,15 @@
 """Per-person exports (GDPR article 15): the job, the worker that writes the document, the
 download and the expiry.
 
-``POST /v1/people/{id}/exports`` queues a job (``pending``). The background scheduler's
-pass claims pending jobs (``FOR UPDATE SKIP LOCKED``; a ``running`` job whose lease lapsed,
-its worker gone, is taken again) and writes the document into ``export_chunks``, one row per
-``CHUNK_BYTES``, reading each section through a server-side cursor: memory stays bounded
-whatever the person's history (``bench/export_memory.py``). The chunks are in the database,
-so the document survives restarts and any process can serve it. The download streams the
-chunks one at a time; 24 hours after completion the scheduler deletes them (the job stays,
-its ``expires_at`` past, and the download answers 410).
+``POST /v1/people/{id}/exports`` queues a job (``pending``). The background scheduler's pass
+claims pending jobs (``FOR UPDATE SKIP LOCKED``; a ``running`` job whose lease lapsed, its
+worker gone, is taken again; a worker renews its lease as it writes chunks, and completes or
+fails a job only while it still holds that lease) and writes the document into
+``export_chunks``, one row per ``CHUNK_BYTES``, reading each section through a server-side
+cursor: memory stays bounded whatever the person's history (``bench/export_memory.py``). The
+chunks are in the database, so the document survives restarts and any process can serve it.
+The download streams the chunks one at a time; 24 hours after completion the scheduler
+deletes them (the job stays, its ``expires_at`` past, and the download answers 410).
 
 What the document holds, as the person may see it (the rule is documented in openapi.md
 "Exports"): their profile; the conversations they took part in (employee or facilitator)
@@ -25,8 +26,10 @@ see under the events' visibility rules (a colleague's person snapshot redacted a
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +61,9 @@ log = logging.getLogger(__name__)
 
 EXPIRY = timedelta(hours=24)
 LEASE = timedelta(minutes=15)
+# A worker writing a long document renews its lease at most this often (when it writes a
+# chunk), so a slow export is not taken again while it is being written.
+RENEW_EVERY = timedelta(minutes=1)
 CHUNK_BYTES = 256 * 1024
 PREFETCH = 200
 FORMAT = "ccapi.person_export.v1"
@@ -155,8 +161,64 @@ _CLAIM = sa.text(
         SELECT id FROM export_jobs
         WHERE status = {_PENDING} OR (status = {_RUNNING} AND lease_expires_at < :now)
         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING id, tenant_id, person_id"""  # nosec B608
+    RETURNING id, tenant_id, person_id, lease_expires_at"""  # nosec B608
 )
+# The claim's lease_expires_at is its token: a worker changes the job only while the job is
+# still running under the lease it holds (it was not taken again by another worker).
+_HELD = f"id = :id AND status = {_RUNNING} AND lease_expires_at = :token"
+_RENEW = sa.text(
+    f"UPDATE export_jobs SET lease_expires_at = :lease WHERE {_HELD} RETURNING id"  # nosec B608
+)
+_COMPLETE = sa.text(
+    # B608: statuses are checked literals of the model
+    f"""UPDATE export_jobs SET status = {sql_value(ExportStatus, "completed")},
+        size_bytes = :size, lease_expires_at = NULL, completed_at = :done, expires_at = :expires,
+        updated_at = :done
+    WHERE {_HELD} RETURNING id"""  # nosec B608
+)
+_FAIL = sa.text(
+    # B608: statuses are checked literals of the model
+    f"""UPDATE export_jobs SET status = {sql_value(ExportStatus, "failed")},
+        lease_expires_at = NULL, error = :error, updated_at = :now
+    WHERE {_HELD} RETURNING id"""  # nosec B608
+)
+
+
+class LeaseLost(Exception):
+    """The job's lease lapsed and another worker took it: this worker drops its work."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker holds: ``lease`` (its ``lease_expires_at``) is the token."""
+
+    job_id: uuid.UUID
+    tenant_id: uuid.UUID
+    person_id: uuid.UUID
+    lease: datetime
+
+
+class _Lease:
+    """The lease a worker holds on its job, renewed (committed, on a connection of its own)
+    at most each ``RENEW_EVERY``; ``LeaseLost`` once another worker has the job."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], claim: Claim) -> None:
+        self.sessionmaker, self.job_id, self.token = sessionmaker, claim.job_id, claim.lease
+        self.renewed = time.monotonic()
+
+    async def renew(self) -> None:
+        if time.monotonic() - self.renewed < RENEW_EVERY.total_seconds():
+            return
+        lease = utcnow() + LEASE
+        async with self.sessionmaker() as session:
+            held = await session.scalar(
+                _RENEW, {"lease": lease, "id": self.job_id, "token": self.token}
+            )
+            await session.commit()
+        if held is None:
+            raise LeaseLost(f"export {self.job_id} was taken again by another worker")
+        self.token, self.renewed = lease, time.monotonic()
+
 
 # Person columns of events' data (snapshots): an event names a person through these.
 PERSON_KEYS = (
@@ -252,8 +314,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 class _ChunkWriter:
     """Buffers the document and writes a chunk row each ``CHUNK_BYTES``."""
 
-    def __init__(self, raw: asyncpg.Connection, job_id: uuid.UUID) -> None:
-        self.raw, self.job_id = raw, job_id
+    def __init__(
+        self, raw: asyncpg.Connection, job_id: uuid.UUID, lease: _Lease | None = None
+    ) -> None:
+        self.raw, self.job_id, self.lease = raw, job_id, lease
         self.buffer = bytearray()
         self.seq = 0
         self.size = 0
@@ -279,6 +343,8 @@ class _ChunkWriter:
         )
         self.size += len(data)
         self.seq += 1
+        if self.lease is not None:
+            await self.lease.renew()
 
 
 async def _rows(raw: asyncpg.Connection, writer: _ChunkWriter, sql: str, *args: Any) -> None:
@@ -291,7 +357,11 @@ async def _rows(raw: asyncpg.Connection, writer: _ChunkWriter, sql: str, *args: 
 
 
 async def write_document(
-    session: AsyncSession, job_id: uuid.UUID, tenant_id: uuid.UUID, person_id: uuid.UUID
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    person_id: uuid.UUID,
+    lease: _Lease | None = None,
 ) -> int:
     """Write the job's document into its chunks (in the session's transaction); its size."""
     # Through the session first: this opens its transaction, which the raw statements and
@@ -309,7 +379,7 @@ async def write_document(
     )
     if person is None:
         raise NotFound("The person was deleted.")
-    writer = _ChunkWriter(raw, job_id)
+    writer = _ChunkWriter(raw, job_id, lease)
     head = {"format": FORMAT, "export_id": str(job_id), "generated_at": utcnow().isoformat()}
     await writer.write(orjson.dumps(head)[:-1] + b',"person":' + person.encode())
     for name, sql in (*SECTIONS, ("events", _events_sql(mode))):
@@ -320,27 +390,39 @@ async def write_document(
     return writer.size
 
 
-async def run_one(
+async def claim(
     sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None
-) -> bool:
-    """Claim one job and write it (one transaction for the claim, one for the document and
-    its completion); whether there was one."""
+) -> Claim | None:
+    """Claim the oldest pending job (or a running one whose lease lapsed), committed."""
     now = now or utcnow()
     async with sessionmaker() as session:
         claimed = (await session.execute(_CLAIM, {"now": now, "lease": now + LEASE})).first()
         await session.commit()
-    if claimed is None:
-        return False
-    job_id, tenant_id, person_id = claimed
+    return None if claimed is None else Claim(*claimed)
+
+
+async def process(sessionmaker: async_sessionmaker[AsyncSession], claimed: Claim) -> None:
+    """Write a claimed job's document and complete it (one transaction), or fail it. Both
+    change the job only while this worker still holds its lease: a worker whose lease
+    lapsed and whose job was taken again drops its work (its chunks roll back)."""
+    job_id, tenant_id = claimed.job_id, claimed.tenant_id
+    lease = _Lease(sessionmaker, claimed)
     try:
         async with sessionmaker() as session:
-            size = await write_document(session, job_id, tenant_id, person_id)
-            job = await session.get(ExportJob, job_id, with_for_update=True)
-            assert job is not None
+            size = await write_document(session, job_id, tenant_id, claimed.person_id, lease)
             done = utcnow()
-            job.status, job.size_bytes, job.lease_expires_at = "completed", size, None
-            job.completed_at, job.expires_at, job.updated_at = done, done + EXPIRY, done
-            await session.flush()
+            completed = await session.scalar(
+                _COMPLETE,
+                {
+                    "size": size,
+                    "done": done,
+                    "expires": done + EXPIRY,
+                    "id": job_id,
+                    "token": lease.token,
+                },
+            )
+            if completed is None:
+                raise LeaseLost(f"export {job_id} was taken again by another worker")
             await events.record(
                 session,
                 tenant_id=tenant_id,
@@ -352,16 +434,41 @@ async def run_one(
                 ),
             )
             await session.commit()
+    except LeaseLost:
+        log.warning("export %s: the lease lapsed and another worker has the job", job_id)
     except Exception as exc:  # the job fails; the worker goes on
         if database_unavailable(exc):
             raise  # the lease lapses and a later pass takes the job again
         log.exception("export %s failed", job_id)
-        async with sessionmaker() as session:
-            job = await session.get(ExportJob, job_id, with_for_update=True)
-            if job is not None:
-                job.status, job.lease_expires_at = "failed", None
+        await fail(sessionmaker, job_id, lease.token)
+
+
+async def fail(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID, token: datetime
+) -> bool:
+    """Mark the job failed if it still runs under the lease ``token``; whether it did."""
+    async with sessionmaker() as session:
+        failed = await session.scalar(
+            _FAIL,
+            {
                 # The cause is in the logs; the API says what to do (no internals).
-                job.error = "The export could not be written; request a new one."
-                job.updated_at = utcnow()
-                await session.commit()
+                "error": "The export could not be written; request a new one.",
+                "now": utcnow(),
+                "id": job_id,
+                "token": token,
+            },
+        )
+        await session.commit()
+    return failed is not None
+
+
+async def run_one(
+    sessionmaker: async_sessionmaker[AsyncSession], now: datetime | None = None
+) -> bool:
+    """Claim one job and write it (one transaction for the claim, one for the document and
+    its completion); whether there was one."""
+    claimed = await claim(sessionmaker, now)
+    if claimed is None:
+        return False
+    await process(sessionmaker, claimed)
     return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, get_args
@@ -148,9 +149,20 @@ def _days(interval: str) -> str:
     return f"extract(epoch FROM {interval}) / 86400"
 
 
-def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> str:
+def statement(
+    group_by: str,
+    *,
+    subtree: bool,
+    scope_condition: str | None,
+    feedback_condition: str | None = None,
+    request_condition: str | None = None,
+) -> str:
     """The one statement for ``group_by``: ``$1`` tenant, ``$2`` from, ``$3`` to, ``$4`` the
-    manager (``subtree``), then the acting person (``scope_condition``)."""
+    manager (``subtree``), then the acting person (``scope_condition``; and the feedback
+    and feedback requests they may see: ``feedback_condition`` on ``f``,
+    ``request_condition`` on ``r``)."""
+    fb_visible = "" if feedback_condition is None else f" AND {feedback_condition}"
+    fr_visible = "" if request_condition is None else f" AND {request_condition}"
     scope = "t.tenant_id = $1"
     sub = ""
     if subtree:
@@ -300,7 +312,8 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
             f"fb AS (SELECT {_key(group_by, 'f.created_at')} AS key, count(*) AS given "  # nosec B608
             f"FROM feedback f{join('f.recipient_id')}"
             f"{_kind_join(group_by, 'f.conversation_id')}{_competency_join(group_by, 'f')} "
-            "WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3 GROUP BY 1), "
+            "WHERE f.tenant_id = $1 AND f.created_at >= $2 AND f.created_at < $3"
+            f"{fb_visible} GROUP BY 1), "
         ),
         "fr": (
             f"fr AS (SELECT {_key(group_by, 'e.at')} AS key, "  # nosec B608
@@ -314,7 +327,7 @@ def statement(group_by: str, *, subtree: bool, scope_condition: str | None) -> s
             "CROSS JOIN LATERAL (VALUES ('asked', r.created_at), ('answered', "
             f"CASE WHEN r.status = {_ANSWERED} THEN r.answered_at END)) e(tag, at) "
             "WHERE r.tenant_id = $1 AND (r.created_at >= $2 OR r.answered_at >= $2) "
-            "AND e.at >= $2 AND e.at < $3 GROUP BY 1), "
+            f"AND e.at >= $2 AND e.at < $3{fr_visible} GROUP BY 1), "
         ),
     }
     used = _COMPETENCY_CTES if group_by == "competency" else tuple(ctes)
@@ -457,6 +470,15 @@ def _figures(row: asyncpg.Record, group_by: str) -> dict[str, Any]:
     }
 
 
+def _rule_on(rule: visibility.Rule, mode: str, alias: str, person: str) -> str | None:
+    """``rule``'s per-row condition with its table aliased ``alias`` (the rules say ``t``),
+    for the person bound at ``person``; ``$1`` is the tenant."""
+    condition = rule.condition(mode, one=True)
+    if condition is None:
+        return None
+    return re.sub(r"\bt\.", f"{alias}.", condition.format(person, "$1"))
+
+
 async def compute(
     db: RequestDb,
     principal: Principal,
@@ -482,15 +504,24 @@ async def compute(
                 "unknown_reference",
             )
         params.append(manager_id)
-    condition = None
+    condition = feedback = requests = None
     if principal.person_id is not None:
+        params.append(principal.person_id)
+        person = f"${len(params)}"
         # The per-row form (walks up from each person): the list form's recursive set sits
         # under an OR, where PostgreSQL may probe it linearly for every person.
         rule = visibility.INSIGHTS.condition(principal.reports, one=True)
-        if rule is not None:
-            params.append(principal.person_id)
-            condition = rule.format(f"${len(params)}", "$1")
-    sql = statement(group_by, subtree=manager_id is not None, scope_condition=condition)
+        condition = None if rule is None else rule.format(person, "$1")
+        # Within the population, only the feedback and requests the person may see.
+        feedback = _rule_on(visibility.FEEDBACK, principal.reports, "f", person)
+        requests = _rule_on(visibility.FEEDBACK_REQUESTS, principal.reports, "r", person)
+    sql = statement(
+        group_by,
+        subtree=manager_id is not None,
+        scope_condition=condition,
+        feedback_condition=feedback,
+        request_condition=requests,
+    )
     rows = await raw.fetch(sql, *params)
     return {
         "from": start,

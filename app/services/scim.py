@@ -298,8 +298,36 @@ async def _check_external_id_free(
         raise scim.UniquenessException(detail=f"externalId {external_id[:100]!r} is taken.")
 
 
+async def _deleted_match(
+    session: AsyncSession, tenant_id: uuid.UUID, fields: dict[str, Any]
+) -> Person | None:
+    """The person deleted through SCIM (still hidden from SCIM) whose ``externalId`` the
+    POSTed user carries, locked: provisioning them again reactivates them. (Their
+    ``userName`` was freed by the delete, so the external id is what identifies them.)"""
+    if fields["external_id"] is None:
+        return None
+    return await session.scalar(
+        select(Person)
+        .where(
+            col(Person.tenant_id) == tenant_id,
+            col(Person.external_id) == fields["external_id"],
+            col(Person.scim_deleted_at).is_not(None),
+            col(Person.status) == "inactive",
+        )
+        .with_for_update()
+    )
+
+
 async def create(session: AsyncSession, principal: Principal, user: Any) -> Person:
+    """POST: a new person, or (RFC 7644 §3.3 leaves it to the service) the person deleted
+    through SCIM with this ``externalId``, reactivated with the user's
+    attributes as a replacement (``person.updated``)."""
     fields = fields_of(user)
+    deleted = await _deleted_match(session, principal.tenant_id, fields)
+    if deleted is not None:
+        if user.timezone is None:
+            fields["timezone"] = deleted.timezone
+        return await _write(session, principal, deleted, {**fields, "scim_deleted_at": None})
     await _check_user_name_free(session, principal.tenant_id, fields["user_name"], None)
     await _check_external_id_free(session, principal.tenant_id, fields["external_id"], None)
     extra = {"user_name": fields.pop("user_name"), "department": fields.pop("department")}

@@ -184,6 +184,8 @@ ALIGNMENTS = Rule("alignments", "t.person_id = {0} OR {reports:t.person_id}")
 # Insights (``GET /v1/insights/career-conversations``): aggregates over the people (alias
 # ``t`` over ``people``) the acting person sees as a cadence: themselves and the people
 # they manage (per setting). A mentor's or a colleague's figures are not theirs to see.
+# Within it, feedback and feedback requests count only under ``FEEDBACK`` and
+# ``FEEDBACK_REQUESTS`` (``insights.compute``).
 INSIGHTS = Rule("people", CADENCE.sql)
 # Agenda templates are tenant configuration: everyone in the tenant reads them (writes are
 # the platform's: their routes take platform keys).
