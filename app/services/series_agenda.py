@@ -20,26 +20,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.auth import Principal
-from app.models.base import utcnow, uuid7
-from app.models.conversation import AgendaItem, Conversation
+from app.models.base import sql_value, utcnow, uuid7
+from app.models.conversation import AgendaItem, Conversation, ConversationStatus
 from app.schemas.conversations import AgendaItemRead
 from app.services import events
 
 MAX_AGENDA_ITEMS = 100  # as app/services/agenda_items.py
+_STATUS = {
+    s: sql_value(ConversationStatus, s) for s in ("draft", "scheduled", "completed", "canceled")
+}
 
+_CLOSED = f"({_STATUS['completed']}, {_STATUS['canceled']})"
+_OPEN = f"({_STATUS['draft']}, {_STATUS['scheduled']})"
 _PENDING = sa.text(
-    "SELECT a.id, a.author_id, a.topic, a.category, a.notes, a.template_id, a.prompt "
+    # B608: status literals checked against the model's set
+    "SELECT a.id, a.author_id, a.topic, a.category, a.notes, a.template_id, a.prompt "  # nosec B608
     "FROM agenda_items a JOIN conversations c ON c.id = a.conversation_id "
     "JOIN conversation_series s ON s.id = c.series_id "
     "WHERE c.series_id = :series AND c.tenant_id = :tenant AND NOT a.discussed "
-    "AND a.visibility = 'shared' AND c.status IN ('completed', 'canceled') "
+    f"AND a.visibility = 'shared' AND c.status IN {_CLOSED} "
     "AND (s.agenda_template_id IS NULL OR a.template_id IS DISTINCT FROM s.agenda_template_id) "
     "AND NOT EXISTS (SELECT 1 FROM agenda_items b WHERE b.carried_from_id = a.id) "
     "ORDER BY c.scheduled_start, c.id, a.position, a.id"
 )
 _NEXT = sa.text(
-    "SELECT id FROM conversations WHERE series_id = :series AND tenant_id = :tenant "
-    "AND status IN ('draft', 'scheduled') AND scheduled_start > :now "
+    # B608: status literals checked against the model's set
+    "SELECT id FROM conversations WHERE series_id = :series AND tenant_id = :tenant "  # nosec B608
+    f"AND status IN {_OPEN} AND scheduled_start > :now "
     "ORDER BY scheduled_start, id LIMIT 1 FOR UPDATE"
 )
 _LAST_POSITION = sa.text(
