@@ -132,6 +132,26 @@ def _description(row: Record, agenda: Iterable[Record]) -> str:
     return "\n\n".join(parts)
 
 
+def _add_parties(event: Event, row: Record) -> None:
+    """SUMMARY (the kind and both parties' names), ORGANIZER (the facilitator) and ATTENDEE
+    (the employee), each party only when known (an address only with an email): for a
+    conversation's row and a series' alike (``kind``, ``employee_id``, ``facilitator_id``
+    and ``parties``)."""
+    parties: dict[Any, Record] = {p["id"]: p for p in row["parties"] or ()}
+    employee, facilitator = parties.get(row["employee_id"]), parties.get(row["facilitator_id"])
+    title = _KIND_TITLES.get(row["kind"], "Conversation")
+    names = " and ".join(p["name"] for p in (employee, facilitator) if p is not None)
+    event.add("summary", f"{title}: {names}" if names else title)
+    organizer = _address(facilitator)
+    if organizer is not None:
+        event.add("organizer", organizer)
+    attendee = _address(
+        employee, role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="TRUE", cutype="INDIVIDUAL"
+    )
+    if attendee is not None:
+        event.add("attendee", attendee)
+
+
 def vevent(row: Record, *, standalone: bool = False) -> tuple[Event, Timezone | None]:
     """The VEVENT of a conversation row (the columns of ``conversations`` with ``agenda``
     and ``parties`` as ``READER`` reads them), and the VTIMEZONE its times need (None for
@@ -147,8 +167,6 @@ def vevent(row: Record, *, standalone: bool = False) -> tuple[Event, Timezone | 
     tzid: str = row["timezone"]
     local_start = start.astimezone(zone)
     local_end = (start + timedelta(minutes=row["duration_minutes"])).astimezone(zone)
-    parties: dict[Any, Record] = {p["id"]: p for p in row["parties"] or ()}
-    employee, facilitator = parties.get(row["employee_id"]), parties.get(row["facilitator_id"])
     event = Event()
     occurrence: datetime | None = row["occurrence_start"]
     if occurrence is not None and not standalone:
@@ -160,9 +178,7 @@ def vevent(row: Record, *, standalone: bool = False) -> tuple[Event, Timezone | 
     event.add("dtstamp", row["updated_at"])
     event.add("dtstart", local_start)
     event.add("dtend", local_end)
-    title = _KIND_TITLES.get(row["kind"], "Conversation")
-    names = " and ".join(p["name"] for p in (employee, facilitator) if p is not None)
-    event.add("summary", f"{title}: {names}" if names else title)
+    _add_parties(event, row)
     description = _description(row, row["agenda"] or ())
     if description:
         event.add("description", description)
@@ -171,14 +187,6 @@ def vevent(row: Record, *, standalone: bool = False) -> tuple[Event, Timezone | 
     if row["meeting_url"]:
         event.add("url", row["meeting_url"])
     event.add("status", _STATUSES[row["status"]])
-    organizer = _address(facilitator)
-    if organizer is not None:
-        event.add("organizer", organizer)
-    attendee = _address(
-        employee, role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="TRUE", cutype="INDIVIDUAL"
-    )
-    if attendee is not None:
-        event.add("attendee", attendee)
     zone_component = None
     if "TZID" in event["DTSTART"].params:  # UTC is written as UTC times (…Z), no zone
         zone_component = _vtimezone(tzid, local_start.year)
@@ -294,9 +302,6 @@ def render_series(series: Record, rows: Sequence[Record]) -> bytes:
     zones: dict[str, Timezone] = {}
     components: list[Event] = []
     if first is not None:
-        parties: dict[Any, Record] = {p["id"]: p for p in series["parties"] or ()}
-        employee = parties.get(series["employee_id"])
-        facilitator = parties.get(series["facilitator_id"])
         master = Event()
         master.add("uid", f"{series['id']}@{UID_DOMAIN}")
         master.add("sequence", series["calendar_sequence"])
@@ -306,22 +311,8 @@ def render_series(series: Record, rows: Sequence[Record]) -> bytes:
         master.add("rrule", ics_rule(series["rrule"], zone, None if active else last))
         if exdates:
             master.add("exdate", exdates)
-        title = _KIND_TITLES.get(series["kind"], "Conversation")
-        names = " and ".join(p["name"] for p in (employee, facilitator) if p is not None)
-        master.add("summary", f"{title}: {names}" if names else title)
+        _add_parties(master, series)
         master.add("status", "CANCELLED" if canceled else "CONFIRMED")
-        organizer = _address(facilitator)
-        if organizer is not None:
-            master.add("organizer", organizer)
-        attendee = _address(
-            employee,
-            role="REQ-PARTICIPANT",
-            partstat="NEEDS-ACTION",
-            rsvp="TRUE",
-            cutype="INDIVIDUAL",
-        )
-        if attendee is not None:
-            master.add("attendee", attendee)
         if "TZID" in master["DTSTART"].params:
             # An open rule: the zone's rules five years past its last occurrence.
             years = [first.year] + [i.year for i in (last,) if i is not None]
