@@ -697,12 +697,7 @@ async def cancel(
     """``draft | scheduled → canceled``, with the reason."""
     _require(conversation, "cancel", "draft", "scheduled")
     now = utcnow()
-    conversation.status = "canceled"
-    _bump_sequence(conversation)
-    conversation.canceled_at = now
-    conversation.cancel_reason = body.reason
-    conversation.updated_at = now
-    data = await _changed(session, principal, "conversation.canceled", conversation)
+    data = await _cancel(session, principal, conversation, body.reason, now)
     if conversation.series_id is not None:
         await series_agenda.carry_forward(
             session, principal, conversation.tenant_id, conversation.series_id, now
@@ -721,19 +716,30 @@ async def reassign_facilitator(
     await _changed(session, principal, "conversation.updated", conversation)
 
 
+async def _cancel(
+    session: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    reason: str | None,
+    now: datetime,
+) -> ConversationRead:
+    """Mark the (locked) conversation canceled and record ``conversation.canceled`` (its
+    invitation a ``METHOD:CANCEL``)."""
+    conversation.status = "canceled"
+    _bump_sequence(conversation)
+    conversation.canceled_at = now
+    conversation.cancel_reason = reason
+    conversation.updated_at = now
+    return await _changed(session, principal, "conversation.canceled", conversation)
+
+
 async def cancel_occurrence(
     session: AsyncSession, principal: Principal, conversation: Conversation, reason: str
 ) -> None:
     """A series' occurrence its new rule no longer has (``series.regenerate``): canceled
     like any (its event carries the ``METHOD:CANCEL`` invitation), then detached from the
     rule (``occurrence_start`` null) so the new rule may have an occurrence at that time."""
-    now = utcnow()
-    conversation.status = "canceled"
-    _bump_sequence(conversation)
-    conversation.canceled_at = now
-    conversation.cancel_reason = reason
-    conversation.updated_at = now
-    await _changed(session, principal, "conversation.canceled", conversation)
+    await _cancel(session, principal, conversation, reason, utcnow())
     conversation.occurrence_start = None
     await session.flush()
 
