@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import Depends, Request, Response, status
 
@@ -27,6 +28,15 @@ router = api_router(prefix="/v1/people", tags=["alignment"])
 _CREATED = "A new version was recorded (its `Location` is the current version)."
 
 
+def _answer_version(response: Response, version: Any, created: bool, location: str) -> None:
+    """A PUT's answer: 201 with ``Location`` when it made a new version (else 200), and the
+    version's ``ETag``."""
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = location
+    with_etag(response, version)
+
+
 @router.put(
     "/{person_id}/aspiration",
     operation_id="put_aspiration",
@@ -48,10 +58,7 @@ async def put_aspiration(
     current version (200). The person themselves or the platform (else 403)."""
     slot = await service.get_aspiration_for_write(session, principal, person_id, if_match)
     version, created = await service.put_aspiration(session, principal, slot, body)
-    if created:
-        response.status_code = status.HTTP_201_CREATED
-        response.headers["Location"] = f"/v1/people/{person_id}/aspiration"
-    with_etag(response, version)
+    _answer_version(response, version, created, f"/v1/people/{person_id}/aspiration")
     return AspirationRead.model_validate(version)
 
 
@@ -110,10 +117,7 @@ async def put_assessment(
         session, principal, person_id, body.assessed_by, if_match
     )
     version, created = await service.put_assessment(session, principal, slot, body)
-    if created:
-        response.status_code = status.HTTP_201_CREATED
-        response.headers["Location"] = f"/v1/people/{person_id}/assessment"
-    with_etag(response, version)
+    _answer_version(response, version, created, f"/v1/people/{person_id}/assessment")
     return AssessmentRead.model_validate(version)
 
 
